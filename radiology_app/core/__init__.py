@@ -1,0 +1,1 @@
+"""Domain types, errors, progress/cancel, configuration and logging: the bottom layer."""
