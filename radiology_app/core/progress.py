@@ -88,7 +88,7 @@ def scaled(on_progress: ProgressCallback | None, start: float, stop: float,
 
     def _forward(p: Progress) -> None:
         frac = p.fraction if p.fraction is not None else 0.0
-        done = int(round(total * (start + (stop - start) * frac)))
+        done = round(total * (start + (stop - start) * frac))
         on_progress(Progress(done=done, total=total, unit="", message=message or p.message))
 
     return _forward

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 
 import numpy as np
@@ -137,7 +137,7 @@ class Volume:
         return float(ijk[2] / sz), float(ijk[1] / sy), float(ijk[0] / sx)
 
 
-class NoteLanguage(str, Enum):
+class NoteLanguage(StrEnum):
     """Language of a clinical note."""
 
     EN = "en"

@@ -1,0 +1,1 @@
+"""The fused image+text differential-diagnosis model (torch, transformers and peft live only here)."""

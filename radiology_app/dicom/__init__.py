@@ -1,0 +1,1 @@
+"""DICOM input and output: index, series selection, volume reading and writing."""

@@ -1,0 +1,1 @@
+"""The PDF report (reportlab) and its figures."""

@@ -1,0 +1,1 @@
+"""The local SQLite study database: studies, notes, import runs, analysis runs, audit log."""
