@@ -223,8 +223,9 @@ class NoduleFinding:
             bbox_zyx = data.get("bbox_zyx")
             lr = data.get("lung_rads") or {}
             fl = data.get("fleischner") or {}
-            weights = {str(k): float(v) for k, v in (data.get("modality_weights") or {}).items()
-                       if v is not None}
+            weights = {
+                str(k): float(v) for k, v in (data.get("modality_weights") or {}).items() if v is not None
+            }
             review = data.get("review") or "pending"
             source = data.get("source") or "model"
             if review not in REVIEW_STATES or source not in SOURCES:
@@ -253,11 +254,13 @@ class NoduleFinding:
                 juxtapleural=data.get("juxtapleural"),
                 spiculation_score=_opt_float(data.get("spiculation_score")),
                 lung_rads=LungRadsAssessment(lr.get("category"), lr.get("management"), lr.get("reason")),
-                fleischner=FleischnerAssessment(fl.get("recommendation"), fl.get("reason"),
-                                                fl.get("applies")),
+                fleischner=FleischnerAssessment(
+                    fl.get("recommendation"), fl.get("reason"), fl.get("applies")
+                ),
                 brock_probability=_opt_float(data.get("brock_probability")),
-                differential=tuple((str(e["diagnosis"]), float(e["probability"]))
-                                   for e in data.get("differential") or ()),
+                differential=tuple(
+                    (str(e["diagnosis"]), float(e["probability"])) for e in data.get("differential") or ()
+                ),
                 malignancy_probability=_opt_float(data.get("malignancy_probability")),
                 modality_weights=weights,
                 evidence=tuple(str(e) for e in data.get("evidence") or ()),
@@ -402,8 +405,10 @@ class Findings:
         if not isinstance(facts_raw, Mapping):
             raise FindingsError("findings JSON: 'facts' must be an object")
         try:
-            models = tuple(ModelRecord(str(m["name"]), m.get("version"), m.get("sha256"))
-                           for m in data.get("models") or ())
+            models = tuple(
+                ModelRecord(str(m["name"]), m.get("version"), m.get("sha256"))
+                for m in data.get("models") or ()
+            )
         except (KeyError, TypeError) as exc:
             raise FindingsError(f"findings JSON: malformed 'models' ({exc})") from exc
         return cls(
@@ -412,8 +417,10 @@ class Findings:
             run_id=_opt_int(data.get("run_id")),
             created_at=data.get("created_at"),
             warnings=tuple(str(w) for w in data.get("warnings") or ()),
-            facts={str(k): dict(v) if isinstance(v, Mapping) else {"value": v, "span": None, "text": None}
-                   for k, v in facts_raw.items()},
+            facts={
+                str(k): dict(v) if isinstance(v, Mapping) else {"value": v, "span": None, "text": None}
+                for k, v in facts_raw.items()
+            },
             note_text=data.get("note_text"),
             models=models,
             nodules=tuple(NoduleFinding.from_json(n) for n in data.get("nodules") or ()),
@@ -429,6 +436,7 @@ class Findings:
 
 
 # -- pure edits -----------------------------------------------------------------------------------------
+
 
 def _replace_nodule(findings: Findings, nodule_id: str, new: NoduleFinding | None) -> Findings:
     findings.nodule(nodule_id)  # raises when absent
@@ -515,13 +523,16 @@ def sign_findings(findings: Findings, reviewer: str, signed_at: dt.datetime | No
     if not reviewer.strip():
         raise FindingsError(f"study {findings.study_uid}: a reviewer name is needed to sign")
     when = (signed_at or dt.datetime.now(dt.UTC)).astimezone(dt.UTC).replace(microsecond=0)
-    nodules = tuple(dataclasses.replace(n, review="accepted") if n.review == "pending" else n
-                    for n in findings.nodules)
-    return dataclasses.replace(findings, nodules=nodules, reviewer=reviewer.strip(),
-                               signed_at=when.isoformat())
+    nodules = tuple(
+        dataclasses.replace(n, review="accepted") if n.review == "pending" else n for n in findings.nodules
+    )
+    return dataclasses.replace(
+        findings, nodules=nodules, reviewer=reviewer.strip(), signed_at=when.isoformat()
+    )
 
 
 # -- small JSON helpers ---------------------------------------------------------------------------------
+
 
 def _num(v: float | None) -> float | None:
     if v is None:

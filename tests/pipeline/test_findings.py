@@ -23,33 +23,73 @@ from radiology_app.core.findings import (
 )
 
 CONTRACT_NODULE_KEYS = {
-    "id", "centroid_lps_mm", "bbox_lps_mm", "long_axis_mm", "short_axis_mm", "mean_diameter_mm",
-    "volume_mm3", "mean_hu", "composition", "solid_component_mm", "calcification", "fat", "lobe",
-    "juxtapleural", "spiculation_score", "lung_rads", "fleischner", "brock_probability", "differential",
-    "modality_weights", "evidence",
+    "id",
+    "centroid_lps_mm",
+    "bbox_lps_mm",
+    "long_axis_mm",
+    "short_axis_mm",
+    "mean_diameter_mm",
+    "volume_mm3",
+    "mean_hu",
+    "composition",
+    "solid_component_mm",
+    "calcification",
+    "fat",
+    "lobe",
+    "juxtapleural",
+    "spiculation_score",
+    "lung_rads",
+    "fleischner",
+    "brock_probability",
+    "differential",
+    "modality_weights",
+    "evidence",
 }
 
 
 def _findings() -> Findings:
     n1 = NoduleFinding(
-        id="N1", label_id=1, centroid_lps_mm=(10.0, -20.5, 30.0),
-        bbox_lps_mm=((5.0, -25.0, 25.0), (15.0, -16.0, 35.0)), centroid_zyx=(12.0, 200.5, 300.25),
-        bbox_zyx=((10, 190, 290), (14, 210, 310)), key_slice_z=12, long_axis_mm=9.1, short_axis_mm=7.3,
-        mean_diameter_mm=8.2, volume_mm3=290.0, mean_hu=25.0, min_hu=-300.0, max_hu=120.0,
-        composition="solid", solid_component_mm=None, calcification=None, fat=False, side="right",
-        lobe="RUL", juxtapleural=False, spiculation_score=0.2,
+        id="N1",
+        label_id=1,
+        centroid_lps_mm=(10.0, -20.5, 30.0),
+        bbox_lps_mm=((5.0, -25.0, 25.0), (15.0, -16.0, 35.0)),
+        centroid_zyx=(12.0, 200.5, 300.25),
+        bbox_zyx=((10, 190, 290), (14, 210, 310)),
+        key_slice_z=12,
+        long_axis_mm=9.1,
+        short_axis_mm=7.3,
+        mean_diameter_mm=8.2,
+        volume_mm3=290.0,
+        mean_hu=25.0,
+        min_hu=-300.0,
+        max_hu=120.0,
+        composition="solid",
+        solid_component_mm=None,
+        calcification=None,
+        fat=False,
+        side="right",
+        lobe="RUL",
+        juxtapleural=False,
+        spiculation_score=0.2,
         lung_rads=LungRadsAssessment("4A", "3-month LDCT", "solid 8-15 mm at baseline"),
         fleischner=FleischnerAssessment("CT at 3 months", "solid 6-8 mm high risk", True),
-        brock_probability=0.07, differential=(("adenocarcinoma", 0.6), ("granuloma", 0.3)),
-        malignancy_probability=0.65, modality_weights={"image": 0.7, "text": 0.3},
+        brock_probability=0.07,
+        differential=(("adenocarcinoma", 0.6), ("granuloma", 0.3)),
+        malignancy_probability=0.65,
+        modality_weights={"image": 0.7, "text": 0.3},
         evidence=("30 pack-years",),
     )
     n2 = NoduleFinding(id="N2", composition="ground_glass")
-    return Findings(study_uid="1.2.3", series_uid="1.2.3.4", warnings=("two candidate series",),
-                    facts={"age": {"value": 64, "span": [0, 5], "text": "64 yo"}},
-                    models=(ModelRecord("nodule_unet", "1.0", "ab" * 32),), nodules=(n1, n2),
-                    lung_rads=LungRadsAssessment("4A", "3-month LDCT", "worst nodule N1"),
-                    impression=("1. 8.2 mm solid nodule RUL.",))
+    return Findings(
+        study_uid="1.2.3",
+        series_uid="1.2.3.4",
+        warnings=("two candidate series",),
+        facts={"age": {"value": 64, "span": [0, 5], "text": "64 yo"}},
+        models=(ModelRecord("nodule_unet", "1.0", "ab" * 32),),
+        nodules=(n1, n2),
+        lung_rads=LungRadsAssessment("4A", "3-month LDCT", "worst nodule N1"),
+        impression=("1. 8.2 mm solid nodule RUL.",),
+    )
 
 
 def test_json_has_contract_keys_and_nulls() -> None:
@@ -80,8 +120,9 @@ def test_malformed_json_raises() -> None:
     with pytest.raises(FindingsError):
         Findings.from_json({"study_uid": "1"})
     with pytest.raises(FindingsError):
-        Findings.from_json({"study_uid": "1", "series_uid": "2",
-                            "nodules": [{"id": "N1", "review": "maybe"}]})
+        Findings.from_json(
+            {"study_uid": "1", "series_uid": "2", "nodules": [{"id": "N1", "review": "maybe"}]}
+        )
 
 
 def test_edits_are_pure_and_tracked() -> None:
