@@ -177,9 +177,14 @@ class _RunState:
         for rec in self.records:
             uid = rec.instance.sop_instance_uid
             digest = rec.instance.content_hash
-            prior = self.seen.get(uid) or existing.get(uid)
+            in_run = self.seen.get(uid)
+            prior = in_run or existing.get(uid)
             if prior is not None:
-                if prior[0] == digest:
+                if prior[0] == digest and in_run is not None:
+                    reason = f"identical copy of {prior[1]} (imported once)"
+                    issues.append(ImportIssue(rec.source_path, reason))
+                    self.studies.add(rec.study.study_uid)
+                elif prior[0] == digest:
                     self.present += 1
                     self.studies.add(rec.study.study_uid)
                 else:

@@ -371,7 +371,7 @@ def read_volume(
                     f"uneven slice spacing ({diffs.min():.2f} to {diffs.max():.2f} mm); resampled to "
                     f"{step:.2f} mm by linear interpolation"
                 )
-            n_grid = int(np.rint((z[-1] - z[0]) / step)) + 1
+            n_grid = int(np.floor((z[-1] - z[0]) / step + 0.01)) + 1  # never extrapolate past the last slice
             grid_z = z[0] + step * np.arange(n_grid)
     else:
         step = float(meta.get("thickness") or 0.0) or 1.0

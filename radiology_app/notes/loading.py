@@ -8,12 +8,14 @@ than guessed into mojibake.
 from __future__ import annotations
 
 import codecs
+import re
 from pathlib import Path
 
 from radiology_app.core.errors import NoteError
 
 #: Largest note file accepted, bytes.
 MAX_NOTE_BYTES = 1_000_000
+_CJK_RUN = re.compile(r"[\u3400-\u9fff]+")
 
 
 def _mostly_chinese(text: str) -> bool:
@@ -31,7 +33,17 @@ def _mostly_chinese(text: str) -> bool:
         or 0x2010 <= ord(c) <= 0x206F  # general punctuation (quotes, dashes)
         or c in "·×÷°±μ"
     )
-    return cjk >= 0.9 * len(non_ascii)
+    if cjk < 0.9 * len(non_ascii):
+        return False
+    # Latin-1/Windows-1252 read as GB18030 turns each accented letter plus the next letter into one
+    # ideograph, inside Latin words: runs of CJK wedged between ASCII letters on both sides.
+    runs = list(_CJK_RUN.finditer(text))
+
+    def _letter(i: int) -> bool:
+        return 0 <= i < len(text) and text[i].isascii() and text[i].isalpha()
+
+    wedged = sum(1 for m in runs if _letter(m.start() - 1) and _letter(m.end()))
+    return not runs or wedged < 0.5 * len(runs)
 
 
 def decode_note_bytes(data: bytes, name: str = "<bytes>") -> str:
