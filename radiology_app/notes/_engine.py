@@ -1,0 +1,247 @@
+"""Language-neutral machinery of the fact extractor: mentions, assertion status, aggregation.
+
+A *mention* is one place in the note where a fact is spoken of (a trigger phrase). Its *status* is
+``affirmed``, ``negated`` or ``uncertain``, decided from cue phrases in the clause that contains it
+(NegEx/ConText style: a negation cue before the trigger in the same clause, or a post-cue right
+after it). The mentions of one fact are then aggregated (:func:`aggregate_bool`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+__all__ = [
+    "CueSet",
+    "Mention",
+    "Status",
+    "aggregate_bool",
+    "clause_bounds",
+    "status_of",
+]
+
+
+class Status(StrEnum):
+    """Assertion status of a mention."""
+
+    AFFIRMED = "affirmed"
+    NEGATED = "negated"
+    UNCERTAIN = "uncertain"
+
+
+@dataclass(frozen=True)
+class Mention:
+    """One mention of a fact: where it is, and what it asserts.
+
+    Attributes
+    ----------
+    fact
+        Fact name (a key of the contract's fact list).
+    start, end
+        Character offsets of the trigger in the note.
+    status
+        Affirmed, negated or uncertain.
+    value
+        The value the mention carries when affirmed (``True`` for yes/no facts, a site name, ...).
+    """
+
+    fact: str
+    start: int
+    end: int
+    status: Status
+    value: object = True
+
+
+@dataclass(frozen=True)
+class CueSet:
+    """The cue patterns of one language.
+
+    Attributes
+    ----------
+    sentence_break
+        Pattern that ends a sentence (and every clause).
+    clause_break
+        Pattern that ends a negation scope inside a sentence ("but", "however", ";" ...).
+    pre_negation
+        Cue before a trigger that negates it.
+    pseudo_negation
+        Phrases that look like negation cues but are not ("no change in", "无明显诱因").
+    pre_uncertainty
+        Cue before a trigger that makes it uncertain.
+    post_negation
+        Pattern matched right after the trigger (anchored at its end) that negates it.
+    post_uncertainty
+        Pattern matched right after the trigger that makes it uncertain.
+    post_affirmation
+        Pattern matched right after the trigger that affirms it (``: yes``, ``(+)``), winning over
+        an earlier negation cue.
+    scope_breaker
+        Pattern that, found between a pre-cue and the trigger, ends the cue's scope (a new verb
+        phrase such as "reports" or "has").
+    subject_verb
+        Pattern matched right after the trigger showing that it starts a new clause ("denies fever,
+        cough is minimal"): a pre-cue separated from such a trigger by a comma does not reach it.
+    """
+
+    sentence_break: re.Pattern[str]
+    clause_break: re.Pattern[str]
+    pre_negation: re.Pattern[str]
+    pseudo_negation: re.Pattern[str]
+    pre_uncertainty: re.Pattern[str]
+    post_negation: re.Pattern[str]
+    post_uncertainty: re.Pattern[str]
+    post_affirmation: re.Pattern[str]
+    scope_breaker: re.Pattern[str]
+    subject_verb: re.Pattern[str] = re.compile(r"(?!)")
+
+
+def _bounds(text: str, pos: int, pattern: re.Pattern[str]) -> tuple[int, int]:
+    start = 0
+    for m in pattern.finditer(text, 0, pos):
+        if m.end() <= pos:
+            start = m.end()
+    nxt = pattern.search(text, pos)
+    end = nxt.start() if nxt else len(text)
+    return start, max(end, pos)
+
+
+def sentence_bounds(text: str, pos: int, cues: CueSet) -> tuple[int, int]:
+    """Start and end offsets of the sentence containing ``pos``."""
+    return _bounds(text, pos, cues.sentence_break)
+
+
+def clause_bounds(text: str, pos: int, cues: CueSet) -> tuple[int, int]:
+    """Start and end offsets of the clause (negation scope) containing ``pos``."""
+    s_start, s_end = sentence_bounds(text, pos, cues)
+    c_start, c_end = _bounds(text[s_start:s_end], pos - s_start, cues.clause_break)
+    return s_start + c_start, s_start + c_end
+
+
+def _last_cue(pattern: re.Pattern[str], pseudo: re.Pattern[str] | None, text: str) -> re.Match[str] | None:
+    last: re.Match[str] | None = None
+    pseudo_spans = [m.span() for m in pseudo.finditer(text)] if pseudo is not None else []
+    for m in pattern.finditer(text):
+        if any(ps <= m.start() < pe for ps, pe in pseudo_spans):
+            continue
+        last = m
+    return last
+
+
+def status_of(text: str, start: int, end: int, cues: CueSet) -> Status:
+    """Assertion status of the trigger ``text[start:end]`` from the cues of its clause.
+
+    Parameters
+    ----------
+    text
+        The whole note.
+    start, end
+        Offsets of the trigger.
+    cues
+        The language's cue patterns.
+
+    Returns
+    -------
+    Status
+        Post-cues (right after the trigger) win; otherwise the nearest pre-cue in the clause whose
+        scope is not broken decides; otherwise the mention is affirmed.
+    """
+    c_start, c_end = clause_bounds(text, start, cues)
+    after = text[end:c_end]
+    if cues.post_affirmation.match(after):
+        return Status.AFFIRMED
+    if cues.post_negation.match(after):
+        return Status.NEGATED
+    if cues.post_uncertainty.match(after):
+        return Status.UNCERTAIN
+    before = text[c_start:start]
+    neg = _last_cue(cues.pre_negation, cues.pseudo_negation, before)
+    unc = _last_cue(cues.pre_uncertainty, None, before)
+    best = max((m for m in (neg, unc) if m is not None), key=lambda m: m.end(), default=None)
+    if best is None:
+        return Status.AFFIRMED
+    between = before[best.end() :]
+    if cues.scope_breaker.search(between):
+        return Status.AFFIRMED
+    if re.search(r"[,，]", between) and cues.subject_verb.match(after):
+        return Status.AFFIRMED
+    return Status.NEGATED if best is neg else Status.UNCERTAIN
+
+
+def find_mentions(
+    text: str,
+    fact: str,
+    patterns: Iterable[re.Pattern[str]],
+    cues: CueSet,
+    negative_patterns: Iterable[re.Pattern[str]] = (),
+    exclude: re.Pattern[str] | None = None,
+    skip: Sequence[tuple[int, int]] = (),
+) -> list[Mention]:
+    """All mentions of a yes/no fact.
+
+    Parameters
+    ----------
+    text
+        The note.
+    fact
+        The fact name.
+    patterns
+        Trigger patterns; each match is a mention whose status comes from :func:`status_of`.
+    cues
+        Cue patterns of the language.
+    negative_patterns
+        Triggers that state absence by themselves ("afebrile", "weight stable", "体重无变化").
+    exclude
+        Matches of this pattern hide any trigger that overlaps them ("valley fever" for fever).
+    skip
+        Spans (e.g. family-history clauses) inside which triggers are ignored.
+
+    Returns
+    -------
+    list of Mention
+        In text order.
+    """
+    hidden = [m.span() for m in exclude.finditer(text)] if exclude is not None else []
+    hidden += list(skip)
+
+    def visible(s: int, e: int) -> bool:
+        return not any(hs < e and s < he for hs, he in hidden)
+
+    found: list[Mention] = []
+    taken: list[tuple[int, int]] = []
+    for pat in negative_patterns:
+        for m in pat.finditer(text):
+            if visible(*m.span()):
+                found.append(Mention(fact, m.start(), m.end(), Status.NEGATED))
+                taken.append(m.span())
+    for pat in patterns:
+        for m in pat.finditer(text):
+            s, e = m.span()
+            if not visible(s, e) or any(ts < e and s < te for ts, te in taken):
+                continue
+            taken.append((s, e))
+            found.append(Mention(fact, s, e, status_of(text, s, e, cues)))
+    found.sort(key=lambda mm: mm.start)
+    return found
+
+
+def aggregate_bool(mentions: Sequence[Mention]) -> tuple[bool | None, Mention | None]:
+    """Combine the mentions of a yes/no fact.
+
+    Any affirmed mention makes the fact ``True`` (a symptom reported once is present, even if the
+    note later says it settled); otherwise any negated mention makes it ``False``; otherwise an
+    uncertain mention leaves it ``None`` but keeps its span so the reader can see it.
+
+    Returns
+    -------
+    tuple of (bool or None, Mention or None)
+        The value and the mention it came from (the first of its kind).
+    """
+    for status, value in ((Status.AFFIRMED, True), (Status.NEGATED, False)):
+        for m in mentions:
+            if m.status is status:
+                return value, m
+    for m in mentions:
+        return None, m
+    return None, None

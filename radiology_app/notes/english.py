@@ -1,0 +1,658 @@
+"""Fact extraction from English clinical notes (regular expressions with NegEx-style scopes).
+
+Handles referral letters, ED and clinic notes, checklists ("Fever: no", "COPD: Yes", "+ cough,
+- hemoptysis"), abbreviations (yo, y/o, 67M, hx, h/o, FHx, ppd, PY, ca, s/p), common misspellings of
+haemoptysis, negation ("denies", "no", "afebrile", "weight stable"), uncertainty ("possible", "?",
+"pending") and statements about relatives (which never become the patient's own facts).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from radiology_app.notes._engine import (
+    CueSet,
+    Mention,
+    Status,
+    aggregate_bool,
+    clause_bounds,
+    find_mentions,
+    sentence_bounds,
+    status_of,
+)
+from radiology_app.notes.facts import Fact, FactValue, make_fact
+
+__all__ = ["CANCER_SITES", "CUES", "extract"]
+
+_I = re.IGNORECASE
+
+CUES = CueSet(
+    sentence_break=re.compile(
+        r"\n[ \t]*(?=\n|[-*•]|[A-Za-z][\w /&().]{0,30}:|\d+[.)]\s)|"
+        r"(?<!\bDr)(?<!\bMr)(?<!\bMrs)(?<!\bMs)(?<!\bSt)(?<!\bvs)(?<!\bapprox)(?<!\bno)(?<!\s[A-Za-z])(?<!\by\.o)"
+        r"\.(?=\s|$)|[;!]"
+    ),
+    clause_break=re.compile(
+        r"\b(?:but|however|although|though|except|apart from|aside from|whereas|which|who|yet)\b|;", _I
+    ),
+    pre_negation=re.compile(
+        r"\b(?:no|not|denies|denied|deny|denying|without|w/o|negative for|neg for|free of|absence of|"
+        r"nor|never|nobody|no one|none|nil|off|ruled out)\b|\bno\b",
+        _I,
+    ),
+    pseudo_negation=re.compile(
+        r"\b(?:no change|no increase|not only|no longer|not sure|not certain|no further|not clear)\b", _I
+    ),
+    pre_uncertainty=re.compile(
+        r"\?|\b(?:possible|possibly|probable|probably|questionable|query|queried|suspected|suspect|"
+        r"suspicious for|may|might|could|cannot rule out|can't rule out|rule out|r/o|unclear|uncertain|"
+        r"unsure|not sure|concern for|cannot exclude|versus)\b",
+        _I,
+    ),
+    post_negation=re.compile(
+        r"\s*(?:[:\-–—]\s*)?(?:no|none|nil|neg|negative|denies|denied|absent|not present|not diagnosed|"
+        r"N)\b(?!\s*(?:change|increase))|\s*\((?:-|neg|−)\)|"
+        r"\s+(?:(?:test|was|is|were|screen)\s+)?(?:negative|neg|absent|not present|ruled out)\b",
+        _I,
+    ),
+    post_uncertainty=re.compile(
+        r"\s*\?|\s+(?:\w+\s+)?(?:pending|unclear|not known|unknown)\b|\s*-\s*pt unsure", _I
+    ),
+    post_affirmation=re.compile(r"\s*(?::\s*)?(?:yes|\(\+\)|positive|present|Y)\b|\s*\(\+\)", _I),
+    scope_breaker=re.compile(
+        r",\s*(?:and\s+|but\s+)?(?:he\s+|she\s+|pt\s+|patient\s+)?(?:reports?|reported|has|have|had|complains?|c/o|endorses?|admits?|presents?|notes?|"
+        r"positive for|with|and (?:he|she|his|her|the patient|pt))\b",
+        _I,
+    ),
+    subject_verb=re.compile(r"\s+(?:is|was|has been|remains|are|were)\b", _I),
+)
+
+_RELATIVE = re.compile(
+    r"\b(?:mother|father|mum|mom|mam|dad|brother|sister|sibling|son|daughter|aunt|uncle|grand(?:mother|father|parent)|"
+    r"cousin|parents?|wife|husband|spouse|partner|niece|nephew|twin|relatives?)s?\b",
+    _I,
+)
+_FAMILY_WORD = re.compile(r"\b(?:family|FHx|FH|fam hx|family hx)\b", _I)
+_FAMILY_HEADER = re.compile(r"^[ \t\-*•]*(?:FHx|FH|Family (?:history|hx))\s*[:\-][^\n]*", _I | re.MULTILINE)
+
+# --- yes/no symptom and history triggers ---------------------------------------------------
+
+_FEVER = [
+    re.compile(
+        r"\b(?:fevers?|febrile|pyrexi(?:a|al)|feverish|high temperatures?|temperatures? to 3[89])\b", _I
+    ),
+    re.compile(
+        r"\b(?:temp(?:erature)?|T)\s*(?:of|to|now|max|was)?\s*(?:3[89](?:\.\d)?|4[01](?:\.\d)?)\s*(?:°?\s*C)?\b"
+    ),
+    re.compile(r"\bF/C\b"),
+]
+_FEVER_NEG = [
+    re.compile(r"\b(?:afebrile|apyrexial|temperature (?:is )?normal|no temperature)\b", _I),
+]
+_FEVER_EXCLUDE = re.compile(
+    r"\b(?:valley|hay|scarlet|rheumatic|yellow|Q|dengue|typhoid)\s+fever\b|\bfever clinic\b", _I
+)
+_COUGH = [re.compile(r"\bcough(?:s|ing|ed)?\b(?!\s+up\b)(?!\s+(?:of\s+)?blood)", _I)]
+_HEMOPTYSIS = [
+    re.compile(r"\bh(?:ae|e|a)mopt\w*", _I),
+    re.compile(r"\bcough(?:s|ing|ed)? up\b(?:\s+\S+){0,4}?\s+blood\b", _I),
+    re.compile(r"\bblood[- ](?:streaked|stained|tinged|streaks?)\b|\bstreaky blood\b", _I),
+    re.compile(r"\bblood in (?:the |his |her )?sputum\b|\bbloody sputum\b", _I),
+]
+_WEIGHT_LOSS = [
+    re.compile(r"\b(?:weight|wt)[- ]loss\b", _I),
+    re.compile(r"\blos(?:t|ing|es)\s+(?:\S+\s+){0,2}?(?:weight|wt)\b", _I),
+    re.compile(
+        r"\blost\s+(?:(?:approximately|about|around|approx\.?|~)\s*)?\d+(?:\.\d+)?\s*(?:kg|kgs|lb|lbs|pounds|stone|st)\b",
+        _I,
+    ),
+    re.compile(r"\blost\s+(?:about\s+)?(?:half\s+a\s+)?stone\b", _I),
+    re.compile(r"\b(?:weight|wt)\s+(?:has\s+)?(?:dropped|fallen|decreased|gone down)\b", _I),
+]
+_WEIGHT_NEG = [
+    re.compile(
+        r"\b(?:weight|wt)\s+(?:is\s+|has been\s+|remains\s+)?(?:stable|steady|unchanged|maintained)\b", _I
+    ),
+]
+_IMMUNO = [
+    re.compile(
+        r"\b(?:immuno-?suppress\w*|immuno-?compromis\w*|immuno-?deficien\w*|tacrolimus|cyclosporin\w*|"
+        r"ciclosporin|mycophenolate|MMF|azathioprine|methotrexate|sirolimus|everolimus|infliximab|"
+        r"adalimumab|etanercept|rituximab|tocilizumab|ibrutinib|biologics?|neutropeni\w*|AIDS|"
+        r"chemotherapy|transplant(?:ed|ation)?)\b",
+        _I,
+    ),
+    re.compile(r"\bHIV\b(?:\s*\+|\s*positive|\s+infection)?", _I),
+    re.compile(r"\b(?:prednisone|prednisolone|steroids?|corticosteroids?|dexamethasone)\b", _I),
+]
+_IMMUNO_EXCLUDE = re.compile(
+    r"\b(?:completed|finished|prior|previous|adjuvant)\s+(?:\w+\s+)?chemotherapy\b|"
+    r"\bchemotherapy\s+(?:in|completed|finished)\b|\binhaled\s+(?:cortico)?steroids?\b",
+    _I,
+)
+_TB = [
+    re.compile(
+        r"\b(?:TB|tuberculosis|tuberculous|LTBI|mantoux|isoniazid|INH|quanti-?feron|IGRA|"
+        r"histoplasm\w*|coccidioid\w*|valley fever|blastomyc\w*|spelunking|caves?|caving|bat colon\w*|"
+        r"bat guano|bird droppings|chicken coops?|pigeon droppings)\b",
+        _I,
+    ),
+    re.compile(r"\b(?:positive\s+PPD|PPD\s+(?:positive|\+))\b", _I),
+    re.compile(r"\bPPD\b(?=\s*(?:negative|neg))", _I),
+]
+_COPD = [
+    re.compile(
+        r"\b(?:COPD|emphysema\w*|chronic obstructive (?:pulmonary|lung|airways?) disease|GOLD\s*[1-4I]+)\b",
+        _I,
+    ),
+]
+_COPD_NEG_ONLY = re.compile(r"\b(?:no|without|denies)\s+(?:known\s+)?(?:chronic\s+)?lung disease\b", _I)
+
+# --- cancer ----------------------------------------------------------------------------------
+
+_CANCER = re.compile(
+    r"\b(?:cancers?|ca|carcinomas?|adenocarcinomas?|malignan(?:cy|cies|t)|melanomas?|lymphomas?|"
+    r"leuka?emias?|myelomas?|sarcomas?|neoplasms?|tumou?rs?|NSCLC|SCLC|RCC|HCC|DCIS|CLL|CML|AML|ALL|"
+    r"mesotheliomas?)\b"
+)
+_CANCER_CI = re.compile(
+    r"\b(?:cancers?|carcinomas?|adenocarcinomas?|malignan(?:cy|cies|t)|melanomas?|lymphomas?|"
+    r"leuka?emias?|myelomas?|sarcomas?|neoplasms?|tumou?rs?)\b",
+    _I,
+)
+_CA_ABBREV = re.compile(r"\b(?:ca|Ca|CA|NSCLC|SCLC|RCC|HCC|DCIS|CLL|CML|AML|ALL)\b")
+_NOT_A_CANCER = re.compile(
+    r"\b(?:lung )?cancer screening\b|\bscreening for (?:lung )?cancer\b|"
+    r"\bcancer (?:risk|centre|center|clinic|pathway)\b|"
+    r"\bbenign (?:tumou?r|neoplasm)\b|\bmesotheliomas?\b|\bCa(?:\s*2\+|\s+\d+\.\d+)|\b2[- ]week wait\b",
+    _I,
+)
+
+#: Site words -> normalised cancer site.
+CANCER_SITES: dict[str, str] = {
+    r"breast|mastectomy|lumpectomy|DCIS": "breast",
+    r"colon|colorectal|rectal|rectum|bowel|sigmoid|hemicolectomy|colectomy|caecal|cecal": "colorectal",
+    r"prostate|prostatic|PSA": "prostate",
+    r"kidney|renal|RCC|nephrectomy": "kidney",
+    r"bladder|urothelial|TURBT": "bladder",
+    r"thyroid|thyroidectomy|papillary": "thyroid",
+    r"tongue|laryn\w*|pharyn\w*|oropharyn\w*|tonsil\w*|head and neck|head & neck|oral": "head_and_neck",
+    r"cervix|cervical": "cervix",
+    r"ovary|ovarian": "ovary",
+    r"endometri\w*|uterine|uterus": "uterus",
+    r"stomach|gastric": "stomach",
+    r"o?esophag\w*": "esophagus",
+    r"liver|hepatocellular|HCC": "liver",
+    r"pancrea\w*": "pancreas",
+    r"lung|NSCLC|SCLC|lobectomy|pulmonary": "lung",
+    r"testicular|testis|testes": "testis",
+    r"skin|basal cell|BCC": "skin",
+    r"melanoma": "melanoma",
+    r"lymphoma|hodgkin\w*": "lymphoma",
+    r"leuka?emia|CLL|CML|AML|ALL": "leukemia",
+    r"myeloma": "myeloma",
+    r"sarcoma": "sarcoma",
+}
+_SITE_PATTERNS = [(re.compile(rf"\b(?:{k})\b", _I), v) for k, v in CANCER_SITES.items()]
+_LUNG_CANCER = re.compile(
+    r"\blung\s+(?:cancer|ca|carcinoma|adenocarcinoma|malignancy|tumou?r)\b|\bNSCLC\b|\bSCLC\b|"
+    r"\b(?:lung|bronchogenic)\s+(?:adeno)?carcinoma\b|\badenocarcinoma of the lung\b|\bcancer of the lung\b",
+    _I,
+)
+_FAMILY_NIL = re.compile(
+    r"\b(?:FHx|FH|family (?:history|hx))\s*[:\-]?\s*(?:nil(?: relevant| of note)?|non-?contributory|"
+    r"unremarkable|negative|none)\b",
+    _I,
+)
+
+# --- smoking ---------------------------------------------------------------------------------
+
+_SMOKE_WORD = re.compile(r"\b(?:smok\w*|cig\w*|tobacco|pipe|roll-?ups|pack|ppd|PY)\b", _I)
+_NEVER = re.compile(
+    r"\b(?:never[-\s]+smok\w*|never\s+(?:has\s+|have\s+)?smoked|has never smoked|never used tobacco|"
+    r"lifelong non-?[- ]?smoker|non-?[- ]?smok\w*|nonsmok\w*|no smoking history|no history of smoking|"
+    r"no tobacco(?: use)?|denies (?:any )?(?:smoking|tobacco)|"
+    r"(?:does not|doesn't) smoke,? and never (?:has|did)|"
+    r"(?:smoking|tobacco)\s*:\s*(?:none|never|nil|no))\b",
+    _I,
+)
+_FORMER = re.compile(
+    r"\b(?:ex-?[- ]?smoker|former(?:ly)?\s+(?:a\s+)?smok\w*|"
+    r"(?:tobacco|smoking)(?: status)?\s*:\s*(?:former|ex)|"
+    r"previous(?:ly)? smok\w*|quit|stopped|gave up|given up|ceased)\b",
+    _I,
+)
+_CURRENT = re.compile(
+    r"\b(?:current(?:ly)?(?: every day)?\s+smok\w*|still smok\w*|continues to smoke|smokes|active smoker|"
+    r"heavy smoker|smoker|has smoked\b(?=.{0,40}\bsince\b)|(?:tobacco|smoking)\s*:\s*(?:current|yes))\b|"
+    r"\bcurrent\b(?=[,.\s]*$)",
+    _I | re.MULTILINE,
+)
+_UNKNOWN_SMOKING = re.compile(
+    r"\bsmok\w*\s+(?:hx|history|status)\s+(?:is\s+)?(?:unknown|not known|unclear|unobtainable)|"
+    r"\b(?:unable\s+to\s+(?:give|obtain)|no)\s+(?:a\s+)?(?:history|hx)\s+(?:re|regarding|of|about)\s+smok\w*|"
+    r"\b(?:not\s+sure|unsure)\s+(?:whether|if)\s+(?:\w+\s+){0,3}(?:ever\s+)?smoked\b",
+    _I,
+)
+
+_NUM = r"(\d+(?:\.\d+)?|\d+/\d+|half(?:\s+a)?|a|one|two|three|four|five|six|ten|twenty|thirty|forty|fifty)"
+_PACK_YEARS = re.compile(
+    r"(?:(less\s+than|under|fewer\s+than|more\s+than|over|<|>)\s*)?(?:approx\.?\s*|about\s+|~\s*|estimated\s+|c\.\s*)?"
+    r"(\d+(?:\.\d+)?)\s*(?:-|\s)?(?:pack|pk)s?[- ]?(?:years?|yrs?|yr|y)\b|"
+    r"(?:(less\s+than|under|more\s+than|over|<|>)\s*)?(\d+(?:\.\d+)?)\s*PY\b|"
+    r"\bpack[- ]?years?\s*[:=]\s*(\d+(?:\.\d+)?)",
+    _I,
+)
+_PER_DAY = re.compile(
+    rf"{_NUM}\s*(?:ppd\b|packs?\s*(?:/|per|a|each)\s*day\b|packs?\s+daily\b|pack\s+per\s+day\b)|"
+    rf"(\d+)\s*(?:cigarettes|cigs?|cig|roll-?ups)?\s*(?:/|per|a|each)\s*day\b",
+    _I,
+)
+_FOR_YEARS = re.compile(r"^\s*[,]?\s*(?:x|×|for|over)\s*(\d+(?:\.\d+)?)\s*(?:years?|yrs?|y)\b", _I)
+_SINCE_AGE = re.compile(r"\bsince\s+(?:age\s+|the age of\s+|(?:he|she) was\s+)(\d{1,2})\b", _I)
+_QUIT_AGO = re.compile(
+    rf"\b(?:quit|stopped|gave up|given up|ceased)(?:\s+smoking)?\s*(?:-\s*)?"
+    rf"(?:around|about|approx\.?|~|roughly|some)?\s*"
+    rf"{_NUM}\s*(years?|yrs?|y|months?|mos?)\s+ago\b",
+    _I,
+)
+_QUIT_AT_AGE = re.compile(
+    r"\b(?:quit|stopped|gave up)(?:\s+smoking)?\s+at\s+(?:the\s+)?age\s+(?:of\s+)?(\d{1,2})\b", _I
+)
+
+# --- age and sex -------------------------------------------------------------------------------
+
+_WORDNUM = {
+    "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50,
+    "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90,
+    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
+}  # fmt: skip
+_AGE_PATTERNS: list[tuple[re.Pattern[str], int]] = [
+    (re.compile(r"\b(\d{1,3})\s*-?\s*(?:years?|yrs?|yr)[\s-]*old\b", _I), 1),
+    (re.compile(r"\b(\d{1,3})\s*(?:yo|y/o|y\.o\.?|yrs?|yr)\b", _I), 1),
+    (re.compile(r"\b(\d{1,3})\s*(?:yo|y)?[MF]\b"), 1),
+    (re.compile(r"\b[MF]\s*[,/]\s*(\d{1,3})\b"), 1),
+    (re.compile(r"\b(?:age|aged)\s*:?\s*(\d{1,3})\b", _I), 1),
+    (re.compile(r"\bAge/Sex\s*:\s*(\d{1,3})", _I), 1),
+    (
+        re.compile(
+            r"\b(?:Mr|Mrs|Ms|Miss|Mx)\.?\s+[A-Z][\w'’-]*(?:\s+[A-Z][\w'’-]*)?\s*(?:,\s*|\s+is\s+|\s+\(?aged?\s+)"
+            r"(\d{1,3})\b(?!\s*(?:mm|cm|kg|%))"
+        ),
+        1,
+    ),
+    (re.compile(r"\b(?:pt|patient)\s+is\s+(?:a\s+)?(\d{1,3})\b(?!\s*(?:mm|cm|kg|%))", _I), 1),
+    (
+        re.compile(
+            r"\b((?:twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety)"
+            r"(?:[- ](?:one|two|three|four|five|six|seven|eight|nine))?)[- ]years?[- ]old\b",
+            _I,
+        ),
+        1,
+    ),
+]
+_SEX_PATTERNS: list[tuple[re.Pattern[str], int]] = [
+    (re.compile(r"\b\d{1,3}\s*(?:yo|y/o|y\.o\.?|yrs?|yr|y)?\s*([MF])\b"), 1),
+    (re.compile(r"\b([MF])\s*[,/]\s*\d{1,3}\b"), 1),
+    (re.compile(r"\b(?:Age/Sex\s*:\s*\d{1,3}\s*/\s*|Sex\s*:\s*)([MF]|male|female)\b", _I), 1),
+    (
+        re.compile(
+            r"\b(male|female|man|woman|gentleman|lady|boy|girl)\b(?!\s+(?:nurse|doctor|partner|friend|relative))",
+            _I,
+        ),
+        1,
+    ),
+    (re.compile(r"\b(Mr|Mrs|Ms|Miss)\b\.?"), 1),
+]
+_MALE_WORDS = {"m", "male", "man", "gentleman", "boy", "mr"}
+
+
+_INFORMANT_BEFORE = re.compile(
+    r"\b(?:per|from|by|according\s+to|via)\s+(?:the\s+|his\s+|her\s+|pt'?s\s+)?$", _I
+)
+_INFORMANT_AFTER = re.compile(r"\s+(?:reports|reported|says|said|states|stated|tells|informs|gives)\b", _I)
+
+
+def _relatives(text: str, start: int = 0, end: int | None = None) -> list[re.Match[str]]:
+    """Relative words that name a relative, not the informant ("Hx per wife", "daughter reports")."""
+    stop = len(text) if end is None else end
+    found: list[re.Match[str]] = []
+    for m in _RELATIVE.finditer(text, start, stop):
+        if _INFORMANT_BEFORE.search(text[max(0, m.start() - 30) : m.start()]):
+            continue
+        if _INFORMANT_AFTER.match(text, m.end()):
+            continue
+        found.append(m)
+    return found
+
+
+def _spans_of(pattern: re.Pattern[str], text: str) -> list[tuple[int, int]]:
+    return [m.span() for m in pattern.finditer(text)]
+
+
+def _family_clause(text: str, pos: int) -> bool:
+    """Whether the clause around ``pos`` speaks of a relative or of the family."""
+    s, e = _relative_bounds(text, pos)
+    clause = text[s:e]
+    if _relatives(text, s, e) or _FAMILY_WORD.search(clause):
+        return True
+    return any(hs <= pos < he for hs, he in _spans_of(_FAMILY_HEADER, text))
+
+
+def _relative_bounds(text: str, pos: int) -> tuple[int, int]:
+    s, e = clause_bounds(text, pos, CUES)
+    # a comma also separates two people: "Dad had lung ca, mum had bowel cancer"
+    for m in re.finditer(r",", text[s:pos]):
+        s_candidate = s + m.end()
+        if _RELATIVE.search(text[s_candidate:pos]) is None and re.search(
+            r"\b(?:he|she|pt|patient)\b", text[s_candidate:pos], _I
+        ):
+            s = s_candidate
+    nxt = re.search(r",\s*(?:and\s+)?(?:he|she|pt|patient)\b", text[pos:e], _I)
+    if nxt:
+        e = pos + nxt.start()
+    return s, e
+
+
+def _relative_spans(text: str) -> list[tuple[int, int]]:
+    """Clauses that are about a relative (for smoking, pack-years, age)."""
+    spans: list[tuple[int, int]] = []
+    for m in _relatives(text):
+        s, e = clause_bounds(text, m.start(), CUES)
+        # "non-smoker but husband smoked": the clause starts at the relative's side of "but"
+        spans.append((s, e))
+    return spans
+
+
+def _in(spans: Sequence[tuple[int, int]], pos: int) -> bool:
+    return any(s <= pos < e for s, e in spans)
+
+
+def _number(token: str) -> float | None:
+    t = token.strip().lower()
+    if re.fullmatch(r"\d+(?:\.\d+)?", t):
+        return float(t)
+    if re.fullmatch(r"\d+/\d+", t):
+        a, b = t.split("/")
+        return float(a) / float(b) if float(b) else None
+    if t in ("half", "half a"):
+        return 0.5
+    if t in ("a", "one"):
+        return 1.0
+    words = {"two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "ten": 10, "twenty": 20, "thirty": 30}
+    words |= {"forty": 40, "fifty": 50}
+    return float(words[t]) if t in words else None
+
+
+def _word_age(token: str) -> int | None:
+    parts = re.split(r"[- ]", token.lower())
+    total = 0
+    for p in parts:
+        if p not in _WORDNUM:
+            return None
+        total += _WORDNUM[p]
+    return total
+
+
+# --- fact extractors -------------------------------------------------------------------------
+
+
+def _age(text: str, relatives: Sequence[tuple[int, int]]) -> tuple[Fact, tuple[int, int] | None]:
+    candidates: list[tuple[int, int, int, int]] = []  # in_relative, start, end, value
+    for pat, group in _AGE_PATTERNS:
+        for m in pat.finditer(text):
+            raw = m.group(group)
+            value = int(raw) if raw.isdigit() else _word_age(raw)
+            if value is None or not 0 < value < 120:
+                continue
+            before = text[max(0, m.start() - 12) : m.start()].lower()
+            if re.search(r"\b(?:since|at|from|until|till|by|in (?:his|her))\s*$", before):
+                continue
+            candidates.append((int(_in(relatives, m.start())), m.start(group), m.end(group), value))
+    if not candidates:
+        return Fact(), None
+    candidates.sort()
+    _, s, e, value = candidates[0]
+    return make_fact(text, value, s, e), (s, e)
+
+
+def _sex(text: str, relatives: Sequence[tuple[int, int]]) -> Fact:
+    for pat, group in _SEX_PATTERNS:
+        for m in pat.finditer(text):
+            if _in(relatives, m.start()):
+                continue
+            word = m.group(group).lower()
+            sex = "M" if word in _MALE_WORDS else "F"
+            return make_fact(text, sex, m.start(group), m.end(group))
+    he = [m for m in re.finditer(r"\b(?:he|him|his)\b", text, _I) if not _in(relatives, m.start())]
+    she = [m for m in re.finditer(r"\b(?:she|her|hers)\b", text, _I) if not _in(relatives, m.start())]
+    if he or she:
+        best = he[0] if len(he) > len(she) else she[0]
+        return make_fact(text, "M" if len(he) > len(she) else "F", best.start(), best.end())
+    return Fact()
+
+
+def _smoking(text: str, relatives: Sequence[tuple[int, int]], age: int | None) -> dict[str, Fact]:
+    out: dict[str, Fact] = {}
+    smoking_sentences: list[tuple[int, int]] = []
+    for m in _SMOKE_WORD.finditer(text):
+        if not _in(relatives, m.start()) and not re.match(
+            r"passive", text[max(0, m.start() - 8) : m.start()].strip(), _I
+        ):
+            smoking_sentences.append(sentence_bounds(text, m.start(), CUES))
+
+    def in_smoking_sentence(pos: int) -> bool:
+        return _in(smoking_sentences, pos)
+
+    taken: list[tuple[int, int]] = []
+    hits: dict[str, tuple[int, int]] = {}
+    for status, pat, needs_context in (
+        ("never", _NEVER, False),
+        ("former", _FORMER, True),
+        ("current", _CURRENT, True),
+    ):
+        for m in pat.finditer(text):
+            s, e = m.span()
+            if _in(relatives, s) or any(ts < e and s < te for ts, te in taken):
+                continue
+            if needs_context and not in_smoking_sentence(s):
+                continue
+            if status == "current" and status_of(text, s, e, CUES) is Status.NEGATED:
+                continue
+            if "passive" in text[max(0, s - 12) : s].lower():
+                continue
+            taken.append((s, e))
+            hits.setdefault(status, (s, e))
+    chosen = next((st for st in ("former", "current", "never") if st in hits), None)
+    if chosen is None:
+        unknown = _UNKNOWN_SMOKING.search(text)
+        if unknown:
+            out["smoking_status"] = make_fact(text, "unknown", unknown.start(), unknown.end())
+    else:
+        s, e = hits[chosen]
+        out["smoking_status"] = make_fact(text, chosen, s, e)
+
+    # pack-years: stated beats computed
+    for m in _PACK_YEARS.finditer(text):
+        if _in(relatives, m.start()):
+            continue
+        bound = m.group(1) or m.group(3)
+        raw = m.group(2) or m.group(4) or m.group(5)
+        if bound:
+            out.setdefault("pack_years", make_fact(text, None, m.start(), m.end()))
+            continue
+        out["pack_years"] = make_fact(text, float(raw), m.start(), m.end())
+        break
+    if out.get("pack_years") is None or out["pack_years"].span is None:
+        for m in _PER_DAY.finditer(text):
+            if _in(relatives, m.start()) or not in_smoking_sentence(m.start()):
+                continue
+            packs = _number(m.group(1)) if m.group(1) is not None else float(m.group(2)) / 20.0
+            if packs is None:
+                continue
+            years: float | None = None
+            end = m.end()
+            fy = _FOR_YEARS.match(text, m.end())
+            _, s_end = sentence_bounds(text, m.start(), CUES)
+            if fy is None:
+                fy = re.search(
+                    r"(?:x|×|for|over)\s*(\d+(?:\.\d+)?)\s*(?:years?|yrs?|y)\b", text[m.end() : s_end], _I
+                )
+                if fy is not None:
+                    years, end = float(fy.group(1)), m.end() + fy.end()
+            else:
+                years, end = float(fy.group(1)), fy.end()
+            if years is None and age is not None:
+                since = _SINCE_AGE.search(text, m.end(), s_end)
+                if since is not None and int(since.group(1)) < age:
+                    years, end = float(age - int(since.group(1))), since.end()
+            if years is not None:
+                out["pack_years"] = make_fact(text, round(packs * years, 1), m.start(), end)
+                break
+    if "pack_years" in out and out["pack_years"].value is not None:
+        v = out["pack_years"].value
+        if isinstance(v, float) and v.is_integer():
+            out["pack_years"] = Fact(int(v), out["pack_years"].span, out["pack_years"].text)
+
+    m2 = _QUIT_AGO.search(text)
+    if m2 is not None and not _in(relatives, m2.start()):
+        n = _number(m2.group(1))
+        if n is not None:
+            years_q = n / 12.0 if m2.group(2).lower().startswith("m") else n
+            val: FactValue = int(years_q) if float(years_q).is_integer() else round(years_q, 2)
+            out["years_since_quit"] = make_fact(text, val, m2.start(), m2.end())
+    else:
+        m3 = _QUIT_AT_AGE.search(text)
+        if m3 is not None and age is not None and int(m3.group(1)) <= age:
+            out["years_since_quit"] = make_fact(text, age - int(m3.group(1)), m3.start(), m3.end())
+    return out
+
+
+def _cancer(text: str) -> dict[str, Fact]:
+    out: dict[str, Fact] = {}
+    hidden = _spans_of(_NOT_A_CANCER, text)
+    personal: list[Mention] = []
+    family: list[Mention] = []
+    sites: list[tuple[int, str, int, int]] = []
+    mentions = [m for m in _CANCER_CI.finditer(text)] + [m for m in _CA_ABBREV.finditer(text)]
+    mentions.sort(key=lambda m: m.start())
+    seen: list[tuple[int, int]] = []
+    for m in mentions:
+        s, e = m.span()
+        if any(hs < e and s < he for hs, he in hidden) or any(ss < e and s < se for ss, se in seen):
+            continue
+        seen.append((s, e))
+        before = text[max(0, s - 25) : s].lower()
+        if re.search(r"\bbenign\s*$", before):
+            continue
+        status = status_of(text, s, e, CUES)
+        c_start, c_end = _relative_bounds(text, s)
+        clause = text[c_start:c_end]
+        is_family = _family_clause(text, s)
+        is_personal = not is_family or re.search(r"\bpersonal\b", clause, _I) is not None
+        if is_family:
+            lung = _LUNG_CANCER.search(clause)
+            generic = not _CANCER_CI.search(clause[: s - c_start]) and lung is None
+            lung_here = lung is not None and lung.start() <= s - c_start + 4 <= lung.end() + 4
+            if lung_here or (status is Status.NEGATED and (generic or lung is None)):
+                family.append(Mention("family_history_lung_cancer", s, e, status))
+        if is_personal:
+            personal.append(Mention("personal_cancer_history", s, e, status))
+            if status is Status.AFFIRMED:
+                near = _site_near(text, s, e, c_start, c_end)
+                if near is not None:
+                    sites.append((s, near[0], near[1], near[2]))
+    nil = _FAMILY_NIL.search(text)
+    if nil is not None:
+        family.append(Mention("family_history_lung_cancer", nil.start(), nil.end(), Status.NEGATED))
+    for name, ms in (("personal_cancer_history", personal), ("family_history_lung_cancer", family)):
+        value, mention = aggregate_bool(ms)
+        if mention is not None:
+            out[name] = make_fact(text, value, mention.start, mention.end)
+    if out.get("personal_cancer_history", Fact()).value is True and sites:
+        names: list[str] = []
+        for _, site, _, _ in sites:
+            if site not in names:
+                names.append(site)
+        first = sites[0]
+        out["cancer_site"] = make_fact(text, ",".join(names), first[2], first[3])
+    return out
+
+
+def _site_near(text: str, s: int, e: int, c_start: int, c_end: int) -> tuple[str, int, int] | None:
+    """The cancer site named nearest to the mention ``[s, e)`` within its clause."""
+    lo = max(c_start, s - 45)
+    hi = min(c_end, e + 45)
+    best: tuple[int, str, int, int] | None = None
+    for pat, site in _SITE_PATTERNS:
+        for m in pat.finditer(text, lo, hi):
+            dist = 0 if m.start() < e and s < m.end() else min(abs(m.start() - e), abs(s - m.end()))
+            if best is None or dist < best[0]:
+                best = (dist, site, m.start(), m.end())
+    if best is None:
+        return None
+    return best[1], min(best[2], s), max(best[3], e)
+
+
+def _bool_fact(text: str, mentions: list[Mention]) -> Fact | None:
+    value, mention = aggregate_bool(mentions)
+    if mention is None:
+        return None
+    return make_fact(text, value, mention.start, mention.end)
+
+
+def _ros_markers(text: str, mentions: list[Mention]) -> list[Mention]:
+    """Apply review-of-systems markers: ``, - fever`` negates and ``+ cough`` affirms."""
+    out: list[Mention] = []
+    for m in mentions:
+        before = text[max(0, m.start - 4) : m.start]
+        if re.search(r"(?:^|[,:(]\s?)[-–]\s?$", before) or re.search(
+            r"[,:]\s*[-–]\s?$", text[max(0, m.start - 5) : m.start]
+        ):
+            m = Mention(m.fact, m.start, m.end, Status.NEGATED, m.value)
+        elif re.search(r"\+\s?$", before):
+            m = Mention(m.fact, m.start, m.end, Status.AFFIRMED, m.value)
+        out.append(m)
+    return out
+
+
+def extract(text: str) -> dict[str, Fact]:
+    """Extract every fact from an English note.
+
+    Parameters
+    ----------
+    text
+        The note.
+
+    Returns
+    -------
+    dict of str to Fact
+        Facts found (absent names mean not stated).
+    """
+    relatives = _relative_spans(text)
+    out: dict[str, Fact] = {}
+    age_fact, _ = _age(text, relatives)
+    out["age"] = age_fact
+    out["sex"] = _sex(text, relatives)
+    age = age_fact.value if isinstance(age_fact.value, int) else None
+    out.update(_smoking(text, relatives, age))
+    out.update(_cancer(text))
+
+    simple: list[tuple[str, list[re.Pattern[str]], list[re.Pattern[str]], re.Pattern[str] | None]] = [
+        ("fever", _FEVER, _FEVER_NEG, _FEVER_EXCLUDE),
+        ("cough", _COUGH, [], None),
+        ("hemoptysis", _HEMOPTYSIS, [], None),
+        ("weight_loss", _WEIGHT_LOSS, _WEIGHT_NEG, None),
+        ("immunosuppressed", _IMMUNO, [], _IMMUNO_EXCLUDE),
+        ("tb_or_fungal_exposure", _TB, [], None),
+        ("emphysema_or_copd", _COPD, [_COPD_NEG_ONLY], None),
+    ]
+    for name, pats, negs, exclude in simple:
+        mentions = find_mentions(text, name, pats, CUES, negs, exclude)
+        if name in ("fever", "cough", "hemoptysis", "weight_loss"):
+            mentions = _ros_markers(text, mentions)
+        fact = _bool_fact(text, mentions)
+        if fact is not None:
+            out[name] = fact
+    return out

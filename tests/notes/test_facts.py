@@ -1,0 +1,221 @@
+"""Fact extraction: the contract shape, negation, uncertainty, relatives, numbers, both languages."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from radiology_app.notes.facts import FACT_NAMES, detect_language, extract_facts
+
+CONTRACT_NAMES = [
+    "age", "sex", "smoking_status", "pack_years", "years_since_quit", "family_history_lung_cancer",
+    "personal_cancer_history", "cancer_site", "fever", "cough", "hemoptysis", "weight_loss",
+    "immunosuppressed", "tb_or_fungal_exposure", "emphysema_or_copd",
+]  # fmt: skip
+
+
+def v(text: str, name: str) -> object:
+    return extract_facts(text).value(name)
+
+
+def test_fact_names_are_exactly_the_contract() -> None:
+    assert list(FACT_NAMES) == CONTRACT_NAMES
+    facts = extract_facts("Nothing relevant here.")
+    assert list(facts.facts) == CONTRACT_NAMES
+    assert all(f.value is None and f.span is None and f.text is None for f in facts.facts.values())
+
+
+def test_to_json_shape_and_spans_point_at_the_text() -> None:
+    text = "72 yo M, former smoker, 30 pack-years, quit 12 years ago. Denies fever. Has COPD."
+    doc = extract_facts(text).to_json()
+    json.dumps(doc)  # serialisable
+    assert doc["language"] == "en"
+    assert set(doc["facts"]) == set(CONTRACT_NAMES)
+    for name, fact in doc["facts"].items():
+        assert set(fact) == {"value", "span", "text"}, name
+        if fact["span"] is not None:
+            start, end = fact["span"]
+            assert text[start:end] == fact["text"]
+    assert doc["facts"]["fever"]["value"] is False
+    assert doc["facts"]["pack_years"]["value"] == 30
+    assert doc["facts"]["years_since_quit"]["value"] == 12
+
+
+def test_language_detection() -> None:
+    assert detect_language("67 yo M with cough") == "en"
+    assert detect_language("患者男，67岁，咳嗽2周。CT示右肺结节9mm。") == "zh"
+    assert extract_facts("患者男，67岁").language == "zh"
+    with pytest.raises(ValueError, match="unsupported"):
+        extract_facts("text", language="fr")
+
+
+@pytest.mark.parametrize(
+    ("text", "name", "expected"),
+    [
+        ("Denies fever, chills, cough or hemoptysis.", "hemoptysis", False),
+        ("No fever but has a productive cough.", "cough", True),
+        ("No fever but has a productive cough.", "fever", False),
+        ("Patient denies fever, cough is minimal.", "cough", True),
+        ("Afebrile on arrival.", "fever", False),
+        ("He had hay fever as a child.", "fever", None),
+        ("Was told he had valley fever in Arizona.", "tb_or_fungal_exposure", True),
+        ("Was told he had valley fever in Arizona.", "fever", None),
+        ("No change in her chronic cough.", "cough", True),
+        ("Possible weight loss, pt unsure.", "weight_loss", None),
+        ("?TB exposure", "tb_or_fungal_exposure", None),
+        ("ROS: + cough, - hemoptysis, - fever.", "hemoptysis", False),
+        ("ROS: + cough, - hemoptysis, - fever.", "cough", True),
+        ("Cough: no. Haemoptysis: no. COPD: Yes.", "emphysema_or_copd", True),
+        ("Cough: no. Haemoptysis: no. COPD: Yes.", "cough", False),
+        ("Persistant cough, no haemoptsis.", "hemoptysis", False),
+        ("Coughing up blood streaks x 1 wk.", "hemoptysis", True),
+        ("Coughing up blood streaks x 1 wk.", "cough", None),
+        ("Weight is steady at 82 kg.", "weight_loss", False),
+        ("He has not lost weight.", "weight_loss", False),
+        ("Lost 4 kg over two months.", "weight_loss", True),
+        ("HIV test negative.", "immunosuppressed", False),
+        ("Renal transplant on tacrolimus.", "immunosuppressed", True),
+        ("Off prednisone since 2022.", "immunosuppressed", False),
+        ("Positive PPD in 2004, treated with INH.", "tb_or_fungal_exposure", True),
+        ("His wife was treated for pulmonary TB last year.", "tb_or_fungal_exposure", True),
+        ("Fever 38.6 on admission, afebrile from day 3.", "fever", True),
+    ],
+)
+def test_english_assertions(text: str, name: str, expected: object) -> None:
+    assert v(text, name) is expected
+
+
+@pytest.mark.parametrize(
+    ("text", "pack_years", "status", "quit_years"),
+    [
+        ("Smoked 1 ppd x 30 yrs, quit 10 years ago.", 30, "former", 10),
+        ("Smoker, 1/2 ppd for 20 years, still smoking.", 10, "current", None),
+        ("2 packs/day x 30 years = 60 PY. Heavy smoker.", 60, "current", None),
+        ("Ex-smoker (stopped 2 yrs ago). Smoked 30 cigarettes a day for 40 years.", 60, "former", 2),
+        ("Mr K, 58, smokes about 20 cigarettes a day and has done since he was 18.", 40, "current", None),
+        ("Quit smoking 6 months ago (previously 20 cigarettes per day for 30 years).", 30, "former", 0.5),
+        (
+            "55 year old woman. She smoked briefly (less than 2 pack-years) and stopped at age 27.",
+            None,
+            "former",
+            28,
+        ),
+        ("Ex-smoker (quit 2003), approx 20 PY.", 20, "former", None),
+        ("Lifelong non-smoker.", None, "never", None),
+        ("Non-smoker but husband smoked heavily.", None, "never", None),
+        ("Smoking hx unknown (aphasic).", None, "unknown", None),
+    ],
+)
+def test_english_smoking(text: str, pack_years: object, status: str, quit_years: object) -> None:
+    facts = extract_facts(text)
+    assert facts.value("pack_years") == pack_years
+    assert facts.value("smoking_status") == status
+    assert facts.value("years_since_quit") == quit_years
+
+
+def test_english_relatives_are_not_the_patient() -> None:
+    text = (
+        "52 year-old male. Never smoker. His mother died of lung cancer at 66 (she was a smoker). "
+        "He has had no cancer himself."
+    )
+    f = extract_facts(text)
+    assert f.value("age") == 52
+    assert f.value("sex") == "M"
+    assert f.value("smoking_status") == "never"
+    assert f.value("family_history_lung_cancer") is True
+    assert f.value("personal_cancer_history") is False
+
+
+def test_english_family_negations() -> None:
+    assert (
+        v(
+            "Her mother had breast cancer; there is no lung cancer in the family.",
+            "family_history_lung_cancer",
+        )
+        is False
+    )
+    assert v("FH: nil relevant.", "family_history_lung_cancer") is False
+    assert v("No personal or family history of cancer.", "personal_cancer_history") is False
+    assert v("No personal or family history of cancer.", "family_history_lung_cancer") is False
+    assert v("Father had prostate cancer.", "family_history_lung_cancer") is None
+
+
+def test_english_cancer_sites_and_non_cancers() -> None:
+    f = extract_facts("PMH: breast ca 2005 (R lumpectomy + XRT). Hx of laryngeal ca s/p XRT 2012.")
+    assert f.value("personal_cancer_history") is True
+    assert f.value("cancer_site") == "breast,head_and_neck"
+    assert v("58-year-old female presents for lung cancer screening.", "personal_cancer_history") is None
+    assert v("?Lung ca. Please CT chest.", "personal_cancer_history") is None
+    assert v("71M with CLL on ibrutinib.", "cancer_site") == "leukemia"
+
+
+def test_english_age_and_sex_styles() -> None:
+    assert (v("54F c/o CP", "age"), v("54F c/o CP", "sex")) == (54, "F")
+    assert v("Age/Sex: 69/M", "sex") == "M"
+    assert v("Mr. Daniel O'Brien is a fifty-eight year old man.", "age") == 58
+    assert v("Hx per wife: pt is 68, male, ex smoker.", "smoking_status") == "former"
+    assert v("His brother died of lung cancer aged 70.", "age") == 70  # only a relative's age: fallback
+
+
+@pytest.mark.parametrize(
+    ("text", "name", "expected"),
+    [
+        ("无发热，无咳嗽咳痰，无咯血。", "fever", False),
+        ("无发热，无咳嗽咳痰，无咯血。", "cough", False),
+        ("否认发热、咳嗽、咯血。", "hemoptysis", False),
+        ("无发热，咳嗽咳痰2周。", "cough", True),
+        ("患者3天前无明显诱因出现咯血。", "hemoptysis", True),
+        ("发热？家属不清楚。", "fever", None),
+        ("体重无明显变化。", "weight_loss", False),
+        ("近3个月体重下降约5kg。", "weight_loss", True),
+        ("否认肝炎、结核等传染病史。", "tb_or_fungal_exposure", False),
+        ("其妻患活动性肺结核。", "tb_or_fungal_exposure", True),
+        ("考虑真菌感染可能。", "tb_or_fungal_exposure", None),
+        ("肾移植术后，长期服用他克莫司。", "immunosuppressed", True),
+        ("长期口服羟氯喹。", "immunosuppressed", None),
+        ("肺功能提示慢阻肺。", "emphysema_or_copd", True),
+        ("否认慢性肺病史。", "emphysema_or_copd", False),
+        ("咳嗽较前无明显变化。", "cough", True),
+    ],
+)
+def test_chinese_assertions(text: str, name: str, expected: object) -> None:
+    assert v(text, name) is expected
+
+
+@pytest.mark.parametrize(
+    ("text", "pack_years", "status", "quit_years"),
+    [
+        ("吸烟30年，每天1包，已戒烟8年。", 30, "former", 8),
+        ("吸烟40年，每天20支，未戒烟。", 40, "current", None),
+        ("吸烟指数800年支。", 40, None, None),
+        ("吸烟20包年，已戒烟10年。", 20, "former", 10),
+        ("吸烟45年，每日1包半，现仍吸烟。", 67.5, "current", None),
+        ("吸烟10年，每天半包。", 5, "current", None),
+        ("吸烟史35年，约30支/日。", 52.5, "current", None),
+        ("无吸烟史。", None, "never", None),
+        ("从不吸烟，但长期被动吸烟（丈夫吸烟）。", None, "never", None),
+        ("吸烟史不详。", None, "unknown", None),
+        ("偶尔吸烟。", None, "current", None),
+    ],
+)
+def test_chinese_smoking(text: str, pack_years: object, status: object, quit_years: object) -> None:
+    f = extract_facts(text)
+    assert f.value("pack_years") == pack_years
+    assert f.value("smoking_status") == status
+    assert f.value("years_since_quit") == quit_years
+
+
+def test_chinese_family_and_personal_history() -> None:
+    f = extract_facts("患者女，60岁。2008年甲状腺癌术后。父亲患胃癌。")
+    assert (f.value("sex"), f.value("age")) == ("F", 60)
+    assert f.value("personal_cancer_history") is True
+    assert f.value("cancer_site") == "thyroid"
+    assert f.value("family_history_lung_cancer") is None
+    g = extract_facts("否认肿瘤病史及家族史。")
+    assert g.value("personal_cancer_history") is False
+    assert g.value("family_history_lung_cancer") is False
+    assert v("家族史：否认家族遗传病史。", "family_history_lung_cancer") is None
+    assert v("其姐姐2019年确诊肺腺癌。", "family_history_lung_cancer") is True
+    assert v("其姐姐2019年确诊肺腺癌。", "personal_cancer_history") is None
+    assert v("鼻咽癌放疗后6年。", "cancer_site") == "head_and_neck"
