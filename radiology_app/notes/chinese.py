@@ -106,7 +106,8 @@ _NEVER = re.compile(
     r"不吸烟|无吸烟史?|否认吸烟史?|从不吸烟|从未吸烟|不抽烟|从不抽烟|无烟酒(?:嗜好|史)|无烟酒不良嗜好"
 )
 _FORMER = re.compile(r"(?<!未)已?戒烟|既往吸烟|曾吸烟")
-_CURRENT = re.compile(r"未戒烟|未戒|仍(?:在)?吸烟|现(?:仍)?吸烟|偶尔?吸烟|吸烟\s*(?:史)?\s*(?:约)?\s*\d")
+_CURRENT = re.compile(r"未戒烟|未戒|仍(?:在)?吸烟|现(?:仍)?吸烟|偶尔?吸烟")
+_CURRENT_IMPLIED = re.compile(r"吸烟(?=\s*(?:史)?\s*(?:约)?\s*\d)")
 _UNKNOWN = re.compile(r"吸烟(?:史|情况)?(?:不详|不清楚?|未知)")
 _SMOKE_YEARS = re.compile(r"(?:吸烟|抽烟|烟龄)(?:史)?\s*(?:约)?\s*(\d+(?:\.\d+)?)\s*(?:余|多)?\s*年")
 _PACKS_PER_DAY = re.compile(
@@ -180,7 +181,12 @@ def _smoking(text: str, relatives: Sequence[tuple[int, int]]) -> dict[str, Fact]
 
     taken: list[tuple[int, int]] = []
     hits: dict[str, tuple[int, int]] = {}
-    for status, pat in (("never", _NEVER), ("current", _CURRENT), ("former", _FORMER)):
+    for status, pat in (
+        ("never", _NEVER),
+        ("current", _CURRENT),
+        ("former", _FORMER),
+        ("current", _CURRENT_IMPLIED),
+    ):
         for m in pat.finditer(text):
             s, e = m.span()
             if not usable(s, e) or any(ts < e and s < te for ts, te in taken):
@@ -188,7 +194,7 @@ def _smoking(text: str, relatives: Sequence[tuple[int, int]]) -> dict[str, Fact]
             taken.append((s, e))
             hits.setdefault(status, (s, e))
     cur = hits.get("current")
-    explicit_current = cur is not None and re.match(r"未戒|仍|现|偶", text[cur[0] : cur[1]]) is not None
+    explicit_current = cur is not None and _CURRENT.fullmatch(text, cur[0], cur[1]) is not None
     chosen: str | None
     if "former" in hits and not explicit_current:
         chosen = "former"
