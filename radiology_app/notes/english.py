@@ -29,7 +29,7 @@ _I = re.IGNORECASE
 
 CUES = CueSet(
     sentence_break=re.compile(
-        r"\n[ \t]*(?=\n|[-*•]|[A-Za-z][\w /&().]{0,30}:|\d+[.)]\s)|"
+        r"\n[ \t]*(?=\n|[-*•]|[A-Za-z][\w /&()]{0,30}:|\d+[.)]\s)|"
         r"(?<!\bDr)(?<!\bMr)(?<!\bMrs)(?<!\bMs)(?<!\bSt)(?<!\bvs)(?<!\bapprox)(?<!\bno)(?<!\s[A-Za-z])(?<!\by\.o)"
         r"\.(?=\s|$)|[;!]"
     ),
@@ -42,7 +42,9 @@ CUES = CueSet(
         _I,
     ),
     pseudo_negation=re.compile(
-        r"\b(?:no change|no increase|not only|no longer|not sure|not certain|no further|not clear)\b", _I
+        r"\b(?:no change|no increase|not only|no longer|not sure|not certain|no further|not clear|"
+        r"on and off|off and on)\b",
+        _I,
     ),
     pre_uncertainty=re.compile(
         r"\?|\b(?:possible|possibly|probable|probably|questionable|query|queried|suspected|suspect|"
@@ -57,7 +59,9 @@ CUES = CueSet(
         _I,
     ),
     post_uncertainty=re.compile(
-        r"\s*\?|\s+(?:\w+\s+)?(?:pending|unclear|not known|unknown)\b|\s*-\s*pt unsure", _I
+        r"\s*\?|\s+(?:\w+\s+)?(?:pending|unclear|not known|unknown)\b|\s*-\s*pt unsure|"
+        r"\s+(?:is\s+|was\s+)?(?:suspected|possible|queried|likely|probable|considered)\b",
+        _I,
     ),
     post_affirmation=re.compile(r"\s*(?::\s*)?(?:yes|\(\+\)|positive|present|Y)\b|\s*\(\+\)", _I),
     scope_breaker=re.compile(
@@ -98,7 +102,7 @@ _HEMOPTYSIS = [
     re.compile(r"\bh(?:ae|e|a)mopt\w*", _I),
     re.compile(r"\bcough(?:s|ing|ed)? up\b(?:\s+\S+){0,4}?\s+blood\b", _I),
     re.compile(r"\bblood[- ](?:streaked|stained|tinged|streaks?)\b|\bstreaky blood\b", _I),
-    re.compile(r"\bblood in (?:the |his |her )?sputum\b|\bbloody sputum\b", _I),
+    re.compile(r"\bblood\s+in\s+(?:the\s+|his\s+|her\s+)?(?:sputum|phlegm)\b|\bbloody\s+sputum\b", _I),
 ]
 _WEIGHT_LOSS = [
     re.compile(r"\b(?:weight|wt)[- ]loss\b", _I),
@@ -110,7 +114,13 @@ _WEIGHT_LOSS = [
     re.compile(r"\blost\s+(?:about\s+)?(?:half\s+a\s+)?stone\b", _I),
     re.compile(r"\b(?:weight|wt)\s+(?:has\s+)?(?:dropped|fallen|decreased|gone down)\b", _I),
 ]
+_HEMOPTYSIS_NEG = [
+    re.compile(
+        r"(?<=cough)(?:s|ing|ed)?[^.;\n]{0,40}?\bno\s+blood\b(?!\s+(?:pressure|test|transfusion|loss))", _I
+    )
+]
 _WEIGHT_NEG = [
+    re.compile(r"\bno\s+(?:significant\s+)?(?:weight|wt)\s+change\b", _I),
     re.compile(
         r"\b(?:weight|wt)\s+(?:is\s+|has been\s+|remains\s+)?(?:stable|steady|unchanged|maintained)\b", _I
     ),
@@ -210,7 +220,7 @@ _FAMILY_NIL = re.compile(
 
 _SMOKE_WORD = re.compile(r"\b(?:smok\w*|cig\w*|tobacco|pipe|roll-?ups|pack|ppd|PY)\b", _I)
 _NEVER = re.compile(
-    r"\b(?:never[-\s]+smok\w*|never\s+(?:has\s+|have\s+)?smoked|has never smoked|never used tobacco|"
+    r"\b(?:never[-\s]+(?:a\s+)?smok\w*|never\s+(?:has\s+|have\s+)?smoked|has never smoked|never used tobacco|"
     r"lifelong non-?[- ]?smoker|non-?[- ]?smok\w*|nonsmok\w*|no smoking history|no history of smoking|"
     r"no tobacco(?: use)?|denies (?:any )?(?:smoking|tobacco)|"
     r"(?:does not|doesn't) smoke,? and never (?:has|did)|"
@@ -220,7 +230,7 @@ _NEVER = re.compile(
 _FORMER = re.compile(
     r"\b(?:ex-?[- ]?smoker|former(?:ly)?\s+(?:a\s+)?smok\w*|"
     r"(?:tobacco|smoking)(?: status)?\s*:\s*(?:former|ex)|"
-    r"previous(?:ly)? smok\w*|quit|stopped|gave up|given up|ceased)\b",
+    r"previous(?:ly)? smok\w*|quit|stopped|gave up|given up|ceased|kicked the habit)\b",
     _I,
 )
 _CURRENT = re.compile(
@@ -252,13 +262,25 @@ _PER_DAY = re.compile(
 _FOR_YEARS = re.compile(r"^\s*[,]?\s*(?:x|×|for|over)\s*(\d+(?:\.\d+)?)\s*(?:years?|yrs?|y)\b", _I)
 _SINCE_AGE = re.compile(r"\bsince\s+(?:age\s+|the age of\s+|(?:he|she) was\s+)(\d{1,2})\b", _I)
 _QUIT_AGO = re.compile(
-    rf"\b(?:quit|stopped|gave up|given up|ceased)(?:\s+smoking)?\s*(?:-\s*)?"
+    rf"\b(?:quit|stopped|gave up|given up|ceased|kicked the habit)(?:\s+smoking)?\s*(?:-\s*)?"
     rf"(?:around|about|approx\.?|~|roughly|some)?\s*"
     rf"{_NUM}\s*(years?|yrs?|y|months?|mos?)\s+ago\b",
     _I,
 )
 _QUIT_AT_AGE = re.compile(
-    r"\b(?:quit|stopped|gave up)(?:\s+smoking)?\s+at\s+(?:the\s+)?age\s+(?:of\s+)?(\d{1,2})\b", _I
+    r"\b(?:quit|stopped|gave up)(?:\s+smoking)?\s+at\s+(?:(?:the\s+)?age\s+(?:of\s+)?)?(\d{1,2})\b"
+    r"(?!\s*(?:mm|cm|kg|%|pm|am))",
+    _I,
+)
+_FROM_UNTIL_AGE = re.compile(
+    r"\bfrom\s+(?:age\s+)?(\d{1,2})\s+(?:until|till|to)\s+(?:(?:he|she)\s+(?:stopped|quit)\s+at\s+)?"
+    r"(?:age\s+)?(\d{1,2})\b",
+    _I,
+)
+_YEARS_BEFORE_PACKS = re.compile(
+    rf"\bfor\s+(\d+(?:\.\d+)?)\s*(?:years?|yrs?)\s*,?\s*(?:at\s+)?{_NUM}\s*"
+    rf"(?:packs?\s*(?:/|per|a|each)\s*day|ppd)\b",
+    _I,
 )
 
 # --- age and sex -------------------------------------------------------------------------------
@@ -283,6 +305,7 @@ _AGE_PATTERNS: list[tuple[re.Pattern[str], int]] = [
         1,
     ),
     (re.compile(r"\b(?:pt|patient)\s+is\s+(?:a\s+)?(\d{1,3})\b(?!\s*(?:mm|cm|kg|%))", _I), 1),
+    (re.compile(r"\b(?:Mr|Mrs|Ms|Miss|Mx)\.?\s+[A-Z][\w'’-]*(?:\s+[A-Z][\w'’-]*)?\s*\((\d{1,3})\)"), 1),
     (
         re.compile(
             r"\b((?:twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety)"
@@ -485,6 +508,14 @@ def _smoking(text: str, relatives: Sequence[tuple[int, int]], age: int | None) -
         out["pack_years"] = make_fact(text, float(raw), m.start(), m.end())
         break
     if out.get("pack_years") is None or out["pack_years"].span is None:
+        for yb in _YEARS_BEFORE_PACKS.finditer(text):
+            packs_yb = _number(yb.group(2))
+            if packs_yb is not None and not _in(relatives, yb.start()):
+                out["pack_years"] = make_fact(
+                    text, round(packs_yb * float(yb.group(1)), 1), yb.start(), yb.end()
+                )
+                break
+    if out.get("pack_years") is None or out["pack_years"].span is None:
         for m in _PER_DAY.finditer(text):
             if _in(relatives, m.start()) or not in_smoking_sentence(m.start()):
                 continue
@@ -503,6 +534,10 @@ def _smoking(text: str, relatives: Sequence[tuple[int, int]], age: int | None) -
                     years, end = float(fy.group(1)), m.end() + fy.end()
             else:
                 years, end = float(fy.group(1)), fy.end()
+            if years is None:
+                span_ages = _FROM_UNTIL_AGE.search(text, m.end(), s_end)
+                if span_ages is not None and int(span_ages.group(1)) < int(span_ages.group(2)):
+                    years, end = float(int(span_ages.group(2)) - int(span_ages.group(1))), span_ages.end()
             if years is None and age is not None:
                 since = _SINCE_AGE.search(text, m.end(), s_end)
                 if since is not None and int(since.group(1)) < age:
@@ -642,7 +677,7 @@ def extract(text: str) -> dict[str, Fact]:
     simple: list[tuple[str, list[re.Pattern[str]], list[re.Pattern[str]], re.Pattern[str] | None]] = [
         ("fever", _FEVER, _FEVER_NEG, _FEVER_EXCLUDE),
         ("cough", _COUGH, [], None),
-        ("hemoptysis", _HEMOPTYSIS, [], None),
+        ("hemoptysis", _HEMOPTYSIS, _HEMOPTYSIS_NEG, None),
         ("weight_loss", _WEIGHT_LOSS, _WEIGHT_NEG, None),
         ("immunosuppressed", _IMMUNO, [], _IMMUNO_EXCLUDE),
         ("tb_or_fungal_exposure", _TB, [], None),

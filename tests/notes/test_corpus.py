@@ -38,6 +38,14 @@ def test_every_fact_has_precision_and_recall_at_least_0_95() -> None:
     assert doc["notes"]["en"] >= 60 and doc["notes"]["zh"] >= 30
 
 
+def test_holdout_corpus_is_a_passing_regression_set() -> None:
+    notes = load_corpus(default_corpus_dir() / "holdout")
+    assert len(notes) >= 30
+    result = evaluate_corpus(notes)
+    doc = result.to_json()
+    assert doc["min_precision"] >= 0.95 and doc["min_recall"] >= 0.95, result.errors
+
+
 def test_denials_are_scored(tmp_path: Path) -> None:
     """A wrong False (negation error) counts as both a false positive and a miss."""
     root = tmp_path
