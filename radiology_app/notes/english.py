@@ -100,7 +100,7 @@ _FEVER_EXCLUDE = re.compile(
 _COUGH = [re.compile(r"\bcough(?:s|ing|ed)?\b(?!\s+up\b)(?!\s+(?:of\s+)?blood)", _I)]
 _HEMOPTYSIS = [
     re.compile(r"\bh(?:ae|e|a)mopt\w*", _I),
-    re.compile(r"\bcough(?:s|ing|ed)? up\b(?:\s+\S+){0,4}?\s+blood\b", _I),
+    re.compile(r"\b(?:cough(?:s|ing|ed)?|brought|bringing|brings)\s+up\b(?:\s+\S+){0,4}?\s+blood\b", _I),
     re.compile(r"\bblood[- ](?:streaked|stained|tinged|streaks?)\b|\bstreaky blood\b", _I),
     re.compile(r"\bblood\s+in\s+(?:the\s+|his\s+|her\s+)?(?:sputum|phlegm)\b|\bbloody\s+sputum\b", _I),
 ]
@@ -112,12 +112,13 @@ _WEIGHT_LOSS = [
         _I,
     ),
     re.compile(r"\blost\s+(?:about\s+)?(?:half\s+a\s+)?stone\b", _I),
-    re.compile(r"\b(?:weight|wt)\s+(?:has\s+)?(?:dropped|fallen|decreased|gone down)\b", _I),
+    re.compile(r"\b(?:weight|wt)\s+(?:has\s+)?(?:dropped|fallen|decreased|gone down|down)\b", _I),
 ]
 _HEMOPTYSIS_NEG = [
+    re.compile(r"(?<=cough)(?:s|ing|ed)?[^.;]{0,60}?\b(?:without|no)\s+(?:sputum|phlegm)\s+or\s+blood\b", _I),
     re.compile(
-        r"(?<=cough)(?:s|ing|ed)?[^.;\n]{0,40}?\bno\s+blood\b(?!\s+(?:pressure|test|transfusion|loss))", _I
-    )
+        r"(?<=cough)(?:s|ing|ed)?[^.;]{0,60}?\bno\s+blood\b(?!\s+(?:pressure|test|transfusion|loss))", _I
+    ),
 ]
 _WEIGHT_NEG = [
     re.compile(r"\bno\s+(?:significant\s+)?(?:weight|wt)\s+change\b", _I),
@@ -224,7 +225,7 @@ _NEVER = re.compile(
     r"lifelong non-?[- ]?smoker|non-?[- ]?smok\w*|nonsmok\w*|no smoking history|no history of smoking|"
     r"no tobacco(?: use)?|denies (?:any )?(?:smoking|tobacco)|"
     r"(?:does not|doesn't) smoke,? and never (?:has|did)|"
-    r"(?:smoking|tobacco)\s*:\s*(?:none|never|nil|no))\b",
+    r"(?:smoking|tobacco)(?:\s+status)?\s*:\s*(?:none|never|nil|no))\b",
     _I,
 )
 _FORMER = re.compile(
@@ -238,6 +239,12 @@ _CURRENT = re.compile(
     r"heavy smoker|smoker|has smoked\b(?=.{0,40}\bsince\b)|(?:tobacco|smoking)\s*:\s*(?:current|yes))\b|"
     r"\bcurrent\b(?=[,.\s]*$)",
     _I | re.MULTILINE,
+)
+#: Current-smoking cues that outrank a "quit" in the same note ("quit cigarettes but still smokes cigars").
+_EXPLICIT_CURRENT = re.compile(
+    r"(?:current(?:ly)?(?: every day)?\s+smok\w*|still smok\w*|continues to smoke|"
+    r"(?:tobacco|smoking)\s*:\s*current)",
+    _I,
 )
 _UNKNOWN_SMOKING = re.compile(
     r"\bsmok\w*\s+(?:hx|history|status)\s+(?:is\s+)?(?:unknown|not known|unclear|unobtainable)|"
@@ -487,7 +494,10 @@ def _smoking(text: str, relatives: Sequence[tuple[int, int]], age: int | None) -
                 continue
             taken.append((s, e))
             hits.setdefault(status, (s, e))
-    chosen = next((st for st in ("former", "current", "never") if st in hits), None)
+    current_hit = hits.get("current")
+    explicit_current = current_hit is not None and _EXPLICIT_CURRENT.fullmatch(text, *current_hit) is not None
+    order = ("current", "former", "never") if explicit_current else ("former", "current", "never")
+    chosen = next((st for st in order if st in hits), None)
     if chosen is None:
         unknown = _UNKNOWN_SMOKING.search(text)
         if unknown:
