@@ -9,9 +9,11 @@ after it). The mentions of one fact are then aggregated (:func:`aggregate_bool`)
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 
 __all__ = [
     "CueSet",
@@ -97,13 +99,19 @@ class CueSet:
     subject_verb: re.Pattern[str] = re.compile(r"(?!)")
 
 
+@lru_cache(maxsize=256)
+def _break_spans(text: str, pattern: re.Pattern[str]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Starts and ends of every match of ``pattern`` in ``text`` (cached: notes are scanned many times)."""
+    spans = [m.span() for m in pattern.finditer(text)]
+    return tuple(s for s, _ in spans), tuple(e for _, e in spans)
+
+
 def _bounds(text: str, pos: int, pattern: re.Pattern[str]) -> tuple[int, int]:
-    start = 0
-    for m in pattern.finditer(text, 0, pos):
-        if m.end() <= pos:
-            start = m.end()
-    nxt = pattern.search(text, pos)
-    end = nxt.start() if nxt else len(text)
+    starts, ends = _break_spans(text, pattern)
+    i = bisect_right(ends, pos)
+    start = ends[i - 1] if i else 0
+    j = bisect_left(starts, pos)
+    end = starts[j] if j < len(starts) else len(text)
     return start, max(end, pos)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from functools import lru_cache
 
 from radiology_app.notes._engine import (
     CueSet,
@@ -357,6 +358,11 @@ def _relatives(text: str, start: int = 0, end: int | None = None) -> list[re.Mat
     return found
 
 
+@lru_cache(maxsize=64)
+def _family_header_spans(text: str) -> tuple[tuple[int, int], ...]:
+    return tuple(m.span() for m in _FAMILY_HEADER.finditer(text))
+
+
 def _spans_of(pattern: re.Pattern[str], text: str) -> list[tuple[int, int]]:
     return [m.span() for m in pattern.finditer(text)]
 
@@ -367,7 +373,7 @@ def _family_clause(text: str, pos: int) -> bool:
     clause = text[s:e]
     if _relatives(text, s, e) or _FAMILY_WORD.search(clause):
         return True
-    return any(hs <= pos < he for hs, he in _spans_of(_FAMILY_HEADER, text))
+    return any(hs <= pos < he for hs, he in _family_header_spans(text))
 
 
 def _relative_bounds(text: str, pos: int) -> tuple[int, int]:

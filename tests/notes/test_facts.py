@@ -219,3 +219,26 @@ def test_chinese_family_and_personal_history() -> None:
     assert v("其姐姐2019年确诊肺腺癌。", "family_history_lung_cancer") is True
     assert v("其姐姐2019年确诊肺腺癌。", "personal_cancer_history") is None
     assert v("鼻咽癌放疗后6年。", "cancer_site") == "head_and_neck"
+
+
+def test_robust_on_arbitrary_text() -> None:
+    """Random characters and spliced corpus fragments never raise, and every span points at its text."""
+    import random
+
+    from radiology_app.notes.evaluation import load_corpus
+
+    notes = [n.text for n in load_corpus()]
+    rng = random.Random(0)
+    alphabet = "abcdefg ABC.,;:?!()-+/\n0123456789°℃，。；、：（）？无否认发热咳嗽吸烟包年支岁男女"
+    texts = ["", " ", "\n\n", "?", "（-）", "no", "无"]
+    texts += ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 300))) for _ in range(40)]
+    texts += [
+        rng.choice(notes)[rng.randint(0, 50) :] + rng.choice(notes)[: rng.randint(0, 200)] for _ in range(40)
+    ]
+    texts.append("\n".join(notes))  # one long document (~19,000 characters)
+    for text in texts:
+        facts = extract_facts(text)
+        assert list(facts.facts) == list(FACT_NAMES)
+        for fact in facts.facts.values():
+            if fact.span is not None:
+                assert text[fact.span[0] : fact.span[1]] == fact.text
