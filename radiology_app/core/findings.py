@@ -305,6 +305,9 @@ class Findings:
         SeriesNumber of the analysed series (for image references), when known.
     report
         Path of the PDF report, once written.
+    patient_age_years, patient_sex
+        Age (years) and sex (``"F"``/``"M"``) from the DICOM headers, for the rules (the note's facts
+        fill in when these are ``None``).
     """
 
     study_uid: str
@@ -324,6 +327,8 @@ class Findings:
     labels_path: str | None = None
     series_number: int | None = None
     report: str | None = None
+    patient_age_years: int | None = None
+    patient_sex: str | None = None
 
     # -- queries -------------------------------------------------------------------------------------
 
@@ -377,6 +382,8 @@ class Findings:
             "signed_at": self.signed_at,
             "labels_path": self.labels_path,
             "report": self.report,
+            "patient_age_years": self.patient_age_years,
+            "patient_sex": self.patient_sex,
         }
 
     def to_json_text(self) -> str:
@@ -432,6 +439,8 @@ class Findings:
             labels_path=data.get("labels_path"),
             series_number=_opt_int(data.get("series_number")),
             report=data.get("report"),
+            patient_age_years=_opt_int(data.get("patient_age_years")),
+            patient_sex=data.get("patient_sex"),
         )
 
 

@@ -1,0 +1,1009 @@
+"""The analysis pipeline, Qt-free: study -> series -> volume -> lung mask -> nodules -> measurements ->
+facts -> rules -> differential per nodule -> :class:`~radiology_app.core.findings.Findings`.
+
+The command line, the batch runner, the GUI and the tests all call these functions:
+
+- :func:`analyze_study` runs the whole flow with progress and cancel, reports each nodule as soon as it
+  is assessed (``on_nodule``), stores the findings as an analysis run in the study database and the
+  instance label map next to it (``analyses/<run_id>/labels.npz`` in the data folder).
+- :func:`add_nodule_at` (click-to-segment), :func:`review_nodule` and :func:`reassess` apply clinician
+  edits and re-run the clinical rules; :func:`store_findings` saves the reviewed state.
+- :func:`write_report` renders the PDF, :func:`export_dicom` writes SEG, SR and the encapsulated PDF.
+
+Models are loaded once per process and cached (:class:`ModelRegistry`); torch is imported only when a
+model is first needed, so importing this module stays cheap.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from radiology_app.core.config import Settings, app_paths, load_settings
+from radiology_app.core.errors import (
+    ModelError,
+    ModelIntegrityError,
+    OperationCancelled,
+    RadiologyAppError,
+    ReportError,
+)
+from radiology_app.core.findings import (
+    Findings,
+    FleischnerAssessment,
+    LungRadsAssessment,
+    ModelRecord,
+    NoduleFinding,
+    accept_nodule,
+    add_nodule,
+    edit_nodule,
+    next_nodule_id,
+    reject_nodule,
+    remove_nodule,
+    sign_findings,
+)
+from radiology_app.core.logs import hash_uid
+from radiology_app.core.progress import CancelToken, Progress, ProgressCallback, check_cancel, report, scaled
+from radiology_app.core.types import Instance, Patient, Study, Volume
+from radiology_app.reporting.text import SPICULATED_FROM, compose_impression
+from radiology_app.store.database import StudyDatabase
+
+log = logging.getLogger(__name__)
+
+NoduleCallback = Callable[[NoduleFinding], None]
+BENIGN_CALCIFICATION = frozenset({"central", "laminated", "popcorn", "diffuse"})
+THIN_SLICE_MM = 1.5
+
+
+# -- model registry ------------------------------------------------------------------------------
+
+
+class ModelRegistry:
+    """Loads each model once per process and hands out the cached instance (thread-safe).
+
+    The nodule segmenter and the fused diagnosis model are loaded lazily, on first use; the diagnosis
+    model is keyed by the settings that change it (backend, text backbone, adapter).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._segmenter: Any = None
+        self._diagnosis: dict[tuple[str, str, str], Any] = {}
+
+    def segmenter(self) -> Any:
+        """The nodule segmenter (``segmentation.inference.load_model()``).
+
+        Raises
+        ------
+        ModelIntegrityError
+            If the weights do not match their model card.
+        ModelError
+            If the model cannot be loaded.
+        """
+        with self._lock:
+            if self._segmenter is None:
+                from segmentation import errors as seg_errors
+                from segmentation import inference
+
+                try:
+                    self._segmenter = inference.load_model()
+                except seg_errors.ModelIntegrityError as exc:
+                    raise ModelIntegrityError(str(exc)) from exc
+                except (seg_errors.SegmentationError, OSError, ValueError, RuntimeError) as exc:
+                    raise ModelError(f"cannot load the nodule segmentation model ({exc})") from exc
+            return self._segmenter
+
+    def diagnosis(self, settings: Settings) -> Any:
+        """The fused diagnosis model for ``settings`` (``radiology_app.diagnosis.api``).
+
+        Raises
+        ------
+        ModelError
+            If the model cannot be loaded (including a hash mismatch).
+        """
+        key = (settings.inference_backend, settings.text_backbone_dir, settings.adapter_dir)
+        with self._lock:
+            if key not in self._diagnosis:
+                from radiology_app.diagnosis import api
+
+                self._diagnosis[key] = api.load_diagnosis_model(settings)
+            return self._diagnosis[key]
+
+    def clear(self) -> None:
+        """Forget every loaded model (e.g. after the settings changed)."""
+        with self._lock:
+            self._segmenter = None
+            self._diagnosis.clear()
+
+
+#: The process-wide registry.
+MODELS = ModelRegistry()
+
+
+# -- small helpers ------------------------------------------------------------------------------
+
+
+def _seg_progress(on_progress: ProgressCallback | None) -> Callable[[int, int, str], None] | None:
+    if on_progress is None:
+        return None
+
+    def forward(done: int, total: int, message: str) -> None:
+        on_progress(Progress(done=done, total=total, unit="windows", message=message))
+
+    return forward
+
+
+def _now_iso() -> str:
+    return dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
+
+
+def _age_years(patient: Patient | None, study: Study | None) -> int | None:
+    if study is not None and study.patient_age_years is not None:
+        return study.patient_age_years
+    if patient is not None and patient.birth_date is not None and study is not None and study.study_date:
+        b, s = patient.birth_date, study.study_date
+        return s.year - b.year - ((s.month, s.day) < (b.month, b.day))
+    return None
+
+
+def _facts_json(text: str | None) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """Extract facts from a note in the contract shape; problems become warnings."""
+    if not text or not text.strip():
+        return {}, []
+    try:
+        from radiology_app.notes.facts import extract_facts
+    except ImportError:
+        return {}, ["the note fact extractor is not installed: facts were not read from the note"]
+    extracted = extract_facts(text)
+    out: dict[str, dict[str, Any]] = {}
+    for name, fact in extracted.facts.items():
+        span = getattr(fact, "span", None)
+        out[name] = {
+            "value": getattr(fact, "value", None),
+            "span": None if span is None else list(span),
+            "text": getattr(fact, "text", None),
+        }
+    return out, []
+
+
+def _fact(findings: Findings, name: str) -> Any:
+    return findings.fact_value(name)
+
+
+def estimate_noise_hu(hu: npt.NDArray[np.generic], lung: npt.NDArray[np.generic] | None) -> float | None:
+    """Image noise (HU) from neighbouring-pixel differences inside the lungs (robust MAD estimate).
+
+    Texture adds a little, so this is an upper bound of the quantum noise; it is the quality signal the
+    diagnosis model's router expects.
+    """
+    z = hu.shape[0]
+    picks = sorted({z // 3, z // 2, (2 * z) // 3})
+    diffs = []
+    for k in picks:
+        sl = np.asarray(hu[k], dtype=np.float32)
+        d = sl[:, 1:] - sl[:, :-1]
+        if lung is not None:
+            m = np.asarray(lung[k], dtype=bool)
+            m = m[:, 1:] & m[:, :-1]
+            d = d[m]
+        diffs.append(np.ravel(d))
+    alld = np.concatenate(diffs) if diffs else np.zeros(0, dtype=np.float32)
+    if alld.size < 100:
+        return None
+    mad = float(np.median(np.abs(alld - np.median(alld))))
+    return 1.4826 * mad / float(np.sqrt(2.0))
+
+
+def _key_slice(
+    labels: npt.NDArray[np.generic],
+    label_id: int,
+    bbox_zyx: tuple[tuple[int, int, int], tuple[int, int, int]] | None,
+) -> int | None:
+    if bbox_zyx is None:
+        zs = np.nonzero(np.any(labels == label_id, axis=(1, 2)))[0]
+        if zs.size == 0:
+            return None
+        lo, hi = int(zs[0]), int(zs[-1])
+    else:
+        lo, hi = int(bbox_zyx[0][0]), int(bbox_zyx[1][0])
+    sub = labels[lo : hi + 1] == label_id
+    areas = sub.reshape(sub.shape[0], -1).sum(axis=1)
+    return lo + int(np.argmax(areas)) if areas.size and areas.max() > 0 else None
+
+
+def instance_numbers_by_slice(instances: Sequence[Instance], volume: Volume) -> list[int] | None:
+    """InstanceNumber of each slice index of ``volume`` (matched by position), or ``None`` if unknown."""
+    normal = np.asarray(volume.direction, dtype=float)[:, 2]
+    origin = np.asarray(volume.origin_lps_mm, dtype=float)
+    sz = volume.spacing_zyx_mm[0]
+    out: list[int | None] = [None] * volume.shape_zyx[0]
+    for inst in instances:
+        if inst.image_position_lps_mm is None or inst.instance_number is None:
+            continue
+        k = round(float(np.dot(np.asarray(inst.image_position_lps_mm) - origin, normal)) / sz)
+        if 0 <= k < len(out):
+            out[k] = inst.instance_number
+    if any(v is None for v in out):
+        return None
+    return [int(v) for v in out if v is not None]
+
+
+# -- measurements -> findings ------------------------------------------------------------------------------
+
+
+def _vec3(v: Sequence[float]) -> tuple[float, float, float]:
+    return float(v[0]), float(v[1]), float(v[2])
+
+
+def nodule_from_measurement(
+    nodule_id: str, label_id: int, m: Any, volume: Volume, labels: npt.NDArray[np.generic] | None
+) -> NoduleFinding:
+    """Turn a ``segmentation.measure.NoduleMeasurement`` into a :class:`NoduleFinding` (LPS, key slice)."""
+    centroid = _vec3(m.centroid_zyx)
+    bbox = getattr(m, "bbox_zyx", None)
+    bbox_zyx = None
+    bbox_lps = None
+    if bbox is not None:
+        lo = tuple(int(v) for v in bbox[0])
+        hi = tuple(int(v) for v in bbox[1])
+        bbox_zyx = ((lo[0], lo[1], lo[2]), (hi[0], hi[1], hi[2]))
+        corners = np.array(
+            [
+                volume.index_to_lps((float(a), float(b), float(c)))
+                for a in (lo[0], hi[0])
+                for b in (lo[1], hi[1])
+                for c in (lo[2], hi[2])
+            ]
+        )
+        bbox_lps = (_vec3(corners.min(axis=0)), _vec3(corners.max(axis=0)))
+    pattern = getattr(m, "calcification_pattern", None)
+    calcification = (pattern or "indeterminate") if getattr(m, "calcification", False) else None
+    key = _key_slice(np.asarray(labels), label_id, bbox_zyx) if labels is not None else None
+    if key is None:
+        key = round(centroid[0])
+
+    def opt(name: str) -> float | None:
+        v = getattr(m, name, None)
+        return None if v is None else float(v)
+
+    return NoduleFinding(
+        id=nodule_id,
+        label_id=label_id,
+        centroid_lps_mm=volume.index_to_lps(centroid),
+        bbox_lps_mm=bbox_lps,
+        centroid_zyx=centroid,
+        bbox_zyx=bbox_zyx,
+        key_slice_z=key,
+        long_axis_mm=opt("long_axis_mm"),
+        short_axis_mm=opt("short_axis_mm"),
+        mean_diameter_mm=opt("mean_diameter_mm"),
+        volume_mm3=opt("volume_mm3"),
+        mean_hu=opt("mean_hu"),
+        min_hu=opt("min_hu"),
+        max_hu=opt("max_hu"),
+        composition=getattr(m, "composition", None),
+        solid_component_mm=opt("solid_component_mm"),
+        calcification=calcification,
+        fat=getattr(m, "fat", None),
+        side=getattr(m, "side", None),
+        lobe=getattr(m, "lobe", None),
+        juxtapleural=getattr(m, "juxtapleural", None),
+        spiculation_score=opt("spiculation_score"),
+    )
+
+
+# -- rules ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PatientContext:
+    """The patient facts the rules need, from DICOM first and the note second."""
+
+    age_years: float | None
+    female: bool | None
+    smoking_status: str | None
+    pack_years: float | None
+    years_since_quit: float | None
+    family_history: bool | None
+    emphysema: bool | None
+    known_cancer: bool | None
+    immunosuppressed: bool | None
+
+    @classmethod
+    def from_findings(cls, f: Findings) -> PatientContext:
+        """Build from the findings' stored DICOM age/sex and the note facts."""
+        age = f.patient_age_years if f.patient_age_years is not None else _fact(f, "age")
+        sex = f.patient_sex or _fact(f, "sex")
+        return cls(
+            age_years=None if age is None else float(age),
+            female=None if sex not in ("F", "M") else sex == "F",
+            smoking_status=_fact(f, "smoking_status"),
+            pack_years=_fact(f, "pack_years"),
+            years_since_quit=_fact(f, "years_since_quit"),
+            family_history=_fact(f, "family_history_lung_cancer"),
+            emphysema=_fact(f, "emphysema_or_copd"),
+            known_cancer=_fact(f, "personal_cancer_history"),
+            immunosuppressed=_fact(f, "immunosuppressed"),
+        )
+
+
+def _lung_rads_for(n: NoduleFinding) -> LungRadsAssessment:
+    from radiology_app.rules import LungRadsInput, RuleInputError, lung_rads
+
+    if n.mean_diameter_mm is None or n.composition is None:
+        return LungRadsAssessment(None, None, "size or composition unknown")
+    spiculated = n.spiculation_score is not None and n.spiculation_score >= SPICULATED_FROM
+    try:
+        r = lung_rads(
+            LungRadsInput(
+                composition=n.composition,
+                mean_diameter_mm=n.mean_diameter_mm,
+                long_axis_mm=n.long_axis_mm,
+                short_axis_mm=n.short_axis_mm,
+                solid_component_mm=n.solid_component_mm if n.composition == "part_solid" else None,
+                benign_calcification=n.calcification in BENIGN_CALCIFICATION,
+                fat=bool(n.fat),
+                juxtapleural=bool(n.juxtapleural),
+                suspicious_features=("spiculation",) if spiculated else (),
+            )
+        )
+    except RuleInputError as exc:
+        return LungRadsAssessment(None, None, f"not assessable: {exc}")
+    return LungRadsAssessment(r.category or None, r.management, r.reason)
+
+
+def _fleischner_inputs(nodules: Sequence[NoduleFinding]) -> list[Any]:
+    from radiology_app.rules import FleischnerInput
+
+    return [
+        FleischnerInput(
+            composition=n.composition or "solid",
+            mean_diameter_mm=n.mean_diameter_mm,
+            long_axis_mm=n.long_axis_mm,
+            short_axis_mm=n.short_axis_mm,
+            solid_component_mm=n.solid_component_mm if n.composition == "part_solid" else None,
+            benign_calcification=n.calcification in BENIGN_CALCIFICATION,
+        )
+        for n in nodules
+        if n.mean_diameter_mm is not None
+    ]
+
+
+def _fleischner_for(nodules: Sequence[NoduleFinding], p: PatientContext) -> FleischnerAssessment:
+    from radiology_app.rules import FleischnerPatient, RuleInputError, fleischner, suggest_high_risk
+
+    inputs = _fleischner_inputs(nodules)
+    if not inputs:
+        return FleischnerAssessment(None, "no measured nodule", None)
+    high, why = suggest_high_risk(
+        smoking_status=p.smoking_status,
+        pack_years=p.pack_years,
+        years_since_quit=p.years_since_quit,
+        family_history_lung_cancer=p.family_history,
+        emphysema_or_fibrosis=p.emphysema,
+        age_years=p.age_years,
+    )
+    patient = FleischnerPatient(
+        age_years=p.age_years,
+        high_risk=high,
+        known_cancer=bool(p.known_cancer),
+        immunosuppressed=bool(p.immunosuppressed),
+    )
+    try:
+        r = fleischner(inputs, patient)
+    except RuleInputError as exc:
+        return FleischnerAssessment(None, f"not assessable: {exc}", None)
+    return FleischnerAssessment(r.recommendation, f"{r.reason}; {why}", r.applies)
+
+
+def _brock_for(n: NoduleFinding, count: int, p: PatientContext) -> tuple[float | None, str | None]:
+    from radiology_app.rules import BrockInput, RuleInputError, brock_probability, lobe_is_upper
+
+    size = n.long_axis_mm or n.mean_diameter_mm
+    if size is None or p.age_years is None or p.female is None:
+        return None, "Brock needs age, sex and nodule size"
+    try:
+        r = brock_probability(
+            BrockInput(
+                age_years=p.age_years,
+                female=p.female,
+                family_history_lung_cancer=bool(p.family_history),
+                emphysema=bool(p.emphysema),
+                nodule_size_mm=size,
+                nodule_type=n.composition or "solid",
+                upper_lobe=lobe_is_upper(n.lobe),
+                nodule_count=max(1, count),
+                spiculation=n.spiculation_score is not None and n.spiculation_score >= SPICULATED_FROM,
+                size_is_mean_diameter=n.long_axis_mm is None,
+            )
+        )
+    except RuleInputError as exc:
+        return None, f"Brock not assessable: {exc}"
+    return r.probability, r.reason
+
+
+def assess_nodule(n: NoduleFinding, count: int, patient: PatientContext) -> NoduleFinding:
+    """Per-nodule Lung-RADS, Fleischner (as a single nodule) and Brock probability."""
+    brock, _ = _brock_for(n, count, patient)
+    return dataclasses.replace(
+        n, lung_rads=_lung_rads_for(n), fleischner=_fleischner_for([n], patient), brock_probability=brock
+    )
+
+
+def reassess(findings: Findings) -> Findings:
+    """Re-run the clinical rules on every reported nodule and the exam, and recompose the impression.
+
+    Rejected nodules keep their last assessment but do not count (Brock's nodule count, the exam's
+    Lung-RADS category and the Fleischner recommendation use only reported nodules).
+    """
+    from radiology_app.rules import LungRadsResult, overall_lung_rads
+
+    patient = PatientContext.from_findings(findings)
+    reported = findings.reported_nodules
+    nodules = tuple(
+        assess_nodule(n, len(reported), patient) if n.is_reported else n for n in findings.nodules
+    )
+    reported_new = [n for n in nodules if n.is_reported]
+    results = [
+        LungRadsResult(n.lung_rads.category, n.lung_rads.management or "", n.lung_rads.reason or "")
+        for n in reported_new
+        if n.lung_rads.category
+    ]
+    overall = overall_lung_rads(results)
+    lr = LungRadsAssessment(overall.category or None, overall.management, overall.reason)
+    fl = (
+        _fleischner_for(reported_new, patient)
+        if reported_new
+        else FleischnerAssessment("No routine follow-up", "no nodule reported", True)
+    )
+    out = dataclasses.replace(findings, nodules=nodules, lung_rads=lr, fleischner=fl)
+    return dataclasses.replace(out, impression=compose_impression(out))
+
+
+# -- diagnosis ------------------------------------------------------------------------------
+
+
+def _diagnose(
+    model: Any,
+    nodules: Sequence[NoduleFinding],
+    volume: Volume,
+    labels: npt.NDArray[np.generic],
+    note_text: str,
+    noise_hu: float | None,
+) -> list[NoduleFinding]:
+    from radiology_app.diagnosis import api
+
+    inputs = []
+    for n in nodules:
+        mask = (labels == n.label_id).astype(np.uint8)
+        assert n.centroid_zyx is not None
+        crop_hu, crop_mask, crop_spacing = api.extract_crop(
+            volume.hu, volume.spacing_zyx_mm, mask, n.centroid_zyx
+        )
+        inputs.append(
+            api.DiagnosisInput(
+                crop_hu=crop_hu,
+                crop_mask=crop_mask,
+                spacing_zyx_mm=crop_spacing,
+                note_text=note_text,
+                slice_thickness_mm=volume.slice_thickness_mm,
+                noise_hu=noise_hu,
+            )
+        )
+    results = model.predict(inputs)
+    out = []
+    for n, d in zip(nodules, results, strict=True):
+        out.append(
+            dataclasses.replace(
+                n,
+                differential=tuple((str(dx), float(p)) for dx, p in d.ranked),
+                malignancy_probability=float(d.malignancy_probability),
+                modality_weights={str(k): float(v) for k, v in d.modality_weights.items()},
+                evidence=tuple(str(getattr(e, "text", e)) for e in d.evidence),
+            )
+        )
+    return out
+
+
+def _model_records(diag_model: Any, segmenter: Any) -> tuple[ModelRecord, ...]:
+    """Provenance of the models used: the segmenter (name, version, SHA-256) and the diagnosis model's."""
+    config = getattr(segmenter, "config", None)
+    extra = getattr(config, "extra", None) or {}
+    version = extra.get("version") if isinstance(extra, Mapping) else None
+    records = [
+        ModelRecord(
+            str(getattr(segmenter, "name", "nodule_unet")),
+            None if version is None else str(version),
+            getattr(segmenter, "sha256", None) or None,
+        )
+    ]
+    if diag_model is not None and hasattr(diag_model, "model_info"):
+        records += [
+            ModelRecord(str(i.name), getattr(i, "version", None), getattr(i, "sha256", None))
+            for i in diag_model.model_info()
+        ]
+    return tuple(records)
+
+
+# -- the analysis ------------------------------------------------------------------------------
+
+
+def _labels_dir(run_id: int) -> Path:
+    return app_paths().home / "analyses" / str(run_id)
+
+
+def save_labels(labels: npt.NDArray[np.generic], run_id: int, name: str = "labels.npz") -> Path:
+    """Write the instance label map of a run into the data folder and return its path."""
+    folder = _labels_dir(run_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    np.savez_compressed(path, labels=np.asarray(labels, dtype=np.int16))
+    return path
+
+
+def load_labels(findings: Findings) -> npt.NDArray[np.int16] | None:
+    """The instance label map of ``findings`` (``None`` when it has none or the file is gone)."""
+    if not findings.labels_path or not Path(findings.labels_path).exists():
+        return None
+    with np.load(findings.labels_path) as data:
+        return np.asarray(data["labels"], dtype=np.int16)
+
+
+def analyze_study(
+    db: StudyDatabase,
+    study_ref: str,
+    *,
+    note_text: str | None = None,
+    settings: Settings | None = None,
+    on_progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+    on_nodule: NoduleCallback | None = None,
+    series_uid: str | None = None,
+    registry: ModelRegistry | None = None,
+) -> Findings:
+    """Analyse one stored study and store the findings as an analysis run.
+
+    Parameters
+    ----------
+    db
+        The study database.
+    study_ref
+        StudyInstanceUID, unique prefix, or an imported path (see ``StudyDatabase.resolve_study``).
+    note_text
+        The clinical note to use; ``None`` takes the study's latest stored note (if any).
+    settings
+        Model settings (backend, text backbone, adapter); the saved settings when ``None``.
+    on_progress
+        Overall progress, 0..1000 units, with the current stage as message.
+    cancel
+        Polled between stages and inside the slow ones.
+    on_nodule
+        Called with each nodule once it is measured, assessed and diagnosed.
+    series_uid
+        Analyse this series instead of the automatically chosen one.
+    registry
+        Model cache (the process-wide :data:`MODELS` by default).
+
+    Returns
+    -------
+    Findings
+        With ``run_id`` and ``labels_path`` set.
+
+    Raises
+    ------
+    StudyNotFoundError, SeriesSelectionError, VolumeError
+        If the study, a suitable series or its volume cannot be had.
+    ModelError
+        If the segmentation model cannot be loaded or run.
+    OperationCancelled
+        If ``cancel`` was set (the run is stored with status ``"cancelled"``).
+    """
+
+    settings = settings or load_settings()
+    registry = registry or MODELS
+    report(on_progress, 0, 1000, "", "finding the study")
+    study = db.resolve_study(study_ref)
+    patient = db.get_patient(study.patient_id)
+    if note_text is None:
+        notes = db.notes_for_study(study.study_uid)
+        note_text = notes[-1].text if notes else None
+    run_id = db.save_analysis_run(study.study_uid, "{}", "running")
+    log.info("analysis run %d of study %s started", run_id, hash_uid(study.study_uid))
+    try:
+        findings = _run(
+            db,
+            study,
+            patient,
+            run_id,
+            note_text,
+            settings,
+            registry,
+            series_uid,
+            on_progress,
+            cancel,
+            on_nodule,
+        )
+    except OperationCancelled:
+        db.update_analysis_run(run_id, status="cancelled")
+        raise
+    except RadiologyAppError as exc:
+        db.update_analysis_run(run_id, status="failed")
+        log.warning("analysis run %d failed: %s", run_id, type(exc).__name__)
+        raise
+    db.update_analysis_run(run_id, findings_json=findings.to_json_text(), status="done")
+    report(on_progress, 1000, 1000, "", "done")
+    return findings
+
+
+def _run(
+    db: StudyDatabase,
+    study: Study,
+    patient: Patient | None,
+    run_id: int,
+    note_text: str | None,
+    settings: Settings,
+    registry: ModelRegistry,
+    series_uid: str | None,
+    on_progress: ProgressCallback | None,
+    cancel: CancelToken | None,
+    on_nodule: NoduleCallback | None,
+) -> Findings:
+    from radiology_app.importer import load_study_volume
+    from segmentation import errors as seg_errors
+    from segmentation import inference
+
+    choice, volume = load_study_volume(
+        db,
+        study.study_uid,
+        series_uid=series_uid,
+        on_progress=scaled(on_progress, 0.01, 0.15, message="reading the CT"),
+        cancel=cancel,
+    )
+    series = db.get_series(choice.series_uid)
+    warnings: list[str] = [*choice.warnings, *volume.warnings]
+    if volume.spacing_zyx_mm[0] > THIN_SLICE_MM:
+        warnings.append(
+            f"slice interval {volume.spacing_zyx_mm[0]:.2f} mm: thin sections (<= 1.5 mm) are "
+            "recommended for nodule measurement"
+        )
+    facts, fact_warnings = _facts_json(note_text)
+    warnings += fact_warnings
+    if not note_text:
+        warnings.append("no clinical note: facts unknown; the differential relies on the image")
+    check_cancel(cancel)
+    report(on_progress, 160, 1000, "", "loading the segmentation model")
+    segmenter = registry.segmenter()
+    try:
+        seg = inference.segment_nodules(
+            volume.hu,
+            volume.spacing_zyx_mm,
+            segmenter=segmenter,
+            on_progress=_seg_progress(scaled(on_progress, 0.17, 0.75, message="finding nodules")),
+            cancel=cancel,
+        )
+    except seg_errors.SegmentationCancelled as exc:
+        raise OperationCancelled("analysis cancelled during segmentation") from exc
+    except seg_errors.SegmentationError as exc:
+        raise ModelError(
+            f"nodule segmentation failed on series {hash_uid(volume.series_uid)} ({exc})"
+        ) from exc
+    labels = np.asarray(seg.labels, dtype=np.int16)
+    labels_path = save_labels(labels, run_id)
+    check_cancel(cancel)
+    base = Findings(
+        study_uid=study.study_uid,
+        series_uid=choice.series_uid,
+        run_id=run_id,
+        created_at=_now_iso(),
+        warnings=tuple(dict.fromkeys(warnings)),
+        facts=facts,
+        note_text=note_text,
+        labels_path=str(labels_path),
+        series_number=series.series_number,
+        patient_age_years=_age_years(patient, study),
+        patient_sex=patient.sex if patient else None,
+    )
+    patient_ctx = PatientContext.from_findings(base)
+    diag_model = None
+    try:
+        report(on_progress, 760, 1000, "", "loading the diagnosis model")
+        diag_model = registry.diagnosis(settings)
+    except (ModelError, ImportError, OSError) as exc:
+        base = dataclasses.replace(
+            base, warnings=(*base.warnings, f"differential diagnosis unavailable: {exc}")
+        )
+    noise = estimate_noise_hu(volume.hu, seg.lung_mask) if diag_model is not None else None
+    measured = list(seg.nodules)
+    nodules: list[NoduleFinding] = []
+    count = len(measured)
+    for i, item in enumerate(measured):
+        check_cancel(cancel)
+        label_id = int(getattr(item, "label_id", i + 1))
+        m = getattr(item, "measurement", item)
+        n = nodule_from_measurement(f"N{i + 1}", label_id, m, volume, labels)
+        n = assess_nodule(n, count, patient_ctx)
+        if diag_model is not None:
+            n = _diagnose(diag_model, [n], volume, labels, note_text or "", noise)[0]
+        nodules.append(n)
+        if on_nodule is not None:
+            on_nodule(n)
+        report(
+            on_progress, 780 + round(200 * (i + 1) / max(1, count)), 1000, "", f"nodule {i + 1} of {count}"
+        )
+    findings = dataclasses.replace(base, nodules=tuple(nodules), models=_model_records(diag_model, segmenter))
+    return reassess(findings)
+
+
+# -- review ------------------------------------------------------------------------------
+
+
+def review_nodule(findings: Findings, nodule_id: str, action: str, **changes: Any) -> Findings:
+    """Apply a clinician's review action and re-run the rules.
+
+    Parameters
+    ----------
+    action
+        ``"accept"``, ``"reject"``, ``"edit"`` (with field ``changes``, e.g. ``composition="part_solid"``)
+        or ``"remove"``.
+
+    Raises
+    ------
+    FindingsError
+        If the nodule does not exist or the edit is invalid.
+    ValueError
+        If ``action`` is unknown.
+    """
+    if action == "accept":
+        out = accept_nodule(findings, nodule_id)
+    elif action == "reject":
+        out = reject_nodule(findings, nodule_id)
+    elif action == "edit":
+        out = edit_nodule(findings, nodule_id, **changes)
+    elif action == "remove":
+        out = remove_nodule(findings, nodule_id)
+    else:
+        raise ValueError(f"unknown review action {action!r}")
+    return reassess(out)
+
+
+def edit_and_reassess(findings: Findings, nodule_id: str, **changes: Any) -> Findings:
+    """Edit a nodule's fields (e.g. composition) and re-run the rules."""
+    return review_nodule(findings, nodule_id, "edit", **changes)
+
+
+def add_nodule_at(
+    findings: Findings,
+    volume: Volume,
+    point_zyx: tuple[int, int, int],
+    *,
+    settings: Settings | None = None,
+    registry: ModelRegistry | None = None,
+) -> Findings:
+    """Segment the nodule under a clicked voxel, measure, assess and diagnose it, and add it.
+
+    The label map gets the new nodule under a new label id and is saved as a new file beside the old one
+    (earlier findings keep theirs).
+
+    Raises
+    ------
+    ReportError
+        If nothing nodule-like is found at the point.
+    ModelError
+        If the segmentation model cannot be used.
+    """
+    from segmentation import errors as seg_errors
+    from segmentation import inference, measure
+
+    registry = registry or MODELS
+    labels = load_labels(findings)
+    if labels is None or labels.shape != volume.shape_zyx:
+        labels = np.zeros(volume.shape_zyx, dtype=np.int16)
+    try:
+        mask = inference.segment_at_point(
+            volume.hu,
+            volume.spacing_zyx_mm,
+            (int(point_zyx[0]), int(point_zyx[1]), int(point_zyx[2])),
+            segmenter=registry.segmenter(),
+        )
+    except seg_errors.SegmentationError as exc:
+        raise ModelError(f"click-to-segment failed ({exc})") from exc
+    mask = np.asarray(mask, dtype=bool) & (labels == 0)
+    if not mask.any():
+        raise ReportError(f"no new nodule found at voxel {tuple(point_zyx)}")
+    label_id = int(labels.max()) + 1
+    labels = labels.copy()
+    labels[mask] = label_id
+    m = measure.measure_nodule(volume.hu, mask.astype(np.uint8), volume.spacing_zyx_mm)
+    nid = next_nodule_id(findings)
+    n = nodule_from_measurement(nid, label_id, m, volume, labels)
+    patient = PatientContext.from_findings(findings)
+    n = assess_nodule(n, len(findings.reported_nodules) + 1, patient)
+    try:
+        model = registry.diagnosis(settings or load_settings())
+        noise = estimate_noise_hu(volume.hu, None)
+        n = _diagnose(model, [n], volume, labels, findings.note_text or "", noise)[0]
+    except (ModelError, ImportError, OSError) as exc:
+        log.warning("no differential for the added nodule: %s", exc)
+    run = findings.run_id if findings.run_id is not None else 0
+    path = save_labels(labels, run, f"labels-{label_id}.npz")
+    out = add_nodule(dataclasses.replace(findings, labels_path=str(path)), n)
+    return reassess(out)
+
+
+def store_findings(db: StudyDatabase, findings: Findings) -> Findings:
+    """Save reviewed findings into their analysis run (a new run when they have none)."""
+    if findings.run_id is None:
+        run_id = db.save_analysis_run(findings.study_uid, "{}", "reviewed")
+        findings = dataclasses.replace(findings, run_id=run_id)
+    status = "signed" if findings.is_signed else "reviewed"
+    db.update_analysis_run(findings.run_id or 0, findings_json=findings.to_json_text(), status=status)
+    return findings
+
+
+def latest_findings(db: StudyDatabase, study_uid: str) -> Findings | None:
+    """The findings of the study's most recent completed analysis run, or ``None``."""
+    for run in reversed(db.analysis_runs_for_study(study_uid)):
+        if run.status in ("done", "reviewed", "signed") and run.findings_json not in ("", "{}"):
+            return Findings.from_json(run.findings_json)
+    return None
+
+
+# -- outputs ------------------------------------------------------------------------------
+
+
+def _report_context(
+    findings: Findings, db: StudyDatabase, settings: Settings, volume: Volume | None, deidentified: bool
+) -> Any:
+    from radiology_app.importer import load_study_volume
+    from radiology_app.reporting.pdf import ReportContext
+
+    study = db.get_study(findings.study_uid)
+    patient = db.get_patient(study.patient_id)
+    series = db.get_series(findings.series_uid)
+    instances = db.instances_for_series(findings.series_uid)
+    if volume is None or volume.series_uid != findings.series_uid:
+        _, volume = load_study_volume(db, findings.study_uid, series_uid=findings.series_uid)
+    labels = load_labels(findings)
+    if labels is not None and labels.shape != volume.shape_zyx:
+        labels = None
+    if deidentified:
+        patient = Patient(
+            patient_id="DE-IDENTIFIED", name="DE-IDENTIFIED", sex=patient.sex if patient else None
+        )
+        study = dataclasses.replace(
+            study, accession_number="", referring_physician="", patient_id="DE-IDENTIFIED"
+        )
+        findings = dataclasses.replace(findings, note_text=None)
+    return ReportContext(
+        findings=findings,
+        patient=patient,
+        study=study,
+        series=series,
+        volume=volume,
+        labels=labels,
+        instance_numbers=instance_numbers_by_slice(instances, volume),
+        institution_name=settings.institution_name,
+        institution_address=settings.institution_address,
+    )
+
+
+def write_report(
+    findings: Findings,
+    db: StudyDatabase,
+    out_pdf: Path,
+    *,
+    reviewer: str | None = None,
+    sign: bool = False,
+    settings: Settings | None = None,
+    volume: Volume | None = None,
+) -> Findings:
+    """Render the PDF report of ``findings`` into ``out_pdf`` and record it in the analysis run.
+
+    Parameters
+    ----------
+    reviewer
+        Name of the reviewing clinician; with ``sign=True`` the findings are signed now in that name.
+    sign
+        Sign the findings before rendering (needs ``reviewer``).
+    volume
+        The analysed volume if already in memory (saves reading the series again).
+
+    Returns
+    -------
+    Findings
+        The findings as reported (signed if asked), with ``report`` set to the PDF path.
+
+    Raises
+    ------
+    ReportError
+        If the PDF cannot be written.
+    """
+    settings = settings or load_settings()
+    if sign:
+        findings = sign_findings(findings, reviewer or settings.reviewer_name)
+    elif reviewer and not findings.reviewer:
+        findings = dataclasses.replace(findings, reviewer=reviewer)
+    from radiology_app.reporting.pdf import render_report_pdf
+
+    ctx = _report_context(findings, db, settings, volume, deidentified=False)
+    out = render_report_pdf(ctx, Path(out_pdf))
+    findings = dataclasses.replace(findings, report=str(out.resolve()))
+    if findings.run_id is not None:
+        store_findings(db, findings)
+    db.audit(
+        "report.write",
+        {"study": hash_uid(findings.study_uid), "run_id": findings.run_id, "signed": findings.is_signed},
+    )
+    return findings
+
+
+def export_dicom(
+    findings: Findings,
+    db: StudyDatabase,
+    out_dir: Path,
+    *,
+    deidentify: bool = False,
+    include_ct: bool = False,
+    settings: Settings | None = None,
+    volume: Volume | None = None,
+    uid_seed: str | None = None,
+    on_progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> Any:
+    """Write DICOM SEG, TID 1500 SR and Encapsulated PDF of ``findings`` into ``out_dir``.
+
+    With ``deidentify`` the PDF is rendered without patient identity or note text, and every object
+    goes through the basic confidentiality profile (``include_ct`` adds the CT series, consistently
+    de-identified).
+
+    Returns
+    -------
+    radiology_app.dicom.export.ExportResult
+
+    Raises
+    ------
+    ReportError, OperationCancelled
+    """
+    from radiology_app.dicom.export import export_dicom_objects
+    from radiology_app.reporting.pdf import render_report_bytes
+
+    settings = settings or load_settings()
+    ctx = _report_context(findings, db, settings, volume, deidentified=deidentify)
+    pdf = render_report_bytes(ctx)
+    paths = [Path(i.path) for i in db.instances_for_series(findings.series_uid)]
+    result = export_dicom_objects(
+        findings,
+        paths,
+        ctx.labels,
+        Path(out_dir),
+        pdf_bytes=pdf,
+        volume=ctx.volume,
+        deidentify=deidentify,
+        include_ct=include_ct,
+        uid_seed=uid_seed,
+        on_progress=on_progress,
+        cancel=cancel,
+    )
+    db.audit(
+        "dicom.export",
+        {
+            "study": hash_uid(findings.study_uid),
+            "run_id": findings.run_id,
+            "deidentified": deidentify,
+            "objects": len(result.paths),
+        },
+    )
+    return result
+
+
+def findings_by_id(findings: Findings) -> Mapping[str, NoduleFinding]:
+    """The nodules keyed by id (handy for the GUI)."""
+    return {n.id: n for n in findings.nodules}
