@@ -41,7 +41,16 @@ Decisions on points the guideline leaves open (🛠 in the clinical reference), 
     completed first, but a nodule that is already 4A or higher drives management (1.4: a nodule that
     looks like cancer and meets 4B criteria may be called 4B directly).
 
-Cysts (atypical pulmonary cysts) are not implemented here; they must be categorised by the reader.
+11. **Atypical pulmonary cysts** (v2022; thick wall >= 2 mm, or multilocular): the rows of the table
+    (thick-walled or multilocular at baseline or new -> 4A; thick-walled with growing cystic component
+    -> 3; becomes multilocular -> 4A; growing wall or nodularity, growing multilocular cyst, more
+    loculation or new opacity -> 4B). A cyst seen before without change keeps the 4A of its row
+    (stepped management still applies: 4A stable at the 3-month CT -> 3). A thin-walled unilocular
+    cyst is benign and not a Lung-RADS finding (returned as 1). A cyst with an associated nodule is
+    managed by its most concerning feature: categorise the nodule separately and take
+    :func:`overall_lung_rads`.
+12. **Missing priors.** A nodule marked as seen before without a prior size (and no explicit growth
+    verdict) is classified as stable, with a review flag saying growth was not assessed.
 """
 
 from __future__ import annotations
@@ -58,6 +67,8 @@ __all__ = [
     "MANAGEMENT",
     "AirwayLevel",
     "Composition",
+    "CystChange",
+    "CystType",
     "LungRadsInput",
     "LungRadsResult",
     "NoduleStatus",
@@ -92,6 +103,25 @@ class AirwayLevel(StrEnum):
 
     SUBSEGMENTAL = "subsegmental"
     SEGMENTAL_OR_PROXIMAL = "segmental_or_proximal"
+
+
+class CystType(StrEnum):
+    """Lung-RADS v2022 cyst types."""
+
+    THIN_WALLED = "thin_walled"
+    THICK_WALLED = "thick_walled"
+    MULTILOCULAR = "multilocular"
+
+
+class CystChange(StrEnum):
+    """Change of a cyst since the prior exam."""
+
+    NONE = "none"
+    GROWING_CYSTIC_COMPONENT = "growing_cystic_component"
+    GROWING_WALL_OR_NODULARITY = "growing_wall_or_nodularity"
+    BECOMES_MULTILOCULAR = "becomes_multilocular"
+    GROWING = "growing"
+    MORE_LOCULATION_OR_NEW_OPACITY = "more_loculation_or_new_opacity"
 
 
 #: Suspicious features that upgrade a category 3/4 nodule to 4X.
@@ -173,6 +203,10 @@ class LungRadsInput:
         A prior CT is being located, or part of the lungs cannot be evaluated -> category 0.
     known_lung_cancer
         The patient has a known lung cancer: the exam is outside Lung-RADS (v2022 note 16).
+    cyst
+        The finding is a cyst: thin-walled, thick-walled (wall >= 2 mm) or multilocular.
+    cyst_change
+        Change of the cyst since the prior exam (``None`` or ``"none"`` = no change or baseline).
     """
 
     composition: Composition | str = Composition.SOLID
@@ -197,6 +231,8 @@ class LungRadsInput:
     possible_infection: bool = False
     incomplete: bool = False
     known_lung_cancer: bool = False
+    cyst: CystType | str | None = None
+    cyst_change: CystChange | str | None = None
 
 
 @dataclass(frozen=True)
@@ -450,7 +486,15 @@ def lung_rads(nodule: LungRadsInput) -> LungRadsResult:
     if nodule.fat:
         return LungRadsResult("1", MANAGEMENT["1"], "fat-containing nodule")
 
+    if nodule.cyst is not None:
+        return _with_modifiers(_cyst_category(nodule, status), nodule, status)
+
     sizes = _sizes(nodule, composition, status)
+    if status is NoduleStatus.EXISTING and nodule.growing is None and nodule.airway is None:
+        if nodule.prior_mean_diameter_mm is None:
+            flags.append("seen before but no prior size given: growth not assessed, classified as stable")
+        elif composition is Composition.PART_SOLID and nodule.prior_solid_component_mm is None:
+            flags.append("prior solid component not given: solid-component growth not assessed")
     growth_note = f" [{sizes.note}]" if sizes.note else ""
     category: str
     reason: str
@@ -513,8 +557,62 @@ def lung_rads(nodule: LungRadsInput) -> LungRadsResult:
             f", solid component {sizes.solid_mm:.1f} mm)" if composition is Composition.PART_SOLID else ")"
         )
 
+    base = _Base(
+        category, reason + growth_note, management, tuple(flags), sizes.growing_total or sizes.growing_solid
+    )
+    return _with_modifiers(base, nodule, status)
+
+
+@dataclass(frozen=True)
+class _Base:
+    """A category before stepped management, 4X and category 0 are applied."""
+
+    category: str
+    reason: str
+    management: str | None
+    flags: tuple[str, ...]
+    growing: bool
+
+
+def _cyst_category(n: LungRadsInput, status: NoduleStatus) -> _Base:
+    """Atypical pulmonary cyst rows (decision 11)."""
+    try:
+        cyst = CystType(str(n.cyst))
+        change = CystChange(n.cyst_change or CystChange.NONE)
+    except ValueError as exc:
+        raise RuleInputError(_RULE, str(exc)) from exc
+    if cyst is CystType.THIN_WALLED:
+        return _Base("1", "thin-walled unilocular cyst: benign, not a Lung-RADS finding", None, (), False)
+    growing = change is not CystChange.NONE
+    kind = "thick-walled cyst" if cyst is CystType.THICK_WALLED else "multilocular cyst"
+    rows: dict[tuple[CystType, CystChange], tuple[str, str]] = {
+        (CystType.THICK_WALLED, CystChange.GROWING_CYSTIC_COMPONENT): ("3", "growing cystic component"),
+        (CystType.THICK_WALLED, CystChange.GROWING_WALL_OR_NODULARITY): (
+            "4B",
+            "growing wall thickness or nodularity",
+        ),
+        (CystType.THICK_WALLED, CystChange.BECOMES_MULTILOCULAR): ("4A", "becomes multilocular"),
+        (CystType.MULTILOCULAR, CystChange.GROWING): ("4B", "growing (mean diameter)"),
+        (CystType.MULTILOCULAR, CystChange.MORE_LOCULATION_OR_NEW_OPACITY): (
+            "4B",
+            "more loculation or new or increased opacity",
+        ),
+        (CystType.MULTILOCULAR, CystChange.BECOMES_MULTILOCULAR): ("4A", "becomes multilocular"),
+    }
+    if growing:
+        if (cyst, change) not in rows:
+            raise RuleInputError(_RULE, f"change {change.value!r} does not apply to a {kind}")
+        category, what = rows[(cyst, change)]
+        return _Base(category, f"atypical pulmonary cyst: {kind}, {what}", None, (), True)
+    state = "unchanged" if status is NoduleStatus.EXISTING else status.value
+    return _Base("4A", f"atypical pulmonary cyst: {kind}, {state}", None, (), False)
+
+
+def _with_modifiers(base: _Base, nodule: LungRadsInput, status: NoduleStatus) -> LungRadsResult:
+    """Apply stepped management, the 4X upgrade and the category-0 choice to a table category."""
+    category, reason, management = base.category, base.reason, base.management
     if status is NoduleStatus.EXISTING or nodule.proven_benign:
-        step = _step_down(category, nodule, sizes.growing_total or sizes.growing_solid)
+        step = _step_down(category, nodule, base.growing)
         if step is not None:
             category, step_reason = step
             reason = f"{step_reason}; by size: {reason}"
@@ -534,9 +632,7 @@ def lung_rads(nodule: LungRadsInput) -> LungRadsResult:
         category = "0"
         management = None
 
-    return LungRadsResult(
-        category, management or MANAGEMENT[category], reason + growth_note, True, tuple(flags)
-    )
+    return LungRadsResult(category, management or MANAGEMENT[category], reason, True, base.flags)
 
 
 def overall_lung_rads(

@@ -463,3 +463,52 @@ def test_overall_empty_and_s_modifier() -> None:
 def test_overall_not_applicable_propagates() -> None:
     na = lung_rads(LungRadsInput(mean_diameter_mm=5.0, known_lung_cancer=True))
     assert not overall_lung_rads([_r("2"), na]).applies
+
+
+# --- atypical cysts and missing priors (🛠 11, 12) ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("cyst", "change", "status", "expected"),
+    [
+        ("thick_walled", None, "baseline", "4A"),
+        ("multilocular", None, "new", "4A"),
+        ("thick_walled", "growing_cystic_component", "existing", "3"),
+        ("thick_walled", "growing_wall_or_nodularity", "existing", "4B"),
+        ("thick_walled", "becomes_multilocular", "existing", "4A"),
+        ("multilocular", "growing", "existing", "4B"),
+        ("multilocular", "more_loculation_or_new_opacity", "existing", "4B"),
+        ("multilocular", "none", "existing", "4A"),
+        ("thin_walled", None, "baseline", "1"),
+    ],
+)
+def test_atypical_cysts(cyst: str, change: str | None, status: str, expected: str) -> None:
+    assert cat(cyst=cyst, cyst_change=change, status=status) == expected
+
+
+def test_cyst_stepped_and_bad_change() -> None:
+    r = lung_rads(LungRadsInput(cyst="thick_walled", status="existing", prior_category="4A"))
+    assert r.category == "3" and "stepped" in r.reason
+    with pytest.raises(RuleInputError, match="does not apply"):
+        lung_rads(LungRadsInput(cyst="thick_walled", cyst_change="growing", status="existing"))
+    with pytest.raises(RuleInputError):
+        lung_rads(LungRadsInput(cyst="bullous"))
+
+
+def test_missing_prior_is_flagged() -> None:
+    r = lung_rads(LungRadsInput(mean_diameter_mm=7.0, status="existing"))
+    assert r.category == "3"
+    assert any("growth not assessed" in f for f in r.review_flags)
+    r2 = lung_rads(
+        LungRadsInput(
+            composition="part_solid",
+            mean_diameter_mm=9,
+            solid_component_mm=4,
+            status="existing",
+            prior_mean_diameter_mm=9,
+        )
+    )
+    assert any("solid-component growth not assessed" in f for f in r2.review_flags)
+    assert not lung_rads(
+        LungRadsInput(mean_diameter_mm=7.0, status="existing", prior_mean_diameter_mm=7.0)
+    ).review_flags
