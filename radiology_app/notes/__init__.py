@@ -11,11 +11,14 @@ Why no NLP library:
   at run time here, and the facts we need are a closed list whose triggers are short phrases. A
   small NegEx scope engine (``_engine.py``) is auditable, needs no model, takes about 2 ms per note
   on one CPU core (0.5 s for a 56,000-character text), and behaves identically everywhere.
-* Chinese: jieba (last release January 2020, so unmaintained) would add a 20 MB dictionary and
-  segmentation errors on clinical terms (它会把 "痰中带血" 或 "慢阻肺" 切碎), while the cues we need
-  (否认, 无, 未, 不伴, （-）) are character sequences whose scope is bounded by ，。； — clause-bounded
-  matching needs no word segmentation.
+* Chinese: jieba's last release is from January 2020 (unmaintained), and word segmentation would
+  add a failure mode on clinical terms its general dictionary does not know, while the cues we need
+  (否认, 无, 未, 不伴, （-）) are character sequences whose scope is bounded by ，。； -- clause-bounded
+  matching needs no segmentation.
 
-Measured on the labelled corpus in ``tests/data/notes`` (run ``radiology-app evaluate-notes``): per-fact
-precision and recall; the corpus README states how it was written and what the numbers mean.
+Measured (``radiology-app evaluate-notes``): 1.00 precision and recall for every fact on the
+development corpus in ``tests/data/notes`` (64 English + 32 Chinese notes the rules were tuned on);
+on two hold-out sets scored once before any change, micro-averaged precision 0.98 and recall 0.95,
+single facts down to 0.71 recall (smoking history is the hardest). ``tests/data/notes/README.md``
+says how the notes were written and lists the hold-out errors.
 """
