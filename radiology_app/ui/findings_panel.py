@@ -22,15 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from radiology_app.core.findings import (
-    COMPOSITIONS,
-    Findings,
-    FindingsError,
-    NoduleFinding,
-    accept_nodule,
-    reject_nodule,
-    remove_nodule,
-)
+from radiology_app.core.findings import COMPOSITIONS, Findings, NoduleFinding
 from radiology_app.ui import services
 from radiology_app.ui.error_dialog import show_error
 
@@ -241,15 +233,11 @@ class FindingsPanelWidget(QWidget):
         if self.findings is None or nid is None:
             return
         try:
-            if action == "accept":
-                new = accept_nodule(self.findings, nid)
-            elif action == "reject":
-                new = reject_nodule(self.findings, nid)
-            elif action == "remove":
-                new = remove_nodule(self.findings, nid)
-            else:
+            if action == "composition":
                 new = services.edit_composition(self.findings, nid, str(self.composition.currentData()))
-        except (FindingsError, Exception) as exc:
+            else:
+                new = services.review(self.findings, nid, action)
+        except Exception as exc:
             show_error(self, "Cannot change the finding", exc)
             return
         self.apply_edit(new)

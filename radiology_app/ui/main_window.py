@@ -205,6 +205,7 @@ class MainWindow(QMainWindow):
         self.findings_panel.add_mode_toggled.connect(self._set_add_mode)
         self.differential.saliency_toggled.connect(self._on_saliency_toggled)
         self.report.findings_signed.connect(self._on_findings_edited)
+        self.report.report_written.connect(self._on_report_written)
         self.analysis.started.connect(self._on_analysis_started)
         self.analysis.progress.connect(self._on_progress)
         self.analysis.nodule_found.connect(self._on_nodule_found)
@@ -278,6 +279,7 @@ class MainWindow(QMainWindow):
             return
         self.study_uid = opened.study_uid
         self.volume = opened.volume
+        self.report.volume = opened.volume
         self.viewer.set_volume(opened.volume)
         self.notes.set_study(opened.study_uid)
         self._set_findings(opened.findings, labels=opened.labels)
@@ -349,6 +351,11 @@ class MainWindow(QMainWindow):
         if not reload and self.viewer.model.labels is not None:
             self._show_labels(self.viewer.model.labels)
         self.status_text.setText("Review saved." if not stored.is_signed else f"Signed by {stored.reviewer}.")
+
+    def _on_report_written(self, findings: Findings) -> None:
+        self.findings = findings
+        self.findings_panel.findings = findings
+        self.status_text.setText(f"Report written: {findings.report}")
 
     # -- analysis ----------------------------------------------------------------------------------
     def start_analysis(self) -> None:

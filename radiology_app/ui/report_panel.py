@@ -6,7 +6,6 @@ Writing the PDF and the DICOM objects runs in background workers; the preview is
 
 from __future__ import annotations
 
-import dataclasses
 import shutil
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from PySide6.QtWidgets import (
 
 from radiology_app.core.config import app_paths
 from radiology_app.core.findings import Findings, FindingsError, sign_findings
+from radiology_app.core.types import Volume
 from radiology_app.store.database import StudyDatabase
 from radiology_app.ui import services
 from radiology_app.ui.error_dialog import show_error
@@ -38,14 +38,14 @@ class ReportPanelWidget(QWidget):
     -------
     findings_signed(object)
         The findings were signed: the new :class:`~radiology_app.core.findings.Findings`.
-    report_written(str)
-        A PDF was written (preview or after signing): its path.
+    report_written(object)
+        A PDF was written (preview or after signing): the findings with ``report`` set (already stored).
     exported(object)
         An export finished: the list of written paths.
     """
 
     findings_signed = Signal(object)
-    report_written = Signal(str)
+    report_written = Signal(object)
     exported = Signal(object)
 
     def __init__(self, db: StudyDatabase, parent: QWidget | None = None) -> None:
@@ -53,6 +53,7 @@ class ReportPanelWidget(QWidget):
         self.db = db
         self.findings: Findings | None = None
         self.pdf_path: Path | None = None
+        self.volume: Volume | None = None
         self.worker: FunctionWorker | None = None
         self.document = QPdfDocument(self)
         self.view = QPdfView(self)
@@ -124,7 +125,7 @@ class ReportPanelWidget(QWidget):
         if self.findings is None or self._busy():
             return None
         target = self.default_pdf_path()
-        worker = FunctionWorker(services.write_report, self.db, self.findings, target)
+        worker = FunctionWorker(services.write_report, self.db, self.findings, target, volume=self.volume)
         worker.signals.result.connect(self._on_pdf)
         return self._start(worker, "Writing the report…")
 
@@ -174,7 +175,7 @@ class ReportPanelWidget(QWidget):
         """Write DICOM SEG, SR and encapsulated PDF of the signed findings into ``folder``."""
         if self.findings is None or self._busy():
             return None
-        worker = FunctionWorker(services.export_dicom, self.db, self.findings, folder)
+        worker = FunctionWorker(services.export_dicom, self.db, self.findings, folder, volume=self.volume)
         worker.signals.result.connect(self._on_dicom)
         return self._start(worker, "Writing DICOM objects…")
 
@@ -187,16 +188,16 @@ class ReportPanelWidget(QWidget):
         self._update_buttons()
         return worker
 
-    def _on_pdf(self, path: Path) -> None:
-        self.pdf_path = Path(path)
-        if self.findings is not None:
-            self.findings = dataclasses.replace(self.findings, report=str(path))
+    def _on_pdf(self, findings: Findings) -> None:
+        path = Path(findings.report or self.default_pdf_path())
+        self.pdf_path = path
+        self.findings = findings
         self.document.close()
         self.document.load(str(path))
         signed = (f"Signed by {self.findings.reviewer} at {self.findings.signed_at}."
                   if self.findings and self.findings.is_signed else "Draft: not signed yet.")
         self.status.setText(f"{signed} {self.document.pageCount()} page(s): {path}")
-        self.report_written.emit(str(path))
+        self.report_written.emit(findings)
 
     def _on_dicom(self, paths: list[Path]) -> None:
         where = paths[0].parent if paths else "?"

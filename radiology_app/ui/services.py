@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from radiology_app.core.findings import Findings, NoduleFinding
-from radiology_app.core.progress import CancelToken, ProgressCallback
+from radiology_app.core.progress import CancelToken, ProgressCallback, check_cancel, report
 from radiology_app.core.types import ImportResult, Volume
 from radiology_app.store.database import StudyDatabase
 
@@ -87,23 +87,25 @@ def analyze(db: StudyDatabase, study_uid: str, note_text: str | None, *,
 
 
 def latest_findings(db: StudyDatabase, study_uid: str) -> Findings | None:
-    """The findings of the study's most recent analysis run, or ``None``."""
-    run = db.latest_analysis_run(study_uid)
-    if run is None or not run.findings_json:
-        return None
-    return dataclasses.replace(Findings.from_json(run.findings_json), run_id=run.run_id)
+    """The findings of the study's most recent completed analysis run, or ``None``."""
+    from radiology_app import pipeline
+
+    return pipeline.latest_findings(db, study_uid)
 
 
 def store_findings(db: StudyDatabase, findings: Findings) -> Findings:
-    """Write the (edited) findings back to their analysis run (a new run when it has none)."""
-    status = "signed" if findings.is_signed else "reviewed"
-    if findings.run_id is None:
-        run_id = db.save_analysis_run(findings.study_uid, findings.to_json_text(), status)
-        findings = dataclasses.replace(findings, run_id=run_id)
-        db.update_analysis_run(run_id, findings_json=findings.to_json_text())
-        return findings
-    db.update_analysis_run(findings.run_id, findings_json=findings.to_json_text(), status=status)
-    return findings
+    """Write the (edited) findings back to their analysis run (a new run when they have none)."""
+    from radiology_app import pipeline
+
+    return pipeline.store_findings(db, findings)
+
+
+def review(findings: Findings, nodule_id: str, action: str, **changes: Any) -> Findings:
+    """Apply a review action (``accept``, ``reject``, ``edit`` with field changes, ``remove``) and
+    re-assess the guideline categories (exam level included)."""
+    from radiology_app import pipeline
+
+    return pipeline.review_nodule(findings, nodule_id, action, **changes)
 
 
 def add_nodule_at(db: StudyDatabase, findings: Findings, volume: Volume, zyx: tuple[int, int, int], *,
@@ -112,53 +114,47 @@ def add_nodule_at(db: StudyDatabase, findings: Findings, volume: Volume, zyx: tu
     from radiology_app import pipeline
     from radiology_app.core.config import load_settings
 
-    result: Findings = pipeline.add_nodule_at(findings, volume, zyx, settings=load_settings(),
-                                              on_progress=on_progress, cancel=cancel)
+    check_cancel(cancel)
+    report(on_progress, 0, 1, "nodules", "segmenting the clicked nodule")
+    result = pipeline.add_nodule_at(findings, volume, zyx, settings=load_settings())
+    report(on_progress, 1, 1, "nodules", "nodule added")
     return result
 
 
 def edit_composition(findings: Findings, nodule_id: str, composition: str) -> Findings:
     """Change a nodule's composition and re-assess its guideline categories."""
-    try:
-        from radiology_app import pipeline
-    except ImportError:  # pipeline not installed: edit without re-assessment
-        pipeline = None  # type: ignore[assignment]
-    edit = getattr(pipeline, "edit_and_reassess", None)
-    if edit is not None:
-        result: Findings = edit(findings, nodule_id, composition=composition)
-        return result
-    from radiology_app.core.findings import edit_nodule
-
-    return edit_nodule(findings, nodule_id, composition=composition)
+    return review(findings, nodule_id, "edit", composition=composition)
 
 
-def write_report(db: StudyDatabase, findings: Findings, out_pdf: Path, *,
-                 on_progress: ProgressCallback | None = None, cancel: CancelToken | None = None) -> Path:
-    """Write the PDF report of ``findings`` to ``out_pdf`` and return its path."""
+def write_report(db: StudyDatabase, findings: Findings, out_pdf: Path, *, volume: Volume | None = None,
+                 on_progress: ProgressCallback | None = None, cancel: CancelToken | None = None) -> Findings:
+    """Write the PDF report of ``findings`` to ``out_pdf``; return the findings with ``report`` set
+    (stored in their analysis run)."""
     from radiology_app import pipeline
 
-    path = pipeline.write_report(db, findings, Path(out_pdf), on_progress=on_progress, cancel=cancel)
-    return Path(path) if path is not None else Path(out_pdf)
+    check_cancel(cancel)
+    report(on_progress, 0, 1, "reports", "writing the PDF report")
+    result = pipeline.write_report(findings, db, Path(out_pdf), volume=volume)
+    report(on_progress, 1, 1, "reports", "report written")
+    return result
 
 
-def export_dicom(db: StudyDatabase, findings: Findings, out_dir: Path, *,
+def export_dicom(db: StudyDatabase, findings: Findings, out_dir: Path, *, volume: Volume | None = None,
                  on_progress: ProgressCallback | None = None,
                  cancel: CancelToken | None = None) -> list[Path]:
     """Write DICOM SEG, SR and encapsulated PDF of ``findings`` into ``out_dir``; return the files."""
     from radiology_app import pipeline
 
-    paths = pipeline.export_dicom(db, findings, Path(out_dir), on_progress=on_progress, cancel=cancel)
-    return [Path(p) for p in (paths or [])]
+    result = pipeline.export_dicom(findings, db, Path(out_dir), volume=volume, on_progress=on_progress,
+                                   cancel=cancel)
+    return [Path(p) for p in result.paths]
 
 
 def load_labels(findings: Findings) -> Any:
     """The instance label map ``[z, y, x]`` of ``findings`` (int16), or ``None`` when there is none."""
-    import numpy as np
+    from radiology_app import pipeline
 
-    if not findings.labels_path or not Path(findings.labels_path).exists():
-        return None
-    with np.load(findings.labels_path) as data:
-        return data["labels"]
+    return pipeline.load_labels(findings)
 
 
 def nodule_saliency(findings: Findings, volume: Volume, nodule_id: str, *,
@@ -180,3 +176,17 @@ def nodule_saliency(findings: Findings, volume: Volume, nodule_id: str, *,
     result: tuple[Any, tuple[int, int, int]] | None = fn(findings, volume, nodule_id, on_progress=on_progress,
                                                          cancel=cancel)
     return result
+
+
+def run_batch(paths: Sequence[Path], db: StudyDatabase, *, analyze: bool, report_dir: Path | None,
+              on_progress: ProgressCallback | None = None, cancel: CancelToken | None = None,
+              on_item: Callable[[Any], None] | None = None) -> Any:
+    """Import (and optionally analyse and report) every study under ``paths`` with ``radiology_app.batch``.
+
+    ``on_item`` receives each study's status as it changes (``study_uid``/``item_key``, ``status``,
+    ``reason``, ``report``). Resumable: studies finished in an earlier run are skipped.
+    """
+    from radiology_app import batch
+
+    return batch.run_batch([Path(p) for p in paths], db, analyze=analyze, report_dir=report_dir,
+                           on_progress=on_progress, cancel=cancel, on_item=on_item)

@@ -86,7 +86,10 @@ def test_differential_panel_shows_bars_weights_and_evidence(qtbot: QtBot) -> Non
     w.set_nodule(nodule)
     assert w.bars.items == [("adenocarcinoma", 0.41), ("granuloma", 0.33), ("hamartoma", 0.16)]
     assert w.weights.items == [("image", 0.62), ("text", 0.38)]
-    assert [w.evidence.item(i).text() for i in range(w.evidence.count())] == ["30 pack-years", "former smoker"]
+    assert [w.evidence.item(i).text() for i in range(w.evidence.count())] == [
+        "30 pack-years",
+        "former smoker",
+    ]
     assert "N1" in w.title.text() and "47%" in w.title.text()
     assert "AI suggestion" in w.disclaimer.text()
     img = w.bars.grab().toImage()

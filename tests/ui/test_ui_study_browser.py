@@ -48,8 +48,13 @@ def test_import_folder_lists_study_and_reports_bad_files(qtbot: QtBot, tmp_path:
 
 def test_search_filters_rows(qtbot: QtBot, tmp_path: Path) -> None:
     write_study(tmp_path / "a")
-    write_study(tmp_path / "b", patient_name="Other^Bob", patient_id="P002",
-                study_uid="1.2.826.0.1.3680043.8.498.777.2", description="CT low dose")
+    write_study(
+        tmp_path / "b",
+        patient_name="Other^Bob",
+        patient_id="P002",
+        study_uid="1.2.826.0.1.3680043.8.498.777.2",
+        description="CT low dose",
+    )
     w = _browser(qtbot)
     with qtbot.waitSignal(w.import_finished, timeout=60_000):
         w.start_import([tmp_path / "a", tmp_path / "b"])
@@ -71,10 +76,20 @@ def test_drop_of_a_folder_starts_an_import(qtbot: QtBot, tmp_path: Path) -> None
     w = _browser(qtbot)
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(tmp_path / "dropped"))])
-    ev = QDropEvent(QPoint(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                    Qt.KeyboardModifier.NoModifier)
-    enter = QDragEnterEvent(QPoint(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                            Qt.KeyboardModifier.NoModifier)
+    ev = QDropEvent(
+        QPoint(10, 10),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    enter = QDragEnterEvent(
+        QPoint(10, 10),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
     w.dragEnterEvent(enter)  # Qt delivers synthetic drag events only during a real drag; call the handlers
     assert enter.isAccepted()
     with qtbot.waitSignal(w.import_finished, timeout=60_000) as done:
@@ -96,8 +111,13 @@ def test_cancelled_import_keeps_the_browser_usable(qtbot: QtBot, tmp_path: Path)
 def test_issues_dialog_lists_reasons(qtbot: QtBot) -> None:
     from radiology_app.core.types import ImportIssue, ImportResult
 
-    result = ImportResult(run_id=1, studies=(), instances_added=0, instances_already_present=0,
-                          issues=(ImportIssue("/x/a.dcm", "truncated file"), ImportIssue("/x/b", "not DICOM")))
+    result = ImportResult(
+        run_id=1,
+        studies=(),
+        instances_added=0,
+        instances_already_present=0,
+        issues=(ImportIssue("/x/a.dcm", "truncated file"), ImportIssue("/x/b", "not DICOM")),
+    )
     d = ImportIssuesDialog(result)
     qtbot.addWidget(d)
     assert d.table.rowCount() == 2 and d.table.item(0, 1).text() == "truncated file"

@@ -26,14 +26,23 @@ def viewer(qtbot: QtBot, small_volume: Volume) -> OrthoViewerWidget:
     return w
 
 
-def _wheel(qtbot: QtBot, widget: object, delta: int,
-           modifiers: Qt.KeyboardModifier = Qt.KeyboardModifier.NoModifier) -> None:
+def _wheel(
+    qtbot: QtBot, widget: object, delta: int, modifiers: Qt.KeyboardModifier = Qt.KeyboardModifier.NoModifier
+) -> None:
     from PySide6.QtGui import QWheelEvent
     from PySide6.QtWidgets import QApplication
 
     pos = QPointF(widget.width() / 2, widget.height() / 2)  # type: ignore[attr-defined]
-    ev = QWheelEvent(pos, widget.mapToGlobal(pos), QPoint(0, 0), QPoint(0, delta),  # type: ignore[attr-defined]
-                     Qt.MouseButton.NoButton, modifiers, Qt.ScrollPhase.NoScrollPhase, False)
+    ev = QWheelEvent(
+        pos,
+        widget.mapToGlobal(pos),
+        QPoint(0, 0),
+        QPoint(0, delta),  # type: ignore[attr-defined]
+        Qt.MouseButton.NoButton,
+        modifiers,
+        Qt.ScrollPhase.NoScrollPhase,
+        False,
+    )
     QApplication.sendEvent(widget, ev)
 
 
@@ -75,8 +84,12 @@ def test_drag_changes_window_and_keys_apply_presets(viewer: OrthoViewerWidget, q
     QtBot.mouseRelease(axial, Qt.MouseButton.LeftButton, pos=QPoint(300, 150))
     assert m.window_width_hu > w0 and m.window_level_hu > l0
     assert m.position == (20, 32, 36)  # a drag does not move the crosshair
-    for key, expected in ((Qt.Key.Key_2, (350, 50)), (Qt.Key.Key_3, (400, 40)), (Qt.Key.Key_4, (2500, 480)),
-                          (Qt.Key.Key_1, (1500, -600))):
+    for key, expected in (
+        (Qt.Key.Key_2, (350, 50)),
+        (Qt.Key.Key_3, (400, 40)),
+        (Qt.Key.Key_4, (2500, 480)),
+        (Qt.Key.Key_1, (1500, -600)),
+    ):
         QtBot.keyClick(axial, key)
         assert (m.window_width_hu, m.window_level_hu) == expected
 
@@ -118,8 +131,9 @@ def test_ruler_measures_in_millimetres(viewer: OrthoViewerWidget, qtbot: QtBot) 
     assert viewer.mode is InteractionMode.NAVIGATE
 
 
-def test_contour_overlay_toggle_and_fade(viewer: OrthoViewerWidget, qtbot: QtBot,
-                                        small_volume: Volume) -> None:
+def test_contour_overlay_toggle_and_fade(
+    viewer: OrthoViewerWidget, qtbot: QtBot, small_volume: Volume
+) -> None:
     labels = np.zeros(small_volume.shape_zyx, dtype=np.int16)
     labels[small_volume.hu == 30] = 1
     viewer.model.set_labels(labels, {1: (0, 255, 0)})

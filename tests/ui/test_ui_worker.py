@@ -15,8 +15,14 @@ from radiology_app.ui.error_dialog import error_text, make_error_dialog
 from radiology_app.ui.worker import FunctionWorker, WorkerError, model_pool, start_worker
 
 
-def _count(n: int, *, on_progress: ProgressCallback | None = None, cancel: CancelToken | None = None,
-           on_item: object = None, delay_s: float = 0.0) -> int:
+def _count(
+    n: int,
+    *,
+    on_progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+    on_item: object = None,
+    delay_s: float = 0.0,
+) -> int:
     total = 0
     for i in range(n):
         check_cancel(cancel)
@@ -80,10 +86,13 @@ def test_model_pool_is_single_threaded() -> None:
     assert model_pool().maxThreadCount() == 1
 
 
-@pytest.mark.parametrize(("exc", "needle"), [
-    (FileNotFoundError(2, "No such file or directory", "/x/y.dcm"), "/x/y.dcm"),
-    (ValueError("bad"), "ValueError"),
-    (MemoryError(), "memory"),
-])
+@pytest.mark.parametrize(
+    ("exc", "needle"),
+    [
+        (FileNotFoundError(2, "No such file or directory", "/x/y.dcm"), "/x/y.dcm"),
+        (ValueError("bad"), "ValueError"),
+        (MemoryError(), "memory"),
+    ],
+)
 def test_error_text_names_the_problem(exc: BaseException, needle: str) -> None:
     assert needle in error_text(exc)

@@ -52,8 +52,11 @@ class OrthoViewerWidget(QWidget):
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(self.views[Plane.AXIAL])
         split.addWidget(right)
-        split.setStretchFactor(0, 2)
-        split.setStretchFactor(1, 1)
+        split.setStretchFactor(0, 3)
+        split.setStretchFactor(1, 2)
+        split.setSizes([600, 400])
+        right.setSizes([500, 500])
+        self.splitter = split
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(2)

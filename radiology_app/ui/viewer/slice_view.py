@@ -343,31 +343,40 @@ class SliceViewWidget(QWidget):
         length = self.ruler_length_mm()
         painter.drawText(b + QPointF(6, -6), f"{length:.1f} mm")
 
+    @staticmethod
+    def _shadowed(painter: QPainter, x: int, y: int, text: str, color: QColor) -> None:
+        """Draw text with a dark shadow so it stays legible over bright image regions."""
+        painter.setPen(QColor(0, 0, 0))
+        painter.drawText(x + 1, y + 1, text)
+        painter.setPen(color)
+        painter.drawText(x, y, text)
+
     def _paint_text(self, painter: QPainter) -> None:
         assert self._geom is not None and self.model.volume is not None
         font = QFont(self.font())
         font.setPointSizeF(max(8.0, font.pointSizeF()))
         painter.setFont(font)
-        painter.setPen(QColor(230, 230, 230))
         fm = painter.fontMetrics()
         lh = fm.height()
         w, h = self.width(), self.height()
+        white, amber = QColor(230, 230, 230), QColor(255, 220, 120)
         title = f"{self.plane.value.capitalize()}  {self.slice_index() + 1}/{self.slice_count()}"
-        painter.drawText(6, lh, title)
+        self._shadowed(painter, 6, lh, title, white)
         lps = self.model.position_lps_mm()
         if lps is not None:
-            text = f"L {lps[0]:.1f}  P {lps[1]:.1f}  S {lps[2]:.1f} mm"
-            painter.drawText(w - fm.horizontalAdvance(text) - 6, lh, text)
-        painter.drawText(6, h - 6, f"W {self.model.window_width_hu:.0f}  L {self.model.window_level_hu:.0f}")
+            self._shadowed(painter, 6, 2 * lh, f"L {lps[0]:.1f}  P {lps[1]:.1f}  S {lps[2]:.1f} mm", white)
+        wl = f"W {self.model.window_width_hu:.0f}  L {self.model.window_level_hu:.0f}"
+        self._shadowed(painter, 6, h - 6, wl, white)
         hover = self._hover_text()
         if hover:
-            painter.drawText(w - fm.horizontalAdvance(hover) - 6, h - 6, hover)
-        painter.setPen(QColor(255, 220, 120))
+            self._shadowed(painter, 6, h - 6 - lh, hover, white)
         labels = orientation_labels(self._geom, self.model.volume.direction)
-        painter.drawText(6, h // 2, labels["left"])
-        painter.drawText(w - fm.horizontalAdvance(labels["right"]) - 6, h // 2, labels["right"])
-        painter.drawText(w // 2 - fm.horizontalAdvance(labels["top"]) // 2, 2 * lh, labels["top"])
-        painter.drawText(w // 2 - fm.horizontalAdvance(labels["bottom"]) // 2, h - lh - 6, labels["bottom"])
+        self._shadowed(painter, 6, h // 2, labels["left"], amber)
+        self._shadowed(painter, w - fm.horizontalAdvance(labels["right"]) - 6, h // 2, labels["right"], amber)
+        self._shadowed(painter, w // 2 - fm.horizontalAdvance(labels["top"]) // 2, 3 * lh, labels["top"],
+                       amber)
+        self._shadowed(painter, w // 2 - fm.horizontalAdvance(labels["bottom"]) // 2, h - lh - 6,
+                       labels["bottom"], amber)
 
     def _hover_text(self) -> str:
         if self._hover_zyx is None:
