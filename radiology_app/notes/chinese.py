@@ -46,7 +46,7 @@ _FAMILY_SECTION = re.compile(r"家族史[：:][^\n]*")
 _FEVER = [re.compile(r"发热|发烧|低热|高热|体温升高|体温(?:最高)?\s*(?:达)?\s*(?:3[89]|4[01])(?:\.\d)?\s*℃?")]
 _FEVER_NEG = [re.compile(r"体温正常|无发热")]
 _COUGH = [re.compile(r"咳嗽|干咳|咳痰|咳\S{0,2}痰")]
-_HEMOPTYSIS = [re.compile(r"咯血|咳血|痰中带血丝?|血痰|痰血")]
+_HEMOPTYSIS = [re.compile(r"咯血|咳血|痰中(?:带|见|有|夹)?血丝?|血痰|痰血")]
 _WEIGHT = [re.compile(r"体重(?:明显)?(?:下降|减轻|减少)|消瘦|体重减")]
 _WEIGHT_NEG = [re.compile(r"体重(?:无|未见|没有)(?:明显)?(?:变化|改变|下降|减轻)|体重(?:稳定|正常)")]
 _IMMUNO = [
@@ -56,14 +56,18 @@ _IMMUNO = [
         r"正在化疗|中性粒细胞减少|生物制剂"
     )
 ]
-_TB = [re.compile(r"结核|抗痨|真菌|组织胞浆菌|球孢子菌|隐球菌|曲霉")]
+_TB = [
+    re.compile(
+        r"结核|抗痨|真菌|组织胞浆菌|球孢子菌|隐球菌|曲霉|IGRA|T-SPOT|PPD|干扰素释放试验", re.IGNORECASE
+    )
+]
 _COPD = [re.compile(r"慢阻肺|慢性阻塞性肺(?:疾)?病|COPD|肺气肿", re.IGNORECASE)]
 _COPD_NEG_ONLY = re.compile(r"(?:否认|无)[^，。；]{0,6}慢性肺(?:部)?(?:疾)?病")
 
 #: Chinese site words -> normalised cancer site (same vocabulary as the English extractor).
 CANCER_SITES_ZH: dict[str, str] = {
     "乳腺": "breast",
-    "乳": "breast",
+    "乳(?!头)": "breast",
     "结肠|直肠|结直肠|肠": "colorectal",
     "前列腺": "prostate",
     "肾": "kidney",
@@ -81,16 +85,16 @@ CANCER_SITES_ZH: dict[str, str] = {
     "睾丸": "testis",
     "皮肤": "skin",
 }
-_SITE_BEFORE_CA = re.compile(
-    r"(" + "|".join(sorted((k for k in CANCER_SITES_ZH), key=len, reverse=True)) + r")(?:[腺鳞小]?[细胞]*)?癌"
+_CANCER = re.compile(
+    r"[^\s，。；、]{0,8}?(?:癌|Ca(?![a-z]))|白血病|淋巴瘤|骨髓瘤|肉瘤|黑色素瘤|恶黑|恶性肿瘤|肿瘤(?:病)?史|肿瘤"
 )
-_CANCER = re.compile(r"[^\s，。；、]{0,8}?癌|白血病|淋巴瘤|骨髓瘤|肉瘤|黑色素瘤|恶性肿瘤|肿瘤(?:病)?史|肿瘤")
 _OTHER_SITES = {
     "白血病": "leukemia",
     "淋巴瘤": "lymphoma",
     "骨髓瘤": "myeloma",
     "肉瘤": "sarcoma",
     "黑色素瘤": "melanoma",
+    "恶黑": "melanoma",
 }
 _NOT_A_CANCER = re.compile(r"癌胚抗原|肺癌筛查|防癌|癌症筛查|良性肿瘤")
 _LUNG_CANCER = re.compile(r"肺(?:腺|鳞|小细胞|大细胞)?癌|肺部恶性肿瘤")
@@ -101,12 +105,11 @@ _FAMILY_CANCER_NEG = re.compile(
 )
 
 _NUM = r"(\d+(?:\.\d+)?|半|一|两|二|三)"
-_SMOKE = re.compile(r"吸烟|抽烟|吸卷烟|烟龄")
 _NEVER = re.compile(
-    r"不吸烟|无吸烟史?|否认吸烟史?|从不吸烟|从未吸烟|不抽烟|从不抽烟|无烟酒(?:嗜好|史)|无烟酒不良嗜好"
+    r"无烟草嗜好|不嗜烟|不吸烟|无吸烟史?|否认吸烟史?|从不吸烟|从未吸烟|不抽烟|从不抽烟|无烟酒(?:嗜好|史)|无烟酒不良嗜好"
 )
-_FORMER = re.compile(r"(?<!未)已?戒烟|既往吸烟|曾吸烟")
-_CURRENT = re.compile(r"未戒烟|未戒|仍(?:在)?吸烟|现(?:仍)?吸烟|偶尔?吸烟")
+_FORMER = re.compile(r"(?<!未)已?戒烟|既往吸烟|曾吸烟|(?<=[，,])\s*已停(?:吸|抽)?烟?")
+_CURRENT = re.compile(r"未戒烟|未戒|仍(?:在)?吸烟|现(?:仍)?吸烟|偶尔?吸烟|(?<!不)嗜烟")
 _CURRENT_IMPLIED = re.compile(r"吸烟(?=\s*(?:史)?\s*(?:约)?\s*\d)")
 _UNKNOWN = re.compile(r"吸烟(?:史|情况)?(?:不详|不清楚?|未知)")
 _SMOKE_YEARS = re.compile(r"(?:吸烟|抽烟|烟龄)(?:史)?\s*(?:约)?\s*(\d+(?:\.\d+)?)\s*(?:余|多)?\s*年")
@@ -118,11 +121,16 @@ _PACK_YEARS = re.compile(r"(\d+(?:\.\d+)?)\s*包年")
 _SMOKING_INDEX = re.compile(r"吸烟指数\s*(?:约|为)?\s*(\d+(?:\.\d+)?)\s*(?:年支)?|(\d+(?:\.\d+)?)\s*年支")
 _QUIT_YEARS = re.compile(r"(?<!未)戒烟\s*(?:约)?\s*(\d+(?:\.\d+)?)\s*(?:余|多)?\s*(年|个月|月)")
 
-_AGE = [re.compile(r"(\d{1,3})\s*岁"), re.compile(r"年龄\s*[：:]\s*(\d{1,3})")]
+_AGE = [
+    re.compile(r"(\d{1,3})\s*岁"),
+    re.compile(r"年龄\s*[：:]\s*(\d{1,3})"),
+    re.compile(r"(?:^|[\s，,。])(?:男|女)\s*/\s*(\d{1,3})(?!\d)"),
+]
 _SEX = [
     re.compile(r"性别\s*[：:]\s*(男|女)"),
     re.compile(r"患者\s*[，,]?\s*(?:老年|中年|青年)?(男|女)"),
     re.compile(r"(男|女)(?:性)?\s*[，,、]?\s*\d{1,3}\s*岁"),
+    re.compile(r"(?:^|[\s，,。])(男|女)\s*/\s*\d{1,3}(?!\d)"),
     re.compile(r"(?:老年|中年|青年)(男|女)性"),
     re.compile(r"(男|女)性"),
 ]
@@ -304,14 +312,13 @@ def _site(mention: str) -> str | None:
     for word, site in _OTHER_SITES.items():
         if word in mention:
             return site
-    m = _SITE_BEFORE_CA.search(mention)
-    if m is None:
-        return None
-    word = m.group(1)
+    best: tuple[int, str] | None = None
     for pattern, site in CANCER_SITES_ZH.items():
-        if re.fullmatch(pattern, word):
-            return site
-    return None
+        for m in re.finditer(pattern, mention):
+            # the site word nearest to the cancer word (at the end of the mention) wins
+            if best is None or m.end() > best[0]:
+                best = (m.end(), site)
+    return None if best is None else best[1]
 
 
 def extract(text: str) -> dict[str, Fact]:

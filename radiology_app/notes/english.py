@@ -98,7 +98,10 @@ _FEVER_NEG = [
 _FEVER_EXCLUDE = re.compile(
     r"\b(?:valley|hay|scarlet|rheumatic|yellow|Q|dengue|typhoid)\s+fever\b|\bfever clinic\b", _I
 )
-_COUGH = [re.compile(r"\bcough(?:s|ing|ed)?\b(?!\s+up\b)(?!\s+(?:of\s+)?blood)", _I)]
+_COUGH = [
+    re.compile(r"\bproductive\s+(?:of\s+)?sputum\b|\bsputum\s+production\b", _I),
+    re.compile(r"\bcough(?:s|ing|ed)?\b(?!\s+up\b)(?!\s+(?:of\s+)?blood)", _I),
+]
 _HEMOPTYSIS = [
     re.compile(r"\bh(?:ae|e|a)mopt\w*", _I),
     re.compile(r"\b(?:cough(?:s|ing|ed)?|brought|bringing|brings)\s+up\b(?:\s+\S+){0,4}?\s+blood\b", _I),
@@ -113,6 +116,7 @@ _WEIGHT_LOSS = [
         _I,
     ),
     re.compile(r"\blost\s+(?:about\s+)?(?:half\s+a\s+)?stone\b", _I),
+    re.compile(r"\b(?:weight|wt)\s+drop\b", _I),
     re.compile(r"\b(?:weight|wt)\s+(?:has\s+)?(?:dropped|fallen|decreased|gone down|down)\b", _I),
 ]
 _HEMOPTYSIS_NEG = [
@@ -136,6 +140,11 @@ _IMMUNO = [
         _I,
     ),
     re.compile(r"\bHIV\b(?:\s*\+|\s*positive|\s+infection)?", _I),
+    re.compile(
+        r"\b(?:receiving|undergoing|currently on|on|started)\s+(?:\w+\s+)?(?:chemo|FOLFOX|FOLFIRI|FOLFIRINOX|"
+        r"carboplatin|cisplatin|docetaxel|paclitaxel|gemcitabine|pemetrexed|doxorubicin|cyclophosphamide)\b",
+        _I,
+    ),
     re.compile(r"\b(?:prednisone|prednisolone|steroids?|corticosteroids?|dexamethasone)\b", _I),
 ]
 _IMMUNO_EXCLUDE = re.compile(
@@ -147,7 +156,8 @@ _TB = [
     re.compile(
         r"\b(?:TB|tuberculosis|tuberculous|LTBI|mantoux|isoniazid|INH|quanti-?feron|IGRA|"
         r"histoplasm\w*|coccidioid\w*|valley fever|blastomyc\w*|spelunking|caves?|caving|bat colon\w*|"
-        r"bat guano|bird droppings|chicken coops?|pigeon droppings)\b",
+        r"bat guano|bird droppings|chicken coops?|pigeon droppings|"
+        r"(?:Mississippi|Ohio)(?:\s+River)?\s+valley)\b",
         _I,
     ),
     re.compile(r"\b(?:positive\s+PPD|PPD\s+(?:positive|\+))\b", _I),
@@ -170,10 +180,10 @@ _CANCER = re.compile(
 )
 _CANCER_CI = re.compile(
     r"\b(?:cancers?|carcinomas?|adenocarcinomas?|malignan(?:cy|cies|t)|melanomas?|lymphomas?|"
-    r"leuka?emias?|myelomas?|sarcomas?|neoplasms?|tumou?rs?)\b",
+    r"leuka?emias?|myelomas?|\w*sarcomas?|neoplasms?|tumou?rs?)\b|\bClark level\b",
     _I,
 )
-_CA_ABBREV = re.compile(r"\b(?:ca|Ca|CA|NSCLC|SCLC|RCC|HCC|DCIS|CLL|CML|AML|ALL)\b")
+_CA_ABBREV = re.compile(r"\b(?:ca|Ca|CA|NSCLC|SCLC|RCC|HCC|DCIS|CLL|CML|AML|ALL|CRC|SCC)\b")
 _NOT_A_CANCER = re.compile(
     r"\b(?:lung )?cancer screening\b|\bscreening for (?:lung )?cancer\b|"
     r"\bcancer (?:risk|centre|center|clinic|pathway)\b|"
@@ -184,7 +194,7 @@ _NOT_A_CANCER = re.compile(
 #: Site words -> normalised cancer site.
 CANCER_SITES: dict[str, str] = {
     r"breast|mastectomy|lumpectomy|DCIS": "breast",
-    r"colon|colorectal|rectal|rectum|bowel|sigmoid|hemicolectomy|colectomy|caecal|cecal": "colorectal",
+    r"colon|colorectal|CRC|rectal|rectum|bowel|sigmoid|hemicolectomy|colectomy|caecal|cecal": "colorectal",
     r"prostate|prostatic|PSA": "prostate",
     r"kidney|renal|RCC|nephrectomy": "kidney",
     r"bladder|urothelial|TURBT": "bladder",
@@ -200,17 +210,20 @@ CANCER_SITES: dict[str, str] = {
     r"lung|NSCLC|SCLC|lobectomy|pulmonary": "lung",
     r"testicular|testis|testes": "testis",
     r"skin|basal cell|BCC": "skin",
-    r"melanoma": "melanoma",
+    r"melanoma|Clark level": "melanoma",
     r"lymphoma|hodgkin\w*": "lymphoma",
     r"leuka?emia|CLL|CML|AML|ALL": "leukemia",
     r"myeloma": "myeloma",
-    r"sarcoma": "sarcoma",
+    r"\w*sarcoma": "sarcoma",
 }
 _SITE_PATTERNS = [(re.compile(rf"\b(?:{k})\b", _I), v) for k, v in CANCER_SITES.items()]
 _LUNG_CANCER = re.compile(
     r"\blung\s+(?:cancer|ca|carcinoma|adenocarcinoma|malignancy|tumou?r)\b|\bNSCLC\b|\bSCLC\b|"
     r"\b(?:lung|bronchogenic)\s+(?:adeno)?carcinoma\b|\badenocarcinoma of the lung\b|\bcancer of the lung\b",
     _I,
+)
+_PERSONAL_NIL = re.compile(
+    r"\b(?:onc(?:ology)?|cancer|malignancy)\s+(?:hx|history)\s*[:\-]?\s*(?:nil|none|negative|no)\b", _I
 )
 _FAMILY_NIL = re.compile(
     r"\b(?:FHx|FH|family (?:history|hx))\s*[:\-]?\s*(?:nil(?: relevant| of note)?|non-?contributory|"
@@ -226,7 +239,8 @@ _NEVER = re.compile(
     r"lifelong non-?[- ]?smoker|non-?[- ]?smok\w*|nonsmok\w*|no smoking history|no history of smoking|"
     r"no tobacco(?: use)?|denies (?:any )?(?:smoking|tobacco)|"
     r"(?:does not|doesn't) smoke,? and never (?:has|did)|"
-    r"(?:smoking|tobacco)(?:\s+status)?\s*:\s*(?:none|never|nil|no))\b",
+    r"(?:smoking|tobacco)(?:\s+status)?\s*:\s*(?:none|never|nil|no)|"
+    r"(?:lifelong\s+)?abstainer from tobacco)\b",
     _I,
 )
 _FORMER = re.compile(
@@ -237,14 +251,15 @@ _FORMER = re.compile(
 )
 _CURRENT = re.compile(
     r"\b(?:current(?:ly)?(?: every day)?\s+smok\w*|still smok\w*|continues to smoke|smokes|active smoker|"
-    r"heavy smoker|smoker|has smoked\b(?=.{0,40}\bsince\b)|(?:tobacco|smoking)\s*:\s*(?:current|yes))\b|"
+    r"heavy smoker|smoker|has smoked\b(?=.{0,40}\bsince\b)|"
+    r"(?:tobacco|smoking)\s*:\s*(?:current|yes|still))\b|"
     r"\bcurrent\b(?=[,.\s]*$)",
     _I | re.MULTILINE,
 )
 #: Current-smoking cues that outrank a "quit" in the same note ("quit cigarettes but still smokes cigars").
 _EXPLICIT_CURRENT = re.compile(
     r"(?:current(?:ly)?(?: every day)?\s+smok\w*|still smok\w*|continues to smoke|"
-    r"(?:tobacco|smoking)\s*:\s*current)",
+    r"(?:tobacco|smoking)\s*:\s*(?:current|still))",
     _I,
 )
 _UNKNOWN_SMOKING = re.compile(
@@ -614,6 +629,9 @@ def _cancer(text: str) -> dict[str, Fact]:
                 near = _site_near(text, s, e, c_start, c_end)
                 if near is not None:
                     sites.append((s, near[0], near[1], near[2]))
+    own_nil = _PERSONAL_NIL.search(text)
+    if own_nil is not None:
+        personal.append(Mention("personal_cancer_history", own_nil.start(), own_nil.end(), Status.NEGATED))
     nil = _FAMILY_NIL.search(text)
     if nil is not None:
         family.append(Mention("family_history_lung_cancer", nil.start(), nil.end(), Status.NEGATED))

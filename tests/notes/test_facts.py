@@ -80,6 +80,14 @@ def test_language_detection() -> None:
         ("Positive PPD in 2004, treated with INH.", "tb_or_fungal_exposure", True),
         ("His wife was treated for pulmonary TB last year.", "tb_or_fungal_exposure", True),
         ("Fever 38.6 on admission, afebrile from day 3.", "fever", True),
+        ("Known osteosarcoma.", "personal_cancer_history", True),
+        ("PMHx: CRC s/p hemicolectomy.", "personal_cancer_history", True),
+        ("Onc hx nil.", "personal_cancer_history", False),
+        ("Receiving FOLFOX.", "immunosuppressed", True),
+        ("Completed adjuvant FOLFOX chemotherapy in 2020.", "immunosuppressed", None),
+        ("Grew up in the Mississippi valley.", "tb_or_fungal_exposure", True),
+        ("Unintentional wt drop of 6 kg.", "weight_loss", True),
+        ("Productive sputum for weeks.", "cough", True),
     ],
 )
 def test_english_assertions(text: str, name: str, expected: object) -> None:
@@ -177,6 +185,9 @@ def test_english_age_and_sex_styles() -> None:
         ("肺功能提示慢阻肺。", "emphysema_or_copd", True),
         ("否认慢性肺病史。", "emphysema_or_copd", False),
         ("咳嗽较前无明显变化。", "cough", True),
+        ("痰中见血丝。", "hemoptysis", True),
+        ("IGRA阳性。", "tb_or_fungal_exposure", True),
+        ("既往足底恶黑切除术后。", "personal_cancer_history", True),
     ],
 )
 def test_chinese_assertions(text: str, name: str, expected: object) -> None:
@@ -197,6 +208,9 @@ def test_chinese_assertions(text: str, name: str, expected: object) -> None:
         ("从不吸烟，但长期被动吸烟（丈夫吸烟）。", None, "never", None),
         ("吸烟史不详。", None, "unknown", None),
         ("偶尔吸烟。", None, "current", None),
+        ("嗜烟，40包年。", 40, "current", None),
+        ("烟龄68包年，已停。", 68, "former", None),
+        ("无烟草嗜好。", None, "never", None),
     ],
 )
 def test_chinese_smoking(text: str, pack_years: object, status: object, quit_years: object) -> None:
@@ -219,6 +233,10 @@ def test_chinese_family_and_personal_history() -> None:
     assert v("其姐姐2019年确诊肺腺癌。", "family_history_lung_cancer") is True
     assert v("其姐姐2019年确诊肺腺癌。", "personal_cancer_history") is None
     assert v("鼻咽癌放疗后6年。", "cancer_site") == "head_and_neck"
+    assert v("既往甲状腺乳头状Ca术后。", "cancer_site") == "thyroid"  # 乳头状 (papillary) is not breast
+    assert v("既往足底恶黑切除术后。", "cancer_site") == "melanoma"
+    h = extract_facts("女/63。嗜烟，40包年。")
+    assert (h.value("sex"), h.value("age")) == ("F", 63)
 
 
 def test_robust_on_arbitrary_text() -> None:
