@@ -321,8 +321,25 @@ def _site(mention: str) -> str | None:
     return None if best is None else best[1]
 
 
+#: Traditional -> simplified characters used by the patterns (one character each way, so offsets and
+#: spans are unchanged; the returned ``text`` of each fact is taken from the original note).
+_TRADITIONAL = str.maketrans(
+    "發燒體煙菸結氣腫認無親歲齡減輕帶絲腸腎術後診斷傳遺類濕關節藥療長慮應經現歷兩個間為沒頭狀陽陰測驗試檢見"
+    "變顯婦媽爺孫環潑醫院費咯癥狀遠門樂線視塊惡黑細胞瘤淋巴骨髓膀胱卵巢頸喉舌"
+    "鼻咽攝護腺脈壓糖尿併發異常兒孫夥隨訪穩斷層掃描顆節結吸菸戒斷嗜偶爾仍從未否與及或",
+    "发烧体烟烟结气肿认无亲岁龄减轻带丝肠肾术后诊断传遗类湿关节药疗长虑应经现历两个间为没头状阳阴测验试检见"
+    "变显妇妈爷孙环泼医院费咯症状远门乐线视块恶黑细胞瘤淋巴骨髓膀胱卵巢颈喉舌"
+    "鼻咽摄护腺脉压糖尿并发异常儿孙伙随访稳断层扫描颗节结吸烟戒断嗜偶尔仍从未否与及或",
+)
+
+
+def to_simplified(text: str) -> str:
+    """Map the traditional characters the patterns need to simplified ones, keeping every offset."""
+    return text.translate(_TRADITIONAL)
+
+
 def extract(text: str) -> dict[str, Fact]:
-    """Extract every fact from a Chinese note.
+    """Extract every fact from a Chinese note (simplified or traditional characters).
 
     Parameters
     ----------
@@ -332,8 +349,10 @@ def extract(text: str) -> dict[str, Fact]:
     Returns
     -------
     dict of str to Fact
-        Facts found (absent names mean not stated).
+        Facts found (absent names mean not stated); spans index ``text`` as given.
     """
+    original = text
+    text = to_simplified(text)
     relatives = _relative_spans(text)
     out: dict[str, Fact] = {}
     out.update(_age_sex(text, relatives))
@@ -353,4 +372,8 @@ def extract(text: str) -> dict[str, Fact]:
         value, mention = aggregate_bool(mentions)
         if mention is not None:
             out[name] = make_fact(text, value, mention.start, mention.end)
-    return out
+    # report the original characters (traditional stays traditional)
+    return {
+        name: fact if fact.span is None else make_fact(original, fact.value, fact.span[0], fact.span[1])
+        for name, fact in out.items()
+    }

@@ -260,3 +260,28 @@ def test_robust_on_arbitrary_text() -> None:
         for fact in facts.facts.values():
             if fact.span is not None:
                 assert text[fact.span[0] : fact.span[1]] == fact.text
+
+
+def test_traditional_chinese_note() -> None:
+    text = (
+        "患者男，70歲。吸菸40年，每天1包，已戒菸5年。咳嗽、痰中帶血1月，無發燒。"
+        "體重減輕4公斤。其父親死於肺癌。否認結核病史。"
+    )
+    f = extract_facts(text)
+    assert f.language == "zh"
+    assert (f.value("sex"), f.value("age")) == ("M", 70)
+    assert (f.value("smoking_status"), f.value("pack_years"), f.value("years_since_quit")) == (
+        "former",
+        40,
+        5,
+    )
+    assert (f.value("cough"), f.value("hemoptysis"), f.value("fever"), f.value("weight_loss")) == (
+        True,
+        True,
+        False,
+        True,
+    )
+    assert f.value("family_history_lung_cancer") is True
+    assert f.value("tb_or_fungal_exposure") is False
+    fever = f.facts["fever"]
+    assert fever.span is not None and text[fever.span[0] : fever.span[1]] == fever.text == "發燒"
