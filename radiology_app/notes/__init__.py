@@ -4,12 +4,13 @@ Fact extraction (:func:`radiology_app.notes.facts.extract_facts`) is rule-based:
 for the triggers of each fact plus a NegEx/ConText-style assertion step (negation and uncertainty
 cues scoped to the clause, post-cues such as "Fever: no" or "（-）", review-of-systems markers, and
 suppression of statements about relatives). Every value keeps the character span it came from.
+Chinese notes may use simplified or traditional characters (an offset-preserving character map).
 
 Why no NLP library:
 
 * English: negspacy / medspaCy need spaCy plus a downloaded language model; nothing may be downloaded
   at run time here, and the facts we need are a closed list whose triggers are short phrases. A
-  small NegEx scope engine (``_engine.py``) is auditable, needs no model, takes about 2 ms per note
+  small NegEx scope engine (``_engine.py``) is auditable, needs no model, takes 2-4 ms per note
   on one CPU core (0.5 s for a 56,000-character text), and behaves identically everywhere.
 * Chinese: jieba's last release is from January 2020 (unmaintained), and word segmentation would
   add a failure mode on clinical terms its general dictionary does not know, while the cues we need
