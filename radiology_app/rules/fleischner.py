@@ -24,6 +24,7 @@ Decisions on points the guideline leaves open (🛠), each tested in ``tests/rul
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -215,7 +216,7 @@ def _rounded_mm(n: FleischnerInput) -> int:
             raise RuleInputError(_RULE, str(exc)) from exc
     if n.mean_diameter_mm is None:
         raise RuleInputError(_RULE, "the mean diameter (or both axes) of each nodule is required")
-    if not n.mean_diameter_mm >= 0:
+    if not math.isfinite(n.mean_diameter_mm) or n.mean_diameter_mm < 0:
         raise RuleInputError(
             _RULE, f"mean diameter must be a non-negative number of mm, got {n.mean_diameter_mm!r}"
         )

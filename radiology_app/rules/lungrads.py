@@ -55,6 +55,7 @@ Decisions on points the guideline leaves open (🛠 in the clinical reference), 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -274,7 +275,7 @@ class _Sizes:
 def _rounded(value: float | None, what: str) -> float | None:
     if value is None:
         return None
-    if value != value or value < 0:
+    if not math.isfinite(value) or value < 0:
         raise RuleInputError(_RULE, f"{what} must be a non-negative number of mm, got {value!r}")
     return round_half_up(value, 1)
 

@@ -209,3 +209,9 @@ def test_suggest_high_risk() -> None:
     low, why = suggest_high_risk(smoking_status="never", age_years=50)
     assert not low and "low risk" in why
     assert "NLST" not in suggest_high_risk(smoking_status="former", pack_years=35, years_since_quit=20)[1]
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -1.0])
+def test_non_finite_or_negative_sizes_rejected(bad: float) -> None:
+    with pytest.raises(RuleInputError, match="Fleischner"):
+        fleischner([FleischnerInput(mean_diameter_mm=bad)], LOW)

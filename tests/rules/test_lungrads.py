@@ -512,3 +512,9 @@ def test_missing_prior_is_flagged() -> None:
     assert not lung_rads(
         LungRadsInput(mean_diameter_mm=7.0, status="existing", prior_mean_diameter_mm=7.0)
     ).review_flags
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -1.0])
+def test_non_finite_or_negative_sizes_rejected(bad: float) -> None:
+    with pytest.raises(RuleInputError, match="Lung-RADS"):
+        lung_rads(LungRadsInput(mean_diameter_mm=bad))
