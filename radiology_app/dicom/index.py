@@ -8,6 +8,7 @@ truncation from its length alone. Every file that cannot be imported becomes an
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import logging
 import os
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pydicom
+from pydicom.datadict import dictionary_VR, tag_for_keyword
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.uid import UID
@@ -38,7 +40,14 @@ UNSUPPORTED_SOP_CLASSES = {
     "1.2.840.10008.5.1.4.1.1.30": "Parametric Map Storage",
     "1.2.840.10008.5.1.4.1.1.66": "Raw Data Storage",
 }
-_TAIL_BYTES = 4096
+_BINARY_VRS = {
+    "US", "UL", "SS", "SL", "FL", "FD", "AT", "OB", "OW", "OF", "OD", "OL", "OV", "UN", "SQ", "SV", "UV",
+}  # fmt: skip
+_SHARED_FG = 0x52009229
+_PER_FRAME_FG = 0x52009230
+_DIRECTORY_RECORDS = 0x00041220
+#: Bytes of pixel data sampled into the content hash: at the start, the middle and the end.
+_SAMPLE_BYTES = 1024
 
 
 @dataclass(frozen=True)
@@ -282,13 +291,15 @@ def _read_header(path: str, src: str) -> HeaderRecord | ImportIssue:
             return ImportIssue(src, f"not a DICOM file ({exc})")
         except (EOFError, struct.error) as exc:
             return ImportIssue(src, f"truncated (the file ends inside the header: {type(exc).__name__})")
-        pixel_pos = fp.tell()
         pixel = _pixel_element(fp, ds, size)
-        tail = b""
-        if pixel is not None:
-            fp.seek(max(pixel_pos, size - _TAIL_BYTES))
-            tail = fp.read(_TAIL_BYTES)
-    return _to_record(ds, path, src, size, pixel, tail)
+        sample = b""
+        if pixel is not None and pixel.truncated is None:
+            # a cheap fingerprint of the pixels: three small reads instead of hashing the whole file
+            end = size if pixel.length < 0 else pixel.value_start + pixel.length
+            for offset in (pixel.value_start, (pixel.value_start + end) // 2, end - 2 * _SAMPLE_BYTES):
+                fp.seek(max(pixel.value_start, offset))
+                sample += fp.read(_SAMPLE_BYTES * 2 if offset == end - 2 * _SAMPLE_BYTES else _SAMPLE_BYTES)
+    return _to_record(ds, path, src, size, pixel, sample)
 
 
 def _looks_like_raw_dataset(head: bytes) -> bool:
@@ -304,6 +315,7 @@ class _Pixel:
     tag: int
     length: int  # -1 for encapsulated (undefined length)
     truncated: str | None
+    value_start: int = 0
 
 
 def _pixel_element(fp: Any, ds: Dataset, size: int) -> _Pixel | None:
@@ -336,14 +348,14 @@ def _pixel_element(fp: Any, ds: Dataset, size: int) -> _Pixel | None:
         (length,) = struct.unpack(endian + "H", head[6:8])
         value_start = pos + 8
     if length == 0xFFFFFFFF:
-        return _Pixel(tag, -1, _check_encapsulated(fp, value_start, size, endian))
+        return _Pixel(tag, -1, _check_encapsulated(fp, value_start, size, endian), value_start)
     if value_start + length > size:
         return _Pixel(
             tag, length, f"truncated (pixel data needs {length} bytes, file has {max(0, size - value_start)})"
         )
     if length == 0:
         return _Pixel(tag, 0, "empty pixel data")
-    return _Pixel(tag, length, None)
+    return _Pixel(tag, length, None, value_start)
 
 
 def _check_encapsulated(fp: Any, pos: int, size: int, endian: str) -> str | None:
@@ -376,7 +388,38 @@ def _last_value_short(ds: Dataset) -> bool:
     return len(value) < length
 
 
-def _str(ds: Dataset, name: str) -> str:
+@functools.cache
+def _tag_vr(name: str) -> tuple[int, str]:
+    tag = tag_for_keyword(name)
+    if tag is None:
+        raise KeyError(name)
+    return int(tag), dictionary_VR(tag)
+
+
+def _raw_ascii(ds: Dataset | None, name: str) -> str | None:
+    """The value of a not-yet-converted text element when it is plain ASCII (fast path), else ``None``.
+
+    Converting every element through pydicom costs more than reading the header; plain ASCII text
+    needs no character-set handling, so it is decoded here directly.
+    """
+    if ds is None:
+        return None
+    tag, vr = _tag_vr(name)
+    elem = ds._dict.get(tag)  # type: ignore[call-overload]
+    if elem is None:
+        return ""
+    value = getattr(elem, "value", None)
+    if isinstance(value, bytes) and vr not in _BINARY_VRS and value.isascii():
+        return value.decode("ascii").strip(" \x00")
+    return None
+
+
+def _str(ds: Dataset | None, name: str) -> str:
+    fast = _raw_ascii(ds, name)
+    if fast is not None:
+        return fast
+    if ds is None:
+        return ""
     try:
         v = ds.get(name)
     except Exception:
@@ -389,6 +432,20 @@ def _str(ds: Dataset, name: str) -> str:
 
 
 def _int(ds: Dataset, name: str) -> int | None:
+    tag, vr = _tag_vr(name)
+    elem = ds._dict.get(tag)  # type: ignore[call-overload]
+    if elem is None:
+        return None
+    value = getattr(elem, "value", None)
+    if isinstance(value, bytes):
+        try:
+            if vr == "US" and len(value) >= 2:
+                return int(struct.unpack("<H" if elem.is_little_endian else ">H", value[:2])[0])
+            if vr == "IS" and value.isascii():
+                text = value.split(b"\\", 1)[0].strip(b" \x00")
+                return int(float(text)) if text else None
+        except (ValueError, struct.error):
+            return None
     try:
         v = ds.get(name)
         if v is None or v == "":
@@ -398,6 +455,25 @@ def _int(ds: Dataset, name: str) -> int | None:
         return int(float(v))
     except Exception:
         return None
+
+
+def _ds_floats(ds: Dataset, name: str, n: int) -> tuple[float, ...] | None:
+    """A decimal-string element as ``n`` floats (fast path on raw bytes), or ``None``."""
+    text = _raw_ascii(ds, name)
+    if text is None:
+        try:
+            return _floats(ds.get(name), n)
+        except Exception:
+            return None
+    if not text:
+        return None
+    try:
+        vals = tuple(float(v) for v in text.split("\\"))
+    except ValueError:
+        return None
+    if len(vals) != n or any(v != v for v in vals):
+        return None
+    return vals
 
 
 def _floats(seq: Any, n: int) -> tuple[float, ...] | None:
@@ -452,7 +528,7 @@ def _to_record(
 ) -> HeaderRecord | ImportIssue:
     meta = getattr(ds, "file_meta", None)
     sop_class = _str(ds, "SOPClassUID") or (_str(meta, "MediaStorageSOPClassUID") if meta is not None else "")
-    if sop_class == _MEDIA_STORAGE_DIRECTORY or "DirectoryRecordSequence" in ds:
+    if sop_class == _MEDIA_STORAGE_DIRECTORY or _DIRECTORY_RECORDS in ds._dict:
         return ImportIssue(src, "DICOMDIR (a media directory; the files it references are indexed instead)")
     sop_uid = _str(ds, "SOPInstanceUID") or (
         _str(meta, "MediaStorageSOPInstanceUID") if meta is not None else ""
@@ -487,12 +563,12 @@ def _to_record(
         return ImportIssue(src, "image without Rows/Columns")
     frames = _int(ds, "NumberOfFrames") or 1
 
-    ipp = _floats(ds.get("ImagePositionPatient"), 3)
-    iop = _floats(ds.get("ImageOrientationPatient"), 6)
-    spacing = _floats(ds.get("PixelSpacing"), 2)
-    thickness_raw: Any = ds.get("SliceThickness")
+    ipp = _ds_floats(ds, "ImagePositionPatient", 3)
+    iop = _ds_floats(ds, "ImageOrientationPatient", 6)
+    spacing = _ds_floats(ds, "PixelSpacing", 2)
+    thickness_raw: Any = _str(ds, "SliceThickness") or None
     kernel = _str(ds, "ConvolutionKernel")
-    if "SharedFunctionalGroupsSequence" in ds or "PerFrameFunctionalGroupsSequence" in ds:
+    if _SHARED_FG in ds._dict or _PER_FRAME_FG in ds._dict:
         ipp = ipp or _floats(
             _first(ds, "PerFrameFunctionalGroupsSequence", "PlanePositionSequence", "ImagePositionPatient"), 3
         )
@@ -534,7 +610,7 @@ def _to_record(
     except (TypeError, ValueError):
         thickness = None
 
-    ts = str(meta.get("TransferSyntaxUID", "")) if meta is not None else ""
+    ts = _str(meta, "TransferSyntaxUID")
     image_type = tuple(v.strip().upper() for v in _str(ds, "ImageType").split("\\") if v.strip())
     h = hashlib.sha1()
     for part in (

@@ -41,7 +41,7 @@ class _Slice:
     rows: int
     cols: int
     order: int
-    load: Callable[[], npt.NDArray[Any]]  # HU as float64 or integer array [rows, cols]
+    load: Callable[[], _Stored]
     source: str
 
 
@@ -68,10 +68,34 @@ def _rescale(ds: Dataset | None, fallback: Dataset | None = None) -> tuple[float
     return 1.0, 0.0
 
 
-def _to_hu(stored: npt.NDArray[Any], slope: float, intercept: float) -> npt.NDArray[Any]:
-    if slope == 1.0 and float(intercept).is_integer():
-        return stored.astype(np.int32) + int(intercept)
-    return stored.astype(np.float64) * slope + intercept
+@dataclass(frozen=True)
+class _Stored:
+    """Stored pixel values of one slice and the rescale that maps them to HU."""
+
+    values: npt.NDArray[Any]
+    slope: float
+    intercept: float
+
+
+def _place(out: npt.NDArray[Any], k: int, px: _Stored) -> npt.NDArray[Any]:
+    """Write slice ``k`` in HU into ``out``; return ``out`` (promoted to float32 if int16 cannot hold it)."""
+    v = px.values
+    if out.dtype == np.int16:
+        if px.slope == 1.0 and float(px.intercept).is_integer() and v.dtype.kind in "iu":
+            inter = int(px.intercept)
+            lo, hi = int(v.min()), int(v.max())
+            if lo + inter >= _INT16_MIN and hi + inter <= _INT16_MAX:
+                if lo >= _INT16_MIN and hi <= _INT16_MAX:
+                    dst = out[k]
+                    dst[...] = v  # no temporary: copy, then shift in place
+                    if inter:
+                        dst += np.int16(inter)
+                else:
+                    out[k] = v.astype(np.int32) + inter
+                return out
+        out = out.astype(np.float32)
+    out[k] = v.astype(np.float32) * np.float32(px.slope) + np.float32(px.intercept)
+    return out
 
 
 def _read_native(path: str) -> tuple[Dataset, npt.NDArray[Any] | None]:
@@ -125,7 +149,7 @@ def _single_frame_slices(instances: Sequence[Instance], meta_out: dict[str, Any]
     for k, inst in enumerate(instances):
         path = inst.path
 
-        def load(path: str = path) -> npt.NDArray[Any]:
+        def load(path: str = path) -> _Stored:
             try:
                 ds, arr = _read_native(path)
                 if arr is None:
@@ -143,7 +167,7 @@ def _single_frame_slices(instances: Sequence[Instance], meta_out: dict[str, Any]
                 except (TypeError, ValueError):
                     meta_out["thickness"] = None
             slope, intercept = _rescale(ds)
-            return _to_hu(arr, slope, intercept)
+            return _Stored(arr, slope, intercept)
 
         pos = (
             None
@@ -223,8 +247,8 @@ def _multi_frame_slices(path: str, meta_out: dict[str, Any]) -> list[_Slice]:
             group(shared0, "PixelValueTransformationSequence") or ds,
         )
 
-        def load(k: int = k, slope: float = slope, intercept: float = intercept) -> npt.NDArray[Any]:
-            return _to_hu(frames[k], slope, intercept)
+        def load(k: int = k, slope: float = slope, intercept: float = intercept) -> _Stored:
+            return _Stored(frames[k], slope, intercept)
 
         slices.append(
             _Slice(pos, ori, spacing, frames.shape[1], frames.shape[2], k, load, f"{path}#frame{k + 1}")
@@ -396,12 +420,10 @@ def read_volume(
     out: npt.NDArray[Any] = np.empty((total, rows, cols), dtype=np.int16)
     for k, s in enumerate(slices):
         check_cancel(cancel)
-        hu = s.load()
-        if hu.shape != (rows, cols):
-            raise VolumeError(f"slice has shape {hu.shape}, expected {(rows, cols)}", s.source)
-        if out.dtype == np.int16 and (hu.dtype.kind == "f" or hu.min() < _INT16_MIN or hu.max() > _INT16_MAX):
-            out = out.astype(np.float32)
-        out[k] = hu
+        px = s.load()
+        if px.values.shape != (rows, cols):
+            raise VolumeError(f"slice has shape {px.values.shape}, expected {(rows, cols)}", s.source)
+        out = _place(out, k, px)
         if k % 8 == 0 or k == total - 1:
             report(on_progress, k + 1, total, "slices", "reading slices")
 
