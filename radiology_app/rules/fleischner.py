@@ -169,7 +169,9 @@ def suggest_high_risk(
     Any smoking history (current or former), a family history of lung cancer, emphysema or
     pulmonary fibrosis, or exposure to asbestos, uranium or radon suggests *high risk*; the NLST
     criterion (>= 30 pack-years and quit within 15 years) is named explicitly in the reason. Age
-    alone is not used (the guideline names "older age" without a number). The clinician decides.
+    alone is not used (the guideline names "older age" without a number). Low risk is suggested only
+    for a never smoker (or 0 pack-years) without other factors; an unknown smoking history suggests
+    high risk, the conservative row, as when no risk is chosen. The clinician decides.
 
     Parameters
     ----------
@@ -205,7 +207,9 @@ def suggest_high_risk(
     if factors:
         return True, "high risk suggested: " + "; ".join(factors)
     age_note = f" (age {age_years:g})" if age_years is not None else ""
-    return False, "low risk suggested: no smoking history or other known risk factor given" + age_note
+    if smoking_status != "never" and not (pack_years is not None and pack_years == 0):
+        return True, "high risk suggested (conservative): smoking history not known" + age_note
+    return False, "low risk suggested: never smoker, no other known risk factor given" + age_note
 
 
 def _rounded_mm(n: FleischnerInput) -> int:

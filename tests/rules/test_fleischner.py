@@ -208,6 +208,10 @@ def test_suggest_high_risk() -> None:
     assert suggest_high_risk(emphysema_or_fibrosis=True)[0]
     low, why = suggest_high_risk(smoking_status="never", age_years=50)
     assert not low and "low risk" in why
+    # unknown smoking history: the conservative row, as when no risk is chosen
+    for unknown in (None, "unknown"):
+        high_u, why_u = suggest_high_risk(smoking_status=unknown)
+        assert high_u and "not known" in why_u
     assert "NLST" not in suggest_high_risk(smoking_status="former", pack_years=35, years_since_quit=20)[1]
 
 
