@@ -377,7 +377,9 @@ def _fleischner_inputs(nodules: Sequence[NoduleFinding]) -> list[Any]:
     ]
 
 
-def _fleischner_for(nodules: Sequence[NoduleFinding], p: PatientContext) -> FleischnerAssessment:
+def _fleischner_for(
+    nodules: Sequence[NoduleFinding], p: PatientContext, with_risk_reason: bool = True
+) -> FleischnerAssessment:
     from radiology_app.rules import FleischnerPatient, RuleInputError, fleischner, suggest_high_risk
 
     inputs = _fleischner_inputs(nodules)
@@ -401,7 +403,8 @@ def _fleischner_for(nodules: Sequence[NoduleFinding], p: PatientContext) -> Flei
         r = fleischner(inputs, patient)
     except RuleInputError as exc:
         return FleischnerAssessment(None, f"not assessable: {exc}", None)
-    return FleischnerAssessment(r.recommendation, f"{r.reason}; {why}", r.applies)
+    reason = f"{r.reason}; {why}" if with_risk_reason else r.reason
+    return FleischnerAssessment(r.recommendation, reason, r.applies)
 
 
 def _brock_for(n: NoduleFinding, count: int, p: PatientContext) -> tuple[float | None, str | None]:
@@ -434,7 +437,10 @@ def assess_nodule(n: NoduleFinding, count: int, patient: PatientContext) -> Nodu
     """Per-nodule Lung-RADS, Fleischner (as a single nodule) and Brock probability."""
     brock, _ = _brock_for(n, count, patient)
     return dataclasses.replace(
-        n, lung_rads=_lung_rads_for(n), fleischner=_fleischner_for([n], patient), brock_probability=brock
+        n,
+        lung_rads=_lung_rads_for(n),
+        fleischner=_fleischner_for([n], patient, with_risk_reason=False),
+        brock_probability=brock,
     )
 
 

@@ -45,6 +45,13 @@ AI_STATEMENT = (
     "trained on synthetic data made by the software's developers (see their model cards); they are not "
     "a validated medical device."
 )
+AI_STATEMENT_UNSIGNED = (
+    "The nodule detection, measurements, guideline categories and differential diagnosis in this report "
+    "are AI suggestions produced by radiology-app {version}. They have not yet been reviewed by a "
+    "clinician and must not be used for patient management until a clinician has reviewed and signed "
+    "them. The AI models were trained on synthetic data made by the software's developers (see their "
+    "model cards); they are not a validated medical device."
+)
 UNSIGNED_STATEMENT = "PRELIMINARY - NOT SIGNED. AI suggestions awaiting review by a clinician."
 NOTE_MAX_CHARS = 900
 
@@ -184,6 +191,9 @@ def _image_flowable(
             if scale_bar is not None:
                 length_pt = width_pt * scale_bar / key.width_mm
                 x0, y0 = width_pt - length_pt - 6, 17
+                c.setFillColor(colors.Color(0, 0, 0, alpha=0.55))
+                c.rect(x0 - 3, y0 - 4, length_pt + 6, 14, stroke=0, fill=1)
+                c.setFillColor(colors.white)
                 c.setLineWidth(1.6)
                 c.line(x0, y0, x0 + length_pt, y0)
                 c.line(x0, y0 - 2, x0, y0 + 2)
@@ -251,7 +261,7 @@ def _differential_flowable(n: NoduleFinding, width_pt: float) -> Any:
                 w = bar_w * value / total
                 c.setFillColor(colors.HexColor(colour))
                 c.rect(x, y + 1, w, row_h - 3, stroke=0, fill=1)
-                if w > 30:
+                if w > 24:
                     c.setFillColor(colors.white)
                     c.setFont(LATIN, 6.5)
                     c.drawString(x + 2, y + 2.4, f"{name} {value / total:.2f}")
@@ -568,7 +578,7 @@ def _nodule_block(ctx: ReportContext, n: NoduleFinding, st: dict[str, Any]) -> A
         ]
     right: list[Any] = []
     if n.differential:
-        right.append(_p("AI differential diagnosis (fused image + note model)", st["cellb"]))
+        right.append(_p("AI differential (image + note model)", st["cellb"]))
         right.append(_differential_flowable(n, 68 * mm))
         right.append(_pb("Malignancy probability (AI):", fmt_pct(n.malignancy_probability), st["cell"]))
     else:
@@ -706,7 +716,10 @@ def _closing(ctx: ReportContext, st: dict[str, Any]) -> list[Any]:
     review = ", ".join(f"{v} {k}" for k, v in counts.items() if v) or "no nodule reviewed"
     sign: list[Any] = [
         Spacer(1, 3 * mm),
-        _p(AI_STATEMENT.format(version=__version__), st["statement"]),
+        _p(
+            (AI_STATEMENT if f.is_signed else AI_STATEMENT_UNSIGNED).format(version=__version__),
+            st["statement"],
+        ),
         Spacer(1, 2 * mm),
     ]
     if f.is_signed:
