@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import time
+from pathlib import Path
 
 from radiology_app.notes.evaluation import load_corpus
 from radiology_app.notes.facts import extract_facts
@@ -18,7 +19,7 @@ _ANCHOR = re.compile(
 
 
 def test_extraction_speed() -> None:
-    texts = [n.text for n in load_corpus()]
+    texts = [n.text for n in load_corpus(Path(__file__).resolve().parents[1] / "data" / "notes")]
     rounds = 5
     t0 = time.perf_counter()
     for r in range(rounds):

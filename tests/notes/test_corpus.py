@@ -11,9 +11,11 @@ from radiology_app.core.errors import NoteError
 from radiology_app.notes.evaluation import default_corpus_dir, evaluate_corpus, load_corpus
 from radiology_app.notes.facts import FACT_NAMES, extract_facts
 
+CORPUS = Path(__file__).resolve().parents[1] / "data" / "notes"
+
 
 def test_corpus_size_and_labels() -> None:
-    notes = load_corpus()
+    notes = load_corpus(CORPUS)
     langs = [n.language for n in notes]
     assert langs.count("en") >= 60
     assert langs.count("zh") >= 30
@@ -26,7 +28,7 @@ def test_corpus_size_and_labels() -> None:
 
 
 def test_every_fact_has_precision_and_recall_at_least_0_95() -> None:
-    result = evaluate_corpus(load_corpus())
+    result = evaluate_corpus(load_corpus(CORPUS))
     low = {
         name: (round(s.precision, 3), round(s.recall, 3))
         for name, s in result.scores.items()
@@ -41,7 +43,7 @@ def test_every_fact_has_precision_and_recall_at_least_0_95() -> None:
 @pytest.mark.parametrize(("folder", "size"), [("holdout", 30), ("holdout2", 18)])
 def test_holdout_corpora_are_passing_regression_sets(folder: str, size: int) -> None:
     """Both hold-out sets were scored once unseen (see their READMEs), then kept as regression sets."""
-    notes = load_corpus(default_corpus_dir() / folder)
+    notes = load_corpus(CORPUS / folder)
     assert len(notes) >= size
     result = evaluate_corpus(notes)
     doc = result.to_json()
@@ -65,5 +67,6 @@ def test_missing_corpus_raises_note_error(tmp_path: Path) -> None:
         load_corpus(tmp_path)
 
 
-def test_default_corpus_dir_exists() -> None:
-    assert (default_corpus_dir() / "labels.json").is_file()
+def test_default_corpus_dir_is_the_source_tree_corpus() -> None:
+    """With the package imported from this source tree (editable install), the default is this corpus."""
+    assert default_corpus_dir() == CORPUS

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -245,7 +246,7 @@ def test_robust_on_arbitrary_text() -> None:
 
     from radiology_app.notes.evaluation import load_corpus
 
-    notes = [n.text for n in load_corpus()]
+    notes = [n.text for n in load_corpus(Path(__file__).resolve().parents[1] / "data" / "notes")]
     rng = random.Random(0)
     alphabet = "abcdefg ABC.,;:?!()-+/\n0123456789°℃，。；、：（）？无否认发热咳嗽吸烟包年支岁男女"
     texts = ["", " ", "\n\n", "?", "（-）", "no", "无"]
