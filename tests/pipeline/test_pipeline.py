@@ -171,3 +171,17 @@ def test_add_nodule_at(
     assert labels is not None and int((labels == 3).sum()) > 0
     old = load_labels(f)
     assert old is not None and int((old == 3).sum()) == 0  # earlier findings keep their label map
+
+
+def test_chinese_note_through_pipeline_and_report(
+    db: StudyDatabase, registry: FakeRegistry, tmp_path: Path
+) -> None:
+    note = "女，68岁。吸烟35年，每天1包，已戒烟10年。咳嗽3周，否认发热。母亲患肺癌。"
+    f = analyze_study(db, STUDY_UID, note_text=note, registry=registry)
+    assert f.fact_value("age") == 68 and f.fact_value("sex") == "F"
+    assert f.fact_value("fever") is False
+    out = write_report(f, db, tmp_path / "zh.pdf")
+    if shutil.which("pdftotext"):
+        assert out.report is not None
+        text = subprocess.run(["pdftotext", out.report, "-"], capture_output=True, text=True).stdout
+        assert "".join(note.split()) in "".join(text.split())
