@@ -214,7 +214,7 @@ def _differential_flowable(n: NoduleFinding, width_pt: float) -> Any:
     weights = n.modality_weights
     has_w = weights.get("image") is not None or weights.get("text") is not None
     height = row_h * len(rows) + (26 if has_w else 0) + 2
-    label_w = 92.0
+    label_w = 100.0
     bar_w = width_pt - label_w - 34
     malignant = {
         "adenocarcinoma",
@@ -708,7 +708,7 @@ def _closing(ctx: ReportContext, st: dict[str, Any]) -> list[Any]:
     else:
         prov.append(_p("No model recorded.", st["small"]))
     run = f"Analysis run {f.run_id}" if f.run_id is not None else "Analysis"
-    prov.append(_p(f"{run} at {f.created_at or '-'} (UTC), radiology-app {__version__}.", st["small"]))
+    prov.append(_p(f"{run} at {_fmt_signed(f.created_at)}, radiology-app {__version__}.", st["small"]))
     story += prov
     counts = {
         k: sum(1 for n in f.nodules if n.review == k) for k in ("accepted", "rejected", "edited", "added")
