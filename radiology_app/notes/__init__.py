@@ -19,7 +19,8 @@ Why no NLP library:
 
 Measured (``radiology-app evaluate-notes``): 1.00 precision and recall for every fact on the
 development corpus in ``tests/data/notes`` (64 English + 32 Chinese notes the rules were tuned on);
-on two hold-out sets scored once before any change, micro-averaged precision 0.98 and recall 0.95,
-single facts down to 0.71 recall (smoking history is the hardest). ``tests/data/notes/README.md``
+on three hold-out sets (60 notes) scored once before any change, micro-averaged precision 0.98 and
+recall 0.93-0.96, single facts down to 0.33 recall on small counts (smoking history and weight-loss
+phrasing are the hardest). ``tests/data/notes/README.md``
 says how the notes were written and lists the hold-out errors.
 """

@@ -108,7 +108,7 @@ _NUM = r"(\d+(?:\.\d+)?|半|一|两|二|三)"
 _NEVER = re.compile(
     r"无烟草嗜好|不嗜烟|不吸烟|无吸烟史?|否认吸烟史?|从不吸烟|从未吸烟|不抽烟|从不抽烟|无烟酒(?:嗜好|史)|无烟酒不良嗜好"
 )
-_FORMER = re.compile(r"(?<!未)已?戒烟|既往吸烟|曾吸烟|(?<=[，,])\s*已停(?:吸|抽)?烟?")
+_FORMER = re.compile(r"(?<!未)已?戒烟|(?<!未)已戒(?!酒)|既往吸烟|曾吸烟|(?<=[，,])\s*已停(?:吸|抽)?烟?")
 _CURRENT = re.compile(r"未戒烟|未戒|仍(?:在)?吸烟|现(?:仍)?吸烟|偶尔?吸烟|(?<!不)嗜烟")
 _CURRENT_IMPLIED = re.compile(r"吸烟(?=\s*(?:史)?\s*(?:约)?\s*\d)")
 _UNKNOWN = re.compile(r"吸烟(?:史|情况)?(?:不详|不清楚?|未知)")
@@ -119,7 +119,10 @@ _PACKS_PER_DAY = re.compile(
 )
 _PACK_YEARS = re.compile(r"(\d+(?:\.\d+)?)\s*包年")
 _SMOKING_INDEX = re.compile(r"吸烟指数\s*(?:约|为)?\s*(\d+(?:\.\d+)?)\s*(?:年支)?|(\d+(?:\.\d+)?)\s*年支")
-_QUIT_YEARS = re.compile(r"(?<!未)戒烟\s*(?:约)?\s*(\d+(?:\.\d+)?)\s*(?:余|多)?\s*(年|个月|月)")
+_QUIT_YEARS = re.compile(
+    r"(?<!未)戒烟\s*(?:约)?\s*(\d+(?:\.\d+)?)\s*(?:余|多)?\s*(年|个月|月)|"
+    r"(\d+(?:\.\d+)?)\s*(?:余|多)?\s*(年|个月|月)前(?:已)?戒烟"
+)
 
 _AGE = [
     re.compile(r"(\d{1,3})\s*岁"),
@@ -240,7 +243,9 @@ def _smoking(text: str, relatives: Sequence[tuple[int, int]]) -> dict[str, Fact]
                 break
     quit_m = next((m for m in _QUIT_YEARS.finditer(text) if usable(*m.span())), None)
     if quit_m is not None:
-        years = float(quit_m.group(1)) / (12.0 if "月" in quit_m.group(2) else 1.0)
+        number = quit_m.group(1) or quit_m.group(3)
+        unit = quit_m.group(2) or quit_m.group(4)
+        years = float(number) / (12.0 if "月" in unit else 1.0)
         out["years_since_quit"] = make_fact(text, _as_number(years), quit_m.start(), quit_m.end())
     return out
 

@@ -109,13 +109,14 @@ _HEMOPTYSIS = [
     re.compile(r"\bblood\s+in\s+(?:the\s+|his\s+|her\s+)?(?:sputum|phlegm)\b|\bbloody\s+sputum\b", _I),
 ]
 _WEIGHT_LOSS = [
-    re.compile(r"\b(?:weight|wt)[- ]loss\b", _I),
+    re.compile(r"\b(?:weight|wt)[-\s]+loss\b", _I),
     re.compile(r"\blos(?:t|ing|es)\s+(?:\S+\s+){0,2}?(?:weight|wt)\b", _I),
     re.compile(
-        r"\blost\s+(?:(?:approximately|about|around|approx\.?|~)\s*)?\d+(?:\.\d+)?\s*(?:kg|kgs|lb|lbs|pounds|stone|st)\b",
+        r"\blost\s+(?:(?:approximately|about|around|approx\.?|~)\s*)?\d+(?:\.\d+)?\s*"
+        r"(?:kg|kgs|kilos?|kilograms?|lb|lbs|pounds|stone|st)\b",
         _I,
     ),
-    re.compile(r"\blost\s+(?:about\s+)?(?:half\s+a\s+)?stone\b", _I),
+    re.compile(r"\blost\s+(?:about\s+)?(?:half\s+)?(?:a\s+)?stone\b", _I),
     re.compile(r"\b(?:weight|wt)\s+drop\b", _I),
     re.compile(r"\b(?:weight|wt)\s+(?:has\s+)?(?:dropped|fallen|decreased|gone down|down)\b", _I),
 ]
@@ -256,6 +257,13 @@ _CURRENT = re.compile(
     r"\bcurrent\b(?=[,.\s]*$)",
     _I | re.MULTILINE,
 )
+#: "trying to quit", "advised to stop": intentions, not a former smoker.
+_NOT_QUIT = re.compile(
+    r"\b(?:trying|tries|try|wants?|wanting|plans?|planning|advised|encouraged|counsell?ed|thinking about|"
+    r"considering|ready|unable|attempting|attempts?|hopes?|intends?)\s+(?:to\s+|on\s+)?$",
+    _I,
+)
+
 #: Current-smoking cues that outrank a "quit" in the same note ("quit cigarettes but still smokes cigars").
 _EXPLICIT_CURRENT = re.compile(
     r"(?:current(?:ly)?(?: every day)?\s+smok\w*|still smok\w*|continues to smoke|"
@@ -287,7 +295,7 @@ _SINCE_AGE = re.compile(r"\bsince\s+(?:age\s+|the age of\s+|(?:he|she) was\s+)(\
 _QUIT_AGO = re.compile(
     rf"\b(?:quit|stopped|gave up|given up|ceased|kicked the habit)(?:\s+smoking)?\s*(?:-\s*)?"
     rf"(?:around|about|approx\.?|~|roughly|some)?\s*"
-    rf"{_NUM}\s*(years?|yrs?|y|months?|mos?)\s+ago\b",
+    rf"{_NUM}\s*(years?|yrs?|y|months?|mos?|weeks?|wks?)\s+ago\b",
     _I,
 )
 _QUIT_AT_AGE = re.compile(
@@ -493,8 +501,13 @@ def _smoking(text: str, relatives: Sequence[tuple[int, int]], age: int | None) -
         ):
             smoking_sentences.append(sentence_bounds(text, m.start(), CUES))
 
+    smoke_words = [m.start() for m in _SMOKE_WORD.finditer(text) if not _in(relatives, m.start())]
+
     def in_smoking_sentence(pos: int) -> bool:
-        return _in(smoking_sentences, pos)
+        # same sentence, or a smoking word shortly before on the same line ("smoker - 30 pk yrs; stopped")
+        if _in(smoking_sentences, pos):
+            return True
+        return any(0 <= pos - w <= 60 and "\n" not in text[w:pos] for w in smoke_words)
 
     taken: list[tuple[int, int]] = []
     hits: dict[str, tuple[int, int]] = {}
@@ -508,6 +521,8 @@ def _smoking(text: str, relatives: Sequence[tuple[int, int]], age: int | None) -
             if _in(relatives, s) or any(ts < e and s < te for ts, te in taken):
                 continue
             if needs_context and not in_smoking_sentence(s):
+                continue
+            if status == "former" and _NOT_QUIT.search(text[max(0, s - 30) : s]):
                 continue
             if status == "current" and status_of(text, s, e, CUES) is Status.NEGATED:
                 continue
@@ -585,7 +600,8 @@ def _smoking(text: str, relatives: Sequence[tuple[int, int]], age: int | None) -
     if m2 is not None and not _in(relatives, m2.start()):
         n = _number(m2.group(1))
         if n is not None:
-            years_q = n / 12.0 if m2.group(2).lower().startswith("m") else n
+            unit = m2.group(2).lower()
+            years_q = n / 12.0 if unit.startswith("m") else n / 52.0 if unit.startswith("w") else n
             val: FactValue = int(years_q) if float(years_q).is_integer() else round(years_q, 2)
             out["years_since_quit"] = make_fact(text, val, m2.start(), m2.end())
     else:
