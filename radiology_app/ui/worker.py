@@ -91,6 +91,14 @@ class WorkerSignals(QObject):
     error = Signal(object)
     finished = Signal()
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.delivered = False
+        self.finished.connect(self._mark_delivered)  # first slot: runs before any other finished handler
+
+    def _mark_delivered(self) -> None:
+        self.delivered = True
+
 
 class FunctionWorker(QRunnable):
     """Run ``fn(*args, on_progress=..., cancel=..., **kwargs)`` on a pool thread.
@@ -120,7 +128,7 @@ class FunctionWorker(QRunnable):
         self.partial_kwarg = partial_kwarg
         self.cancel_token = CancelToken()
         self.signals = WorkerSignals()
-        self.done = False
+        self.returned = False
 
     def cancel(self) -> None:
         """Ask the function to stop at its next cancellation check."""
@@ -151,8 +159,17 @@ class FunctionWorker(QRunnable):
         else:
             self.signals.result.emit(value)
         finally:
-            self.done = True
+            self.returned = True
             self.signals.finished.emit()
+
+    @property
+    def done(self) -> bool:
+        """Whether the GUI thread has received the outcome (``result`` or ``error``, then ``finished``).
+
+        The function itself may have returned earlier (:attr:`returned`); ``done`` turns true only when
+        the queued signals have been delivered, so a caller that sees it also sees their effects.
+        """
+        return self.signals.delivered
 
 
 def start_worker(worker: FunctionWorker, pool: QThreadPool | None = None) -> FunctionWorker:
