@@ -1,0 +1,56 @@
+"""Small pure helpers of the pipeline: noise estimate, key slice, measurement conversion."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+
+from radiology_app.core.types import Volume
+from radiology_app.pipeline import estimate_noise_hu, nodule_from_measurement
+
+
+def test_noise_estimate_recovers_gaussian_sigma() -> None:
+    rng = np.random.default_rng(0)
+    hu = (-850 + rng.normal(0, 25.0, (12, 64, 64))).astype(np.float32)
+    lung = np.ones(hu.shape, dtype=np.uint8)
+    est = estimate_noise_hu(hu, lung)
+    assert est is not None and abs(est - 25.0) < 2.0
+    assert estimate_noise_hu(hu, np.zeros_like(lung)) is None  # no lung: no estimate
+
+
+def test_measurement_to_finding_lps_and_key_slice() -> None:
+    vol = Volume(
+        hu=np.zeros((10, 20, 20), dtype=np.int16),
+        spacing_zyx_mm=(2.0, 0.5, 0.5),
+        origin_lps_mm=(-5.0, -5.0, 100.0),
+        direction=((1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0)),
+    )
+    labels = np.zeros(vol.shape_zyx, dtype=np.int16)
+    labels[3:6, 8:12, 8:12] = 4
+    labels[4, 7:13, 7:13] = 4  # slice 4 has the largest area
+    m = SimpleNamespace(
+        centroid_zyx=(4.0, 9.5, 9.5),
+        bbox_zyx=((3, 7, 7), (5, 12, 12)),
+        long_axis_mm=3.0,
+        short_axis_mm=2.5,
+        mean_diameter_mm=2.8,
+        volume_mm3=20.0,
+        mean_hu=10.0,
+        min_hu=-5.0,
+        max_hu=40.0,
+        composition="solid",
+        solid_component_mm=2.8,
+        calcification=True,
+        calcification_pattern=None,
+        fat=False,
+        side="right",
+        lobe="RLL",
+        juxtapleural=False,
+        spiculation_score=0.1,
+    )
+    n = nodule_from_measurement("N7", 4, m, vol, labels)
+    assert n.key_slice_z == 4 and n.label_id == 4
+    assert n.centroid_lps_mm == (-5.0 + 9.5 * 0.5, -5.0 + 9.5 * 0.5, 108.0)
+    assert n.bbox_lps_mm == ((-1.5, -1.5, 106.0), (1.0, 1.0, 110.0))
+    assert n.calcification == "indeterminate"  # calcified without a recognised pattern
