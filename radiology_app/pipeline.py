@@ -884,10 +884,19 @@ def _report_context(
         patient = Patient(
             patient_id="DE-IDENTIFIED", name="DE-IDENTIFIED", sex=patient.sex if patient else None
         )
+        # basic profile: no identity, no dates (the DICOM copy shifts its dates), no free text
         study = dataclasses.replace(
-            study, accession_number="", referring_physician="", patient_id="DE-IDENTIFIED"
+            study,
+            accession_number="",
+            referring_physician="",
+            patient_id="DE-IDENTIFIED",
+            study_date=None,
+            study_time="",
+            description="",
+            institution="",
         )
         findings = dataclasses.replace(findings, note_text=None)
+        series = dataclasses.replace(series, description="")
     return ReportContext(
         findings=findings,
         patient=patient,
@@ -896,6 +905,7 @@ def _report_context(
         volume=volume,
         labels=labels,
         instance_numbers=instance_numbers_by_slice(instances, volume),
+        deidentified=deidentified,
         institution_name=settings.institution_name,
         institution_address=settings.institution_address,
     )

@@ -484,7 +484,8 @@ def export_dicom_objects(
     volume
         The analysed volume, to order the source images like the label map.
     deidentify
-        Apply the basic confidentiality profile (see :mod:`radiology_app.dicom.deidentify`).
+        Apply the basic confidentiality profile (see :mod:`radiology_app.dicom.deidentify`). The PDF's
+        content is not changed here: pass a PDF rendered without identity, dates or note text.
     include_ct
         Also write the CT series (de-identified consistently with the other objects when asked).
     uid_seed
@@ -535,7 +536,10 @@ def export_dicom_objects(
         cleaned: list[tuple[str, Dataset]] = []
         for kind, ds in outputs:
             check_cancel(cancel)
-            cleaned.append((kind, deid.apply(ds)))
+            clean = deid.apply(ds)
+            if kind == "PDF":
+                clean.BurnedInAnnotation = "NO"  # the caller renders the de-identified PDF without identity
+            cleaned.append((kind, clean))
         outputs = cleaned
     out_dir = Path(out_dir)
     written: dict[str, list[Path]] = {"SEG": [], "SR": [], "PDF": [], "CT": []}

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +54,7 @@ AI_STATEMENT_UNSIGNED = (
 )
 UNSIGNED_STATEMENT = "PRELIMINARY - NOT SIGNED. AI suggestions awaiting review by a clinician."
 NOTE_MAX_CHARS = 900
+REMOVED = "removed (de-identified copy)"
 
 
 @dataclass(frozen=True)
@@ -74,8 +75,9 @@ class ReportContext:
         InstanceNumber of each slice index, for image references (``None``: slice index + 1).
     institution_name, institution_address
         Header lines.
-    generated_at
-        Time the report was produced (UTC); now when ``None``.
+    deidentified
+        A de-identified copy: study UID, reviewer and report times are left out (the caller also
+        strips patient identity, dates and the note from the other fields).
     """
 
     findings: Findings
@@ -87,7 +89,7 @@ class ReportContext:
     instance_numbers: Sequence[int] | None = None
     institution_name: str = "Department of Radiology"
     institution_address: str = ""
-    generated_at: dt.datetime | None = field(default=None)
+    deidentified: bool = False
 
 
 # -- styles -----------------------------------------------------------------------------------------------
@@ -333,7 +335,12 @@ def _header(ctx: ReportContext, st: dict[str, Any]) -> list[Any]:
         ("Patient ID", p.patient_id if p else "-", "Accession", (s.accession_number if s else "") or "-"),
         ("Sex", _sex_text(ctx), "Referring physician", _person_name(s.referring_physician) if s else "-"),
         ("Age", _age_text(ctx), "Date of birth", _fmt_date(p.birth_date if p else None)),
-        ("Exam", (s.description if s else "") or "CT chest", "Study UID", ctx.findings.study_uid),
+        (
+            "Exam",
+            (s.description if s else "") or "CT chest",
+            "Study UID",
+            REMOVED if ctx.deidentified else ctx.findings.study_uid,
+        ),
     ]
     data = [
         [_p(a, st["cellb"]), _p(b, st["cell"]), _p(c, st["cellb"]), _p(d, st["cell"])] for a, b, c, d in rows
@@ -708,7 +715,8 @@ def _closing(ctx: ReportContext, st: dict[str, Any]) -> list[Any]:
     else:
         prov.append(_p("No model recorded.", st["small"]))
     run = f"Analysis run {f.run_id}" if f.run_id is not None else "Analysis"
-    prov.append(_p(f"{run} at {_fmt_signed(f.created_at)}, radiology-app {__version__}.", st["small"]))
+    when = REMOVED if ctx.deidentified else _fmt_signed(f.created_at)
+    prov.append(_p(f"{run} at {when}, radiology-app {__version__}.", st["small"]))
     story += prov
     counts = {
         k: sum(1 for n in f.nodules if n.review == k) for k in ("accepted", "rejected", "edited", "added")
@@ -723,12 +731,14 @@ def _closing(ctx: ReportContext, st: dict[str, Any]) -> list[Any]:
         Spacer(1, 2 * mm),
     ]
     if f.is_signed:
-        sign.append(_pb("Reviewed and signed by:", f"{f.reviewer}", st["base"]))
-        sign.append(_pb("Signed at:", _fmt_signed(f.signed_at), st["base"]))
+        sign.append(
+            _pb("Reviewed and signed by:", REMOVED if ctx.deidentified else f"{f.reviewer}", st["base"])
+        )
+        sign.append(_pb("Signed at:", REMOVED if ctx.deidentified else _fmt_signed(f.signed_at), st["base"]))
         sign.append(_pb("Clinician review of AI findings:", review, st["base"]))
     else:
         sign.append(_p(UNSIGNED_STATEMENT, st["unsigned"]))
-        if f.reviewer:
+        if f.reviewer and not ctx.deidentified:
             sign.append(_pb("Reviewer:", f.reviewer, st["base"]))
     story.append(KeepTogether(sign))
     return story
@@ -836,7 +846,7 @@ def render_report_bytes(ctx: ReportContext) -> bytes:
     st = _styles()
     f = ctx.findings
     buf = io.BytesIO()
-    author = f.reviewer or ctx.institution_name
+    author = ctx.institution_name if ctx.deidentified else (f.reviewer or ctx.institution_name)
     doc = SimpleDocTemplate(
         buf,
         pagesize=A4,
@@ -846,7 +856,7 @@ def render_report_bytes(ctx: ReportContext) -> bytes:
         bottomMargin=17 * mm,
         title="CT chest pulmonary nodule report",
         author=author,
-        subject=f"Study {f.study_uid}, series {f.series_uid}",
+        subject="De-identified report" if ctx.deidentified else f"Study {f.study_uid}, series {f.series_uid}",
         creator=f"radiology-app {__version__}",
         producer=f"radiology-app {__version__} (reportlab)",
         keywords="chest CT, pulmonary nodule, Lung-RADS v2022, Fleischner 2017, Brock, AI suggestion",

@@ -138,6 +138,10 @@ def test_report_and_dicom_export(db: StudyDatabase, registry: FakeRegistry, tmp_
         ).stdout
         assert "Pipeline" not in text and "PIPE-1" not in text and "DE-IDENTIFIED" in text
         assert "ex-smoker" not in text  # no note text
+        assert (
+            "2026-06-01" not in text and STUDY_UID not in text and "Byrne" not in text
+        )  # no dates, UIDs, names
+        assert "removed (de-identified copy)" in text
 
 
 def test_add_nodule_at(
