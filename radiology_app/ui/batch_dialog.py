@@ -42,8 +42,14 @@ def item_fields(item: Any) -> tuple[str, str, str, str]:
         return item.get(name) if isinstance(item, Mapping) else getattr(item, name, None)
 
     key = get("study_uid") or get("item_key") or get("path") or "?"
-    return str(key), str(get("status") or ""), str(get("reason") or ""), str(get("report") or
-                                                                                get("report_path") or "")
+    status = str(get("status") or "")
+    if get("skipped"):
+        status += " (earlier run)"
+    nodules = get("nodules")
+    if nodules is not None:
+        status += f", {nodules} nodule(s)"
+    report = get("report") or get("report_path") or ""
+    return str(key), status, str(get("reason") or ""), str(report)
 
 
 class BatchDialog(QDialog):
@@ -175,7 +181,7 @@ class BatchDialog(QDialog):
             if not isinstance(item, str):
                 self.update_item(item)
         failed = sum(1 for r in range(self.table.rowCount())
-                     if (self.table.item(r, 1) or QTableWidgetItem()).text() == "failed")
+                     if (self.table.item(r, 1) or QTableWidgetItem()).text().startswith("failed"))
         self.status.setText(f"Batch finished: {self.table.rowCount()} stud(ies), {failed} failed.")
         self.progress.setValue(self.progress.maximum())
         self.finished_batch.emit(result)
