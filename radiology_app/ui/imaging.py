@@ -164,6 +164,31 @@ def window_float(hu: npt.NDArray[np.floating], width_hu: float, level_hu: float)
     return out
 
 
+def place_in_slice(sub: npt.NDArray[Any], origin_zyx: tuple[int, int, int], shape_zyx: tuple[int, int, int],
+                   geom: PlaneGeometry, index: int) -> npt.NDArray[np.float32] | None:
+    """Return slice ``index`` of a sub-volume placed at ``origin_zyx`` in a volume of ``shape_zyx``.
+
+    The result has the plane's full 2-D screen shape (zeros outside the sub-volume), or is ``None`` when
+    the slice misses the sub-volume. ``sub`` may be 3-D ``[z, y, x]`` or 2-D ``[y, x]`` (one axial slice
+    at ``origin_zyx[0]``).
+    """
+    if sub.ndim == 2:
+        sub = sub[np.newaxis]
+    k = index - origin_zyx[geom.slice_axis]
+    if not 0 <= k < sub.shape[geom.slice_axis]:
+        return None
+    plane = np.take(sub, k, axis=geom.slice_axis)
+    rows, cols = shape_zyx[geom.row_axis], shape_zyx[geom.col_axis]
+    out = np.zeros((rows, cols), dtype=np.float32)
+    r0, c0 = origin_zyx[geom.row_axis], origin_zyx[geom.col_axis]
+    rs, cs = max(r0, 0), max(c0, 0)
+    re, ce = min(r0 + plane.shape[0], rows), min(c0 + plane.shape[1], cols)
+    if rs >= re or cs >= ce:
+        return None
+    out[rs:re, cs:ce] = plane[rs - r0:re - r0, cs - c0:ce - c0]
+    return out[::-1] if geom.flip_rows else out
+
+
 def contour_mask(labels_2d: npt.NDArray[Any]) -> npt.NDArray[np.bool_]:
     """Return the one-pixel boundary of every non-zero label in a 2-D label image (4-neighbourhood)."""
     lab = np.asarray(labels_2d)

@@ -11,6 +11,7 @@ from radiology_app.ui.imaging import (
     contour_mask,
     extract_slice,
     orientation_labels,
+    place_in_slice,
     plane_geometry,
     screen_to_voxel,
     voxel_to_screen,
@@ -73,3 +74,25 @@ def test_contour_mask_is_the_boundary_only() -> None:
     assert edge.sum() == 16  # perimeter of a 5x5 square
     assert not edge[4, 4] and edge[2, 4]
     assert not contour_mask(np.zeros((4, 4), dtype=np.int16)).any()
+
+
+def test_place_in_slice_for_every_plane() -> None:
+    shape = (10, 12, 14)
+    sub = np.arange(2 * 3 * 4, dtype=np.float32).reshape(2, 3, 4) + 1
+    origin = (4, 5, 6)
+    full = np.zeros(shape, dtype=np.float32)
+    full[4:6, 5:8, 6:10] = sub
+    for plane in Plane:
+        g = plane_geometry(plane, (2.0, 0.5, 0.5), IDENTITY)
+        for index in range(shape[g.slice_axis]):
+            got = place_in_slice(sub, origin, shape, g, index)
+            want = extract_slice(full, g, index)
+            if not want.any():
+                assert got is None
+            else:
+                assert got is not None
+                np.testing.assert_array_equal(got, want)
+    axial = plane_geometry(Plane.AXIAL, (2.0, 0.5, 0.5), IDENTITY)
+    got2d = place_in_slice(sub[0], origin, shape, axial, 4)
+    assert got2d is not None and got2d[5, 6] == 1
+    assert place_in_slice(sub[0], origin, shape, axial, 5) is None

@@ -180,3 +180,21 @@ def test_empty_viewer_paints(qtbot: QtBot) -> None:
     qtbot.addWidget(w)
     w.resize(400, 300)
     assert not w.grab().isNull()
+
+
+def test_saliency_overlay_is_drawn_where_it_is_placed(
+    viewer: OrthoViewerWidget, small_volume: Volume
+) -> None:
+    sal = np.zeros((5, 9, 9), dtype=np.float32)
+    sal[2, 4, 4] = 1.0
+    viewer.model.set_saliency(sal, (18, 26, 36))  # peak at voxel (20, 30, 40)
+    viewer.model.set_position((20, 30, 40))
+    axial = viewer.views[Plane.AXIAL].render_overlay()
+    assert axial is not None
+    peak = axial.pixelColor(40, 30)
+    assert peak.alpha() > 100 and peak.red() == 255
+    assert axial.pixelColor(10, 10).alpha() == 0
+    coronal = viewer.views[Plane.CORONAL].render_overlay()
+    assert coronal is not None and coronal.pixelColor(40, 40 - 1 - 20).alpha() > 100  # rows flipped: S up
+    viewer.model.set_position((5, 5, 5))
+    assert viewer.views[Plane.AXIAL].render_overlay() is None  # slice misses the map

@@ -33,6 +33,7 @@ from radiology_app.ui.imaging import (
     contour_mask,
     extract_slice,
     orientation_labels,
+    place_in_slice,
     plane_geometry,
     screen_to_voxel,
     voxel_to_screen,
@@ -172,7 +173,7 @@ class SliceViewWidget(QWidget):
         rgba: npt.NDArray[np.uint8] | None = None
         shape2d = extract_slice(vol.hu, self._geom, self.slice_index()).shape
         if m.saliency is not None:
-            sal = self._saliency_slice(shape2d)
+            sal = self._saliency_slice()
             if sal is not None and float(sal.max()) > 0:
                 rgba = np.zeros((*shape2d, 4), dtype=np.uint8)
                 heat = np.clip(sal, 0.0, 1.0)
@@ -196,25 +197,11 @@ class SliceViewWidget(QWidget):
             self._overlay = QImage(rgba.data, w, h, 4 * w, QImage.Format.Format_ARGB32)
         return self._overlay
 
-    def _saliency_slice(self, shape2d: tuple[int, ...]) -> npt.NDArray[np.floating] | None:
+    def _saliency_slice(self) -> npt.NDArray[np.float32] | None:
         m = self.model
         assert m.saliency is not None and m.volume is not None and self._geom is not None
-        full = np.zeros(m.volume.shape_zyx, dtype=np.float32) if m.saliency.ndim == 3 else None
-        oz, oy, ox = m.saliency_origin_zyx
-        if m.saliency.ndim == 2:
-            if self._geom.slice_axis != 0 or self.slice_index() != oz:
-                return None
-            out = np.zeros(shape2d, dtype=np.float32)
-            sh, sw = m.saliency.shape
-            ys, xs = slice(max(oy, 0), min(oy + sh, shape2d[0])), slice(max(ox, 0), min(ox + sw, shape2d[1]))
-            out[ys, xs] = m.saliency[ys.start - oy:ys.stop - oy, xs.start - ox:xs.stop - ox]
-            return out
-        assert full is not None
-        sz, sy, sx = m.saliency.shape
-        z0, y0, x0 = max(oz, 0), max(oy, 0), max(ox, 0)
-        z1, y1, x1 = (min(oz + sz, full.shape[0]), min(oy + sy, full.shape[1]), min(ox + sx, full.shape[2]))
-        full[z0:z1, y0:y1, x0:x1] = m.saliency[z0 - oz:z1 - oz, y0 - oy:y1 - oy, x0 - ox:x1 - ox]
-        return np.asarray(extract_slice(full, self._geom, self.slice_index()), dtype=np.float32)
+        return place_in_slice(np.asarray(m.saliency), m.saliency_origin_zyx, m.volume.shape_zyx, self._geom,
+                              self.slice_index())
 
     # -- coordinates -------------------------------------------------------------------------------
     def _scale(self) -> tuple[float, float]:
