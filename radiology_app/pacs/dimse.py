@@ -427,7 +427,8 @@ def find_studies(
 # ---------------------------------------------------------------------------------------------- receiving
 
 
-def _safe_file_name(sop_instance_uid: str) -> str:
+def instance_file_name(sop_instance_uid: str) -> str:
+    """``<SOPInstanceUID>.dcm``, or a hash of it when it is not a plain UID (no path tricks)."""
     uid = sop_instance_uid.strip().rstrip("\x00")
     if _UID_RE.match(uid) and len(uid) <= 64:
         return f"{uid}.dcm"
@@ -448,7 +449,7 @@ class _Receiver:
         """``EVT_C_STORE`` handler: write the dataset as a DICOM file; return a DIMSE status."""
         try:
             sop_uid = str(getattr(event.request, "AffectedSOPInstanceUID", "") or "")
-            path = self.dest_dir / _safe_file_name(sop_uid)
+            path = self.dest_dir / instance_file_name(sop_uid)
             tmp = path.with_name(f".{path.name}.{threading.get_ident()}.part")
             tmp.write_bytes(event.encoded_dataset())
             os.replace(tmp, path)

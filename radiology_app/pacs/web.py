@@ -26,8 +26,8 @@ from radiology_app.pacs.dimse import (
     StoreResult,
     StudyMatch,
     StudyQuery,
-    _safe_file_name,
     expand_dicom_paths,
+    instance_file_name,
     study_match_from_dataset,
 )
 from radiology_app.pacs.errors import PacsConfigError, PacsError
@@ -148,7 +148,7 @@ def wado_retrieve_study(
         for ds in client.iter_study(study_uid):
             if cancel is not None and cancel.cancelled:
                 raise OperationCancelled(f"WADO-RS retrieval from {_url(node)} cancelled")
-            path = dest_dir / _safe_file_name(str(ds.SOPInstanceUID))
+            path = dest_dir / instance_file_name(str(ds.SOPInstanceUID))
             tmp = path.with_name(f".{path.name}.part")
             ds.save_as(tmp, enforce_file_format=True)
             os.replace(tmp, path)
