@@ -84,7 +84,9 @@ def import_paths(
     state = _RunState(db, run_id)
     status = "failed"
     try:
-        files, find_issues = find_files(roots, managed_dir=managed, zip_limits=zip_limits, cancel=cancel)
+        files, find_issues = find_files(
+            roots, managed_dir=managed, zip_limits=zip_limits, cancel=cancel, on_progress=on_progress
+        )
         state.issues.extend(find_issues)
         report(on_progress, 0, len(files), "files", "reading headers")
         with _quiet_pydicom():

@@ -296,9 +296,9 @@ def _read_header(path: str, src: str) -> HeaderRecord | ImportIssue:
         if pixel is not None and pixel.truncated is None:
             # a cheap fingerprint of the pixels: three small reads instead of hashing the whole file
             end = size if pixel.length < 0 else pixel.value_start + pixel.length
-            for offset in (pixel.value_start, (pixel.value_start + end) // 2, end - 2 * _SAMPLE_BYTES):
-                fp.seek(max(pixel.value_start, offset))
-                sample += fp.read(_SAMPLE_BYTES * 2 if offset == end - 2 * _SAMPLE_BYTES else _SAMPLE_BYTES)
+            fd = fp.fileno()
+            for offset in (pixel.value_start, (pixel.value_start + end) // 2, end - _SAMPLE_BYTES):
+                sample += os.pread(fd, _SAMPLE_BYTES, max(pixel.value_start, offset))
     return _to_record(ds, path, src, size, pixel, sample)
 
 

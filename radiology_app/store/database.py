@@ -501,11 +501,11 @@ class StudyDatabase:
         uids: set[str] = set()
         for c in candidates:
             prefix = c.rstrip(os.sep) + os.sep
-            escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            # a range on the indexed column instead of LIKE (which cannot use the index)
             for r in self._query(
                 "SELECT DISTINCT se.study_uid FROM instances i JOIN series se ON se.series_uid = i.series_uid"
-                " WHERE i.source_path = ? OR i.source_path LIKE ? ESCAPE '\\' OR i.path = ?",
-                (c, escaped + "%", c),
+                " WHERE i.source_path = ? OR (i.source_path >= ? AND i.source_path < ?) OR i.path = ?",
+                (c, prefix, prefix + "\U0010ffff", c),
             ):
                 uids.add(r[0])
         return sorted(uids)
