@@ -134,6 +134,8 @@ class WindowLut:
     def __init__(self) -> None:
         self._key: tuple[float, float] | None = None
         self._table: npt.NDArray[np.uint8] = np.zeros(65536, dtype=np.uint8)
+        self._key32: tuple[float, float] | None = None
+        self._table32: npt.NDArray[np.uint32] = np.zeros(65536, dtype=np.uint32)
 
     def table(self, width_hu: float, level_hu: float) -> npt.NDArray[np.uint8]:
         """Return the 65,536-entry LUT for ``(width_hu, level_hu)`` (indexed by ``hu + 32768``)."""
@@ -143,6 +145,31 @@ class WindowLut:
             self._table = window_float(hu, width_hu, level_hu)
             self._key = key
         return self._table
+
+    def table_rgb32(self, width_hu: float, level_hu: float) -> npt.NDArray[np.uint32]:
+        """The LUT as opaque 0xFFRRGGBB grey pixels (QImage ``Format_RGB32``), cached per window."""
+        key = (float(width_hu), float(level_hu))
+        if key != self._key32:
+            grey = self.table(width_hu, level_hu).astype(np.uint32)
+            opaque = np.full(grey.shape, 0xFF000000, dtype=np.uint32)
+            self._table32 = opaque | (grey << np.uint32(16)) | (grey << np.uint32(8)) | grey
+            self._key32 = key
+        return self._table32
+
+    def apply_rgb32(self, image: npt.NDArray[Any], width_hu: float,
+                    level_hu: float) -> npt.NDArray[np.uint32]:
+        """Return ``image`` windowed to opaque grey RGB32 pixels (C-contiguous uint32, same shape).
+
+        Qt draws (and scales) RGB32 images about twice as fast as 8-bit grey ones.
+        """
+        idx: npt.NDArray[Any]
+        if image.dtype == np.int16:
+            idx = image.view(np.uint16) ^ np.uint16(0x8000)
+        else:
+            idx = (np.clip(np.rint(np.asarray(image, dtype=np.float32)), -32768, 32767).astype(np.int32)
+                   + _LUT_OFFSET)
+        out: npt.NDArray[np.uint32] = np.ascontiguousarray(self.table_rgb32(width_hu, level_hu)[idx])
+        return out
 
     def apply(self, image: npt.NDArray[Any], width_hu: float, level_hu: float) -> npt.NDArray[np.uint8]:
         """Return ``image`` windowed to uint8, C-contiguous, same shape."""

@@ -96,3 +96,12 @@ def test_place_in_slice_for_every_plane() -> None:
     got2d = place_in_slice(sub[0], origin, shape, axial, 4)
     assert got2d is not None and got2d[5, 6] == 1
     assert place_in_slice(sub[0], origin, shape, axial, 5) is None
+
+
+def test_rgb32_lut_is_opaque_grey_matching_the_8_bit_lut() -> None:
+    lut = WindowLut()
+    hu = np.array([[-2000, -1350, -600, 0, 149, 3000]], dtype=np.int16)
+    grey = lut.apply(hu, 1500, -600).astype(np.uint32)
+    rgb = lut.apply_rgb32(hu, 1500, -600)
+    np.testing.assert_array_equal(rgb, 0xFF000000 | (grey << 16) | (grey << 8) | grey)
+    np.testing.assert_array_equal(lut.apply_rgb32(hu.astype(np.float32), 1500, -600), rgb)

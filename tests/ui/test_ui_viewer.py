@@ -198,3 +198,20 @@ def test_saliency_overlay_is_drawn_where_it_is_placed(
     assert coronal is not None and coronal.pixelColor(40, 40 - 1 - 20).alpha() > 100  # rows flipped: S up
     viewer.model.set_position((5, 5, 5))
     assert viewer.views[Plane.AXIAL].render_overlay() is None  # slice misses the map
+
+
+def test_sagittal_copy_gives_the_same_pixels(
+    viewer: OrthoViewerWidget, small_volume: Volume, qtbot: QtBot
+) -> None:
+    qtbot.waitUntil(lambda: viewer.model.sagittal_slice(0) is not None)
+    for x in (0, 17, 71):
+        sag = viewer.model.sagittal_slice(x)
+        assert sag is not None
+        np.testing.assert_array_equal(sag, small_volume.hu[:, :, x])
+    view = viewer.views[Plane.SAGITTAL]
+    viewer.model.set_position((20, 30, 40))
+    img = view.render_slice()
+    assert img is not None and (img.width(), img.height()) == (64, 40)
+    # Row 0 of the sagittal image is the most superior slice (z = 39); the nodule (HU 30) at z=20, y=30.
+    lut = view._lut.apply(small_volume.hu[::-1, :, 40].copy(), 1500, -600)
+    assert img.pixelColor(30, 19).red() == lut[19, 30]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,11 +55,16 @@ class ViewerModel(QObject):
         self.saliency: npt.NDArray[np.floating] | None = None
         self.saliency_origin_zyx: tuple[int, int, int] = (0, 0, 0)
         self.markers: tuple[Marker, ...] = ()
+        self._x_major: tuple[int, npt.NDArray[np.generic]] | None = None
 
     # -- volume and cursor -------------------------------------------------------------------------
     def set_volume(self, volume: Volume | None) -> None:
         """Show ``volume`` (or nothing), centre the cursor and clear the overlays."""
         self.volume = volume
+        self._x_major = None
+        if volume is not None:
+            threading.Thread(target=self._build_x_major, args=(volume,), daemon=True,
+                             name="sagittal-copy").start()
         self.labels = None
         self.saliency = None
         self.markers = ()
@@ -68,6 +74,22 @@ class ViewerModel(QObject):
         self.volume_changed.emit()
         self.overlay_changed.emit()
         self.position_changed.emit()
+
+    def _build_x_major(self, volume: Volume) -> None:
+        # A sagittal slice of a [z, y, x] array touches one cache line per voxel (about 10 ms for 300x512);
+        # an [x, z, y] copy makes it contiguous. Built off the GUI thread; numpy releases the GIL.
+        copy = np.ascontiguousarray(np.moveaxis(volume.hu, 2, 0))
+        if self.volume is volume:
+            self._x_major = (id(volume), copy)
+
+    def sagittal_slice(self, x_index: int) -> npt.NDArray[np.generic] | None:
+        """Sagittal slice ``hu[:, :, x_index]`` (``[z, y]``) from the contiguous copy, once it is built."""
+        cache = self._x_major
+        if cache is None or self.volume is None or cache[0] != id(self.volume):
+            return None
+        arr = cache[1]
+        plane: npt.NDArray[np.generic] = arr[int(min(max(x_index, 0), arr.shape[0] - 1))]
+        return plane
 
     def set_position(self, zyx: tuple[float, float, float]) -> None:
         """Move the crosshair to voxel ``zyx`` (clamped to the volume)."""

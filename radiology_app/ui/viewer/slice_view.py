@@ -82,7 +82,7 @@ class SliceViewWidget(QWidget):
         self._lut = WindowLut()
         self._geom: PlaneGeometry | None = None
         self._image: QImage | None = None
-        self._image_buffer: npt.NDArray[np.uint8] | None = None
+        self._image_buffer: npt.NDArray[np.uint32] | None = None
         self._image_key: tuple[object, ...] | None = None
         self._overlay: QImage | None = None
         self._overlay_buffer: npt.NDArray[np.uint8] | None = None
@@ -151,11 +151,17 @@ class SliceViewWidget(QWidget):
             return None
         key = (id(vol), self.slice_index(), self.model.window_width_hu, self.model.window_level_hu)
         if key != self._image_key:
-            raw = extract_slice(vol.hu, self._geom, self.slice_index())
-            buf = self._lut.apply(raw, self.model.window_width_hu, self.model.window_level_hu)
+            raw = None
+            if self._geom.slice_axis == 2:
+                raw = self.model.sagittal_slice(self.slice_index())
+                if raw is not None and self._geom.flip_rows:
+                    raw = raw[::-1]
+            if raw is None:
+                raw = extract_slice(vol.hu, self._geom, self.slice_index())
+            buf = self._lut.apply_rgb32(raw, self.model.window_width_hu, self.model.window_level_hu)
             h, w = buf.shape
             self._image_buffer = buf
-            self._image = QImage(buf.data, w, h, w, QImage.Format.Format_Grayscale8)
+            self._image = QImage(buf.data, w, h, 4 * w, QImage.Format.Format_RGB32)
             self._image_key = key
         return self._image
 
