@@ -8,10 +8,8 @@ again adds exactly what is missing. Importing the same files twice adds nothing.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from radiology_app.core.config import app_paths
@@ -20,6 +18,7 @@ from radiology_app.core.logs import hash_uid
 from radiology_app.core.progress import CancelToken, ProgressCallback, check_cancel, report
 from radiology_app.core.types import ImportIssue, ImportResult, Patient, Series, Study, Volume
 from radiology_app.dicom.index import HeaderRecord, find_files, index_files
+from radiology_app.dicom.quiet import quiet_pydicom
 from radiology_app.dicom.select import SeriesChoice, select_series
 from radiology_app.dicom.volume import read_volume
 from radiology_app.dicom.zipsafe import ZipLimits
@@ -89,7 +88,7 @@ def import_paths(
         )
         state.issues.extend(find_issues)
         report(on_progress, 0, len(files), "files", "reading headers")
-        with _quiet_pydicom():
+        with quiet_pydicom():
             for item in index_files(files, on_progress=on_progress, cancel=cancel):
                 if isinstance(item, ImportIssue):
                     state.issues.append(item)
@@ -135,21 +134,6 @@ def import_paths(
         issues=tuple(state.all_issues),
         root_paths=roots,
     )
-
-
-@contextlib.contextmanager
-def _quiet_pydicom() -> Iterator[None]:
-    """Silence pydicom's per-file warnings while indexing: bad files become import issues instead, and
-    its messages can quote header values (PHI)."""
-    logger = logging.getLogger("pydicom")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        logger.setLevel(level)
 
 
 class _RunState:

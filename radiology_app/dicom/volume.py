@@ -20,11 +20,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pydicom
+import pydicom.uid
 from pydicom.dataset import Dataset
 
 from radiology_app.core.errors import VolumeError
 from radiology_app.core.progress import CancelToken, ProgressCallback, check_cancel, report
 from radiology_app.core.types import Instance, Volume
+from radiology_app.dicom.quiet import quiet_pydicom
 
 _NATIVE_LE = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1"}
 _LONG_VRS = {b"OB", b"OW", b"OF", b"OD", b"OL", b"OV", b"UN"}
@@ -98,6 +100,31 @@ def _place(out: npt.NDArray[Any], k: int, px: _Stored) -> npt.NDArray[Any]:
     return out
 
 
+def _one_line(exc: BaseException, limit: int = 300) -> str:
+    """An exception's message on one line, shortened (decoder messages can span many lines)."""
+    text = " ".join(str(exc).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _ensure_transfer_syntax(ds: Dataset) -> str:
+    """The transfer syntax; for a raw data set without file meta, the encoding it was read with."""
+    meta = getattr(ds, "file_meta", None)
+    if meta is None:
+        meta = ds.file_meta = pydicom.dataset.FileMetaDataset()
+    if "TransferSyntaxUID" not in meta:
+        implicit, little = ds.original_encoding
+        if implicit is not None:
+            ts = (
+                "1.2.840.10008.1.2"
+                if implicit
+                else "1.2.840.10008.1.2.1"
+                if little
+                else "1.2.840.10008.1.2.2"
+            )
+            meta.TransferSyntaxUID = pydicom.uid.UID(ts)
+    return str(meta.get("TransferSyntaxUID", ""))
+
+
 def _read_native(path: str) -> tuple[Dataset, npt.NDArray[Any] | None]:
     """Read a header and, for uncompressed little-endian greyscale, the pixels without a decoder.
 
@@ -105,8 +132,8 @@ def _read_native(path: str) -> tuple[Dataset, npt.NDArray[Any] | None]:
     (then the caller uses ``pixel_array``).
     """
     with open(path, "rb") as fp:
-        ds = pydicom.dcmread(fp, stop_before_pixels=True)
-        ts = str(ds.file_meta.get("TransferSyntaxUID", "")) if hasattr(ds, "file_meta") else ""
+        ds = pydicom.dcmread(fp, stop_before_pixels=True, force=True)  # raw data sets were indexed too
+        ts = _ensure_transfer_syntax(ds)
         bits = int(ds.get("BitsAllocated", 0) or 0)
         if (
             ts not in _NATIVE_LE
@@ -153,12 +180,15 @@ def _single_frame_slices(instances: Sequence[Instance], meta_out: dict[str, Any]
             try:
                 ds, arr = _read_native(path)
                 if arr is None:
-                    ds = pydicom.dcmread(path)
+                    ds = pydicom.dcmread(path, force=True)
+                    _ensure_transfer_syntax(ds)
                     arr = ds.pixel_array
             except VolumeError:
                 raise
             except Exception as exc:
-                raise VolumeError(f"cannot decode pixel data ({type(exc).__name__}: {exc})", path) from exc
+                raise VolumeError(
+                    f"cannot decode pixel data ({type(exc).__name__}: {_one_line(exc)})", path
+                ) from exc
             if arr.ndim != 2:
                 raise VolumeError(f"expected one greyscale frame, got pixel array of shape {arr.shape}", path)
             if "thickness" not in meta_out:
@@ -192,7 +222,7 @@ def _single_frame_slices(instances: Sequence[Instance], meta_out: dict[str, Any]
 
 def _multi_frame_slices(path: str, meta_out: dict[str, Any]) -> list[_Slice]:
     try:
-        ds = pydicom.dcmread(path)
+        ds = pydicom.dcmread(path, force=True)
         frames = ds.pixel_array
     except Exception as exc:
         raise VolumeError(
@@ -299,7 +329,9 @@ def read_volume(
                 f"series has {len(instances)} instances including multi-frame ones; "
                 f"read the largest ({chosen.number_of_frames} frames)"
             )
-        slices = _multi_frame_slices(chosen.path, meta)
+        with quiet_pydicom() as caught_decoding:
+            slices = _multi_frame_slices(chosen.path, meta)
+        meta["irregularities"] = len(caught_decoding)
     else:
         slices = _single_frame_slices(instances, meta)
 
@@ -418,14 +450,18 @@ def read_volume(
     rows, cols = slices[0].rows, slices[0].cols
     total = len(slices)
     out: npt.NDArray[Any] = np.empty((total, rows, cols), dtype=np.int16)
-    for k, s in enumerate(slices):
-        check_cancel(cancel)
-        px = s.load()
-        if px.values.shape != (rows, cols):
-            raise VolumeError(f"slice has shape {px.values.shape}, expected {(rows, cols)}", s.source)
-        out = _place(out, k, px)
-        if k % 8 == 0 or k == total - 1:
-            report(on_progress, k + 1, total, "slices", "reading slices")
+    with quiet_pydicom() as caught:
+        for k, s in enumerate(slices):
+            check_cancel(cancel)
+            px = s.load()
+            if px.values.shape != (rows, cols):
+                raise VolumeError(f"slice has shape {px.values.shape}, expected {(rows, cols)}", s.source)
+            out = _place(out, k, px)
+            if k % 8 == 0 or k == total - 1:
+                report(on_progress, k + 1, total, "slices", "reading slices")
+    irregular = len(caught) + int(meta.get("irregularities", 0))
+    if irregular:
+        warnings.append(f"the DICOM reader reported {irregular} irregularities in the files' encoding")
 
     if len(grid_z) != len(z) or not np.allclose(grid_z, z):
         out = _resample_z(out, z, grid_z)

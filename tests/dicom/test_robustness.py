@@ -17,6 +17,8 @@ import pydicom
 import pytest
 import SimpleITK as sitk  # noqa: N813
 
+from radiology_app.core.errors import VolumeError
+from radiology_app.dicom.volume import read_volume
 from radiology_app.store.database import StudyDatabase
 
 CIP = Path("/work/shared/data/cip-chest-ct64")
@@ -60,6 +62,17 @@ def test_import_everything_then_show_cip_matches_simpleitk(tmp_path: Path) -> No
     assert all(reason for reason in issues.values())
     with StudyDatabase(home / "studies.sqlite3") as db:
         imported = {r[0] for r in db.connection.execute("SELECT source_path FROM instances")}
+        # every imported series either reads as a volume or fails with a VolumeError (colour images...)
+        outcomes = {"read": 0, "refused": 0}
+        for study in db.list_studies():
+            for series in db.series_for_study(study.study_uid):
+                try:
+                    read_volume(db.instances_for_series(series.series_uid))
+                    outcomes["read"] += 1
+                except VolumeError as exc:
+                    assert "\n" not in str(exc)
+                    outcomes["refused"] += 1
+        assert outcomes["read"] > 30
     assert imported.isdisjoint(issues)
     assert imported | set(issues) == all_files
     assert result["instances_added"] == len(imported) > 150
