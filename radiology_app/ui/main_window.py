@@ -79,6 +79,7 @@ class MainWindow(QMainWindow):
         super().__init__(parent)
         self.db = db
         self.study_uid: str | None = None
+        self._requested_uid: str | None = None
         self.volume: Volume | None = None
         self.findings: Findings | None = None
         self.open_worker: FunctionWorker | None = None
@@ -264,6 +265,7 @@ class MainWindow(QMainWindow):
         if self.open_worker is not None and not self.open_worker.done:
             self.open_worker.cancel()
         log.info("opening study %s", hash_uid(study_uid))
+        self._requested_uid = study_uid
         worker = FunctionWorker(open_study, self.db, study_uid)
         worker.signals.progress.connect(self._on_progress)
         worker.signals.result.connect(self._on_study_opened)
@@ -275,7 +277,7 @@ class MainWindow(QMainWindow):
         return start_worker(worker, io_pool())
 
     def _on_study_opened(self, opened: OpenedStudy) -> None:
-        if self.open_worker is not None and self.open_worker.cancel_token.cancelled:
+        if opened.study_uid != self._requested_uid:  # a later open superseded this one
             return
         self.study_uid = opened.study_uid
         self.volume = opened.volume

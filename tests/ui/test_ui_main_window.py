@@ -155,3 +155,17 @@ def test_dialogs_open_without_blocking(window: MainWindow, qtbot: QtBot) -> None
         qtbot.addWidget(d)
         assert d.isVisible()
         d.close()
+
+
+def test_create_main_window_opens_a_study_by_prefix(qtbot: QtBot, tmp_path: Path) -> None:
+    from radiology_app.core.errors import StudyNotFoundError
+    from radiology_app.ui.app import create_main_window
+
+    write_study(tmp_path / "s")
+    import_paths([tmp_path / "s"], StudyDatabase(app_paths().database))
+    w = create_main_window(UID[:-3])
+    qtbot.addWidget(w)
+    qtbot.waitUntil(lambda: w.volume is not None, timeout=30_000)
+    assert w.study_uid == UID
+    with pytest.raises(StudyNotFoundError):
+        create_main_window("9.9.9.9")
