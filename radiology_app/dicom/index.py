@@ -8,7 +8,6 @@ truncation from its length alone. Every file that cannot be imported becomes an
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import hashlib
 import logging
 import os
@@ -388,12 +387,17 @@ def _last_value_short(ds: Dataset) -> bool:
     return len(value) < length
 
 
-@functools.cache
+_TAG_VR: dict[str, tuple[int, str]] = {}
+
+
 def _tag_vr(name: str) -> tuple[int, str]:
-    tag = tag_for_keyword(name)
-    if tag is None:
-        raise KeyError(name)
-    return int(tag), dictionary_VR(tag)
+    spec = _TAG_VR.get(name)
+    if spec is None:
+        tag = tag_for_keyword(name)
+        if tag is None:
+            raise KeyError(name)
+        spec = _TAG_VR[name] = (int(tag), dictionary_VR(tag))
+    return spec
 
 
 def _raw_ascii(ds: Dataset | None, name: str) -> str | None:
@@ -404,12 +408,12 @@ def _raw_ascii(ds: Dataset | None, name: str) -> str | None:
     """
     if ds is None:
         return None
-    tag, vr = _tag_vr(name)
+    tag, vr = _TAG_VR.get(name) or _tag_vr(name)
     elem = ds._dict.get(tag)  # type: ignore[call-overload]
     if elem is None:
         return ""
-    value = getattr(elem, "value", None)
-    if isinstance(value, bytes) and vr not in _BINARY_VRS and value.isascii():
+    value = elem.value
+    if type(value) is bytes and value.isascii() and vr not in _BINARY_VRS:
         return value.decode("ascii").strip(" \x00")
     return None
 
@@ -612,23 +616,13 @@ def _to_record(
 
     ts = _str(meta, "TransferSyntaxUID")
     image_type = tuple(v.strip().upper() for v in _str(ds, "ImageType").split("\\") if v.strip())
-    h = hashlib.sha1()
-    for part in (
-        sop_class,
-        sop_uid,
-        study_uid,
-        series_uid,
-        repr(ipp),
-        repr(iop),
-        rows,
-        cols,
-        frames,
-        ts,
-        pixel.length,
-        size,
-    ):
-        h.update(str(part).encode("utf-8", "replace"))
-        h.update(b"|")
+    key = "|".join(
+        map(
+            str,
+            (sop_class, sop_uid, study_uid, series_uid, ipp, iop, rows, cols, frames, ts, pixel.length, size),
+        )
+    )
+    h = hashlib.sha1(key.encode("utf-8", "replace"))
     h.update(tail)
 
     patient_id = _str(ds, "PatientID")
