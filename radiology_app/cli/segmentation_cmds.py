@@ -1,0 +1,144 @@
+"""Subcommands ``evaluate-seg`` and ``train-seg`` (see the shared CLI contract).
+
+torch and MONAI load only when a command runs, never at registration, so ``--help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from radiology_app.cli._common import add_command, emit
+from radiology_app.core.errors import ModelError, ModelIntegrityError, OperationCancelled, RadiologyAppError
+
+#: Keys of the ``evaluate-seg`` JSON fixed by the CLI contract (more follow them).
+EVALUATE_KEYS = (
+    "cases",
+    "seed",
+    "sensitivity_ge_4mm",
+    "sensitivity_by_size",
+    "sensitivity_by_type",
+    "false_positives_per_scan",
+    "dice_median",
+    "median_abs_mean_diameter_error_mm",
+    "median_volume_error_pct",
+)
+
+
+def register(sub: Any) -> None:
+    """Register the segmentation subcommands on the ``radiology-app`` parser."""
+    p = add_command(
+        sub,
+        "evaluate-seg",
+        _cmd_evaluate,
+        "evaluate the nodule segmenter on held-out synthetic chest CTs (takes minutes)",
+    )
+    p.add_argument("--cases", type=int, default=20, help="number of phantoms (default 20)")
+    p.add_argument("--seed", type=int, default=None, help="first phantom seed (default 7000001)")
+    p.add_argument("--weights", type=Path, default=None, help="safetensors weights (default: shipped)")
+    p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+
+    p = add_command(
+        sub, "train-seg", _cmd_train, "train the nodule U-Net on synthetic chest CTs (CPU, hours)"
+    )
+    p.add_argument("--data", type=Path, required=True, help="folder of training cases (case_*.npz)")
+    p.add_argument("--out", type=Path, required=True, help="folder for checkpoint.pt and curve.jsonl")
+    p.add_argument("--generate", type=int, default=0, help="first generate this many cases into --data")
+    p.add_argument("--iters", type=int, default=3000, help="optimiser steps (default 3000)")
+    p.add_argument("--minutes", type=float, default=70.0, help="wall-clock budget of this run")
+    p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    p.add_argument("--batch", type=int, default=2, help="patches per step")
+    p.add_argument("--patch", type=int, default=48, help="patch edge in voxels")
+    p.add_argument("--seed", type=int, default=1234, help="training seed")
+    p.add_argument("--export", type=Path, default=None, help="write safetensors weights here at the end")
+
+
+def _progress(label: str) -> Any:
+    if not sys.stderr.isatty():
+        return None
+
+    def show(done: int, total: int, message: str) -> None:
+        sys.stderr.write(f"\r{label} {done}/{total} {message[:50]:<50}")
+        if done >= total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+    return show
+
+
+def _map_errors(exc: Exception) -> RadiologyAppError:
+    from segmentation.errors import ModelIntegrityError as SegIntegrity
+    from segmentation.errors import SegmentationCancelled
+
+    if isinstance(exc, SegmentationCancelled):
+        return OperationCancelled(str(exc))
+    if isinstance(exc, SegIntegrity):
+        return ModelIntegrityError(str(exc))
+    return ModelError(str(exc))
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    import torch
+
+    from segmentation.errors import SegmentationError
+    from segmentation.evaluate import EVAL_SEED, evaluate
+    from segmentation.inference import load_model
+
+    torch.set_num_threads(max(1, int(args.threads)))
+    seed = EVAL_SEED if args.seed is None else int(args.seed)
+    try:
+        seg = load_model(args.weights)
+        rep = evaluate(cases=int(args.cases), seed=seed, segmenter=seg, on_progress=_progress("evaluate-seg"))
+    except SegmentationError as exc:
+        raise _map_errors(exc) from exc
+    payload = rep.to_dict()
+    ordered = {k: payload[k] for k in EVALUATE_KEYS}
+    ordered.update({k: v for k, v in payload.items() if k not in ordered})
+
+    def human() -> str:
+        lines = [
+            f"cases {rep.cases} (seed {rep.seed}), {rep.nodules} nodules ({rep.nodules_ge_4mm} >= 4 mm)",
+            f"sensitivity >= 4 mm: {rep.sensitivity_ge_4mm}",
+            f"false positives per scan: {rep.false_positives_per_scan}",
+            f"Dice (median): {rep.dice_median}",
+            f"median |mean-diameter error|: {rep.median_abs_mean_diameter_error_mm} mm",
+            f"median |volume error|: {rep.median_volume_error_pct} %",
+            "by size: " + ", ".join(f"{k} {v}" for k, v in rep.sensitivity_by_size.items()),
+            "by type: " + ", ".join(f"{k} {v}" for k, v in rep.sensitivity_by_type.items()),
+        ]
+        return "\n".join(lines)
+
+    emit(args, ordered, human)
+    return 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from segmentation.dataset import generate_cases
+    from segmentation.errors import SegmentationError
+    from segmentation.model import ModelConfig
+    from segmentation.train import TrainSettings, export_weights, train
+
+    try:
+        if args.generate > 0:
+            generate_cases(args.data, int(args.generate), on_progress=_progress("generating"))
+        res = train(
+            TrainSettings(
+                data_dir=args.data,
+                out_dir=args.out,
+                max_iters=int(args.iters),
+                max_minutes=float(args.minutes),
+                batch_size=int(args.batch),
+                threads=int(args.threads),
+                seed=int(args.seed),
+                config=ModelConfig(patch_size=int(args.patch)),
+            ),
+            on_progress=_progress("train-seg"),
+        )
+        if args.export is not None:
+            res["sha256"] = export_weights(Path(res["checkpoint"]), args.export)
+    except SegmentationError as exc:
+        raise _map_errors(exc) from exc
+    emit(args, res)
+    return 0

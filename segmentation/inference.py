@@ -1,0 +1,612 @@
+"""Whole-study nodule segmentation with the shipped U-Net, and click-to-segment.
+
+The study is resampled to the network's working grid, restricted to the lungs' bounding box, run
+through MONAI's sliding-window inference (progress per window batch, cancellable), split into nodule
+instances, filtered, and mapped back to the original grid by interpolating the probability.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import ndimage
+
+from segmentation.errors import (
+    InvalidVolumeError,
+    ModelIntegrityError,
+    ProgressFn,
+    check_cancel,
+    report,
+)
+from segmentation.lung import lung_mask as compute_lung_mask
+from segmentation.measure import NoduleMeasurement, measure_nodule
+from segmentation.model import ModelConfig, build_unet, normalize_hu
+from segmentation.resample import resample_image, target_shape
+
+if TYPE_CHECKING:
+    import torch
+
+log = logging.getLogger(__name__)
+
+#: Folder of the shipped models (repo root / resources / models).
+MODELS_DIR = Path(__file__).resolve().parents[1] / "resources" / "models"
+#: The shipped weights and their model card.
+DEFAULT_WEIGHTS = MODELS_DIR / "nodule_unet.safetensors"
+DEFAULT_CARD = MODELS_DIR / "nodule_unet.md"
+
+
+@dataclass
+class NoduleSegmenter:
+    """A loaded network with its configuration.
+
+    Attributes
+    ----------
+    net
+        The torch module (eval mode).
+    config
+        Architecture and working grid.
+    sha256
+        SHA-256 of the weights file (``""`` for an in-memory network).
+    name
+        Model name for provenance.
+    threshold
+        Probability threshold for nodule voxels.
+    min_component_mm3
+        Components smaller than this (mm3, working grid) are dropped.
+    min_max_probability
+        Components whose peak probability is below this are dropped (false-positive reduction).
+    roi_size
+        Sliding-window edge (voxels).
+    overlap
+        Sliding-window overlap fraction.
+    sw_batch_size
+        Windows per forward pass.
+    """
+
+    net: Any
+    config: ModelConfig
+    sha256: str = ""
+    name: str = "nodule_unet"
+    threshold: float = 0.5
+    min_component_mm3: float = 8.0
+    min_max_probability: float = 0.8
+    roi_size: int = 96
+    overlap: float = 0.25
+    sw_batch_size: int = 2
+
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        """Nodule probability for a batch of normalised patches ``[B, 1, z, y, x]``."""
+        import torch
+
+        with torch.inference_mode():
+            logits = self.net(x)
+            return torch.softmax(logits, dim=1)[:, 1:2]
+
+
+@dataclass(frozen=True)
+class MeasuredNodule:
+    """One detected nodule.
+
+    Attributes
+    ----------
+    label_id
+        Its value in :attr:`SegmentationResult.labels`.
+    measurement
+        Its measurements.
+    max_probability, mean_probability
+        Peak and mean network probability inside it.
+    voxel_count
+        Voxels on the original grid.
+    """
+
+    label_id: int
+    measurement: NoduleMeasurement
+    max_probability: float
+    mean_probability: float
+    voxel_count: int
+
+
+@dataclass(frozen=True)
+class SegmentationResult:
+    """Output of :func:`segment_nodules`.
+
+    Attributes
+    ----------
+    labels
+        Nodule instance map (int16) on the original grid.
+    probability
+        Nodule probability (float16) on the original grid, or ``None`` when not requested.
+    lung_mask
+        Lung mask (uint8, 1 right, 2 left) on the original grid.
+    nodules
+        The nodules, largest first.
+    model_sha256
+        SHA-256 of the weights used.
+    """
+
+    labels: NDArray[np.int16]
+    probability: NDArray[np.float16] | None
+    lung_mask: NDArray[np.uint8]
+    nodules: list[MeasuredNodule]
+    model_sha256: str
+
+
+def read_card_sha256(card: Path) -> str:
+    """The SHA-256 stated in a model card (a line containing ``SHA-256`` and 64 hex digits)."""
+    try:
+        text = card.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ModelIntegrityError(card, f"model card cannot be read ({exc})") from exc
+    for line in text.splitlines():
+        if "sha-256" in line.lower() or "sha256" in line.lower():
+            m = re.search(r"\b([0-9a-fA-F]{64})\b", line)
+            if m:
+                return m.group(1).lower()
+    raise ModelIntegrityError(card, "model card states no SHA-256")
+
+
+def load_model(weights: Path | None = None, *, card: Path | None = None) -> NoduleSegmenter:
+    """Load a nodule U-Net from safetensors after checking its SHA-256 against its model card.
+
+    Parameters
+    ----------
+    weights
+        The ``.safetensors`` file; the shipped ``resources/models/nodule_unet.safetensors`` when
+        ``None``.
+    card
+        Its model card; ``weights`` with the suffix ``.md`` when ``None``.
+
+    Returns
+    -------
+    NoduleSegmenter
+        The network in eval mode.
+
+    Raises
+    ------
+    ModelIntegrityError
+        When the file or card is missing, the hash differs, or the file is not a nodule U-Net.
+    """
+    from safetensors import safe_open
+
+    path = Path(weights) if weights is not None else DEFAULT_WEIGHTS
+    card_path = card if card is not None else path.with_suffix(".md")
+    if not path.is_file():
+        raise ModelIntegrityError(path, "weights file not found")
+    data = path.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    expected = read_card_sha256(card_path)
+    if digest != expected:
+        raise ModelIntegrityError(path, f"SHA-256 {digest} does not match the model card's {expected}")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - safe_open has no iterator
+    except Exception as exc:  # safetensors raises its own error types
+        raise ModelIntegrityError(path, f"not a readable safetensors file ({exc})") from exc
+    if "config" not in meta:
+        raise ModelIntegrityError(path, "no network config in the file's metadata")
+    config = ModelConfig.from_json(meta["config"])
+    net = build_unet(config)
+    try:
+        net.load_state_dict(tensors)
+    except RuntimeError as exc:
+        raise ModelIntegrityError(path, f"weights do not fit the network ({exc})") from exc
+    net.eval()
+    seg = NoduleSegmenter(net=net, config=config, sha256=digest)
+    for key, attr in (("threshold", "threshold"), ("min_max_probability", "min_max_probability")):
+        if key in config.extra:
+            setattr(seg, attr, float(config.extra[key]))
+    return seg
+
+
+def _windows(shape: Sequence[int], roi: int, overlap: float) -> int:
+    n = 1
+    for s in shape:
+        size = max(int(s), roi)
+        step = max(int(roi * (1.0 - overlap)), 1)
+        n *= int(np.ceil((size - roi) / step)) + 1
+    return n
+
+
+def _interp_matrix(n_src: int, coords: NDArray[np.float64]) -> NDArray[np.float32]:
+    """Linear-interpolation weights (len(coords) x n_src) at fractional source coordinates."""
+    c = np.clip(coords, 0.0, n_src - 1.0)
+    i0 = np.floor(c).astype(int)
+    i1 = np.minimum(i0 + 1, n_src - 1)
+    w1 = (c - i0).astype(np.float32)
+    mat = np.zeros((len(c), n_src), dtype=np.float32)
+    mat[np.arange(len(c)), i0] += 1.0 - w1
+    mat[np.arange(len(c)), i1] += w1
+    return mat
+
+
+def _to_original(
+    prob_w: NDArray[np.float32],
+    lo_orig: Sequence[int],
+    hi_orig: Sequence[int],
+    scale: Sequence[float],
+    offset_w: Sequence[int],
+) -> NDArray[np.float32]:
+    """Sample the working-grid probability at original voxels ``lo..hi`` (separable trilinear).
+
+    Original index ``i`` sits at working coordinate ``(i + 0.5) * scale - 0.5`` (extent-preserving
+    resampling); ``offset_w`` is the working index of ``prob_w[0, 0, 0]``.
+    """
+    mats = []
+    for ax in range(3):
+        i = np.arange(lo_orig[ax], hi_orig[ax], dtype=np.float64)
+        w = (i + 0.5) * scale[ax] - 0.5 - offset_w[ax]
+        mats.append(_interp_matrix(prob_w.shape[ax], w))
+    out = np.tensordot(mats[0], prob_w, axes=(1, 0))
+    out = np.tensordot(out, mats[1], axes=(1, 1))
+    out = np.tensordot(out, mats[2], axes=(1, 1))
+    return np.ascontiguousarray(out, dtype=np.float32)
+
+
+def _validate(hu: NDArray[np.generic], spacing: Sequence[float]) -> tuple[float, float, float]:
+    if hu.ndim != 3:
+        raise InvalidVolumeError(f"segment_nodules needs a 3-D volume, got shape {hu.shape}")
+    sp = tuple(float(s) for s in spacing)
+    if len(sp) != 3 or min(sp) <= 0:
+        raise InvalidVolumeError(f"spacing must be three positive numbers (mm), got {spacing}")
+    return sp[0], sp[1], sp[2]
+
+
+def _sliding_window(
+    seg: NoduleSegmenter,
+    img: NDArray[np.float32],
+    on_progress: ProgressFn | None,
+    cancel: object | None,
+    done0: int,
+    total: int,
+) -> NDArray[np.float32]:
+    import torch
+    from monai.inferers.utils import sliding_window_inference
+
+    calls = [0]
+    n_batches = int(np.ceil(_windows(img.shape, seg.roi_size, seg.overlap) / seg.sw_batch_size))
+
+    def predictor(x: torch.Tensor) -> torch.Tensor:
+        check_cancel(cancel)
+        out = seg.predict(x)
+        calls[0] += 1
+        report(on_progress, done0 + calls[0], total, f"window batch {calls[0]}/{n_batches}")
+        return out
+
+    x = torch.from_numpy(normalize_hu(img))[None, None]
+    with torch.inference_mode():
+        prob = sliding_window_inference(
+            x,
+            roi_size=(seg.roi_size,) * 3,
+            sw_batch_size=seg.sw_batch_size,
+            predictor=predictor,
+            overlap=seg.overlap,
+            mode="gaussian",
+            padding_mode="constant",
+            cval=float(normalize_hu(np.array([-1000.0]))[0]),
+        )
+    assert isinstance(prob, torch.Tensor)
+    return np.ascontiguousarray(prob[0, 0].numpy(), dtype=np.float32)
+
+
+def segment_nodules(
+    hu: NDArray[np.generic],
+    spacing_zyx_mm: Sequence[float],
+    *,
+    segmenter: NoduleSegmenter | None = None,
+    lung: NDArray[np.generic] | None = None,
+    on_progress: ProgressFn | None = None,
+    cancel: object | None = None,
+    return_probability: bool = False,
+) -> SegmentationResult:
+    """Find, segment and measure the lung nodules of a chest CT.
+
+    Parameters
+    ----------
+    hu
+        CT in HU, axes z, y, x (x towards the patient's left, z towards superior).
+    spacing_zyx_mm
+        Voxel spacing (mm).
+    segmenter
+        A loaded network; the shipped one (:func:`load_model`) when ``None``.
+    lung
+        A lung mask on the original grid (1 right, 2 left); computed when ``None``.
+    on_progress
+        ``(done, total, message)``: one step per window batch plus the stages around them.
+    cancel
+        Object with a boolean ``cancelled`` attribute, polled between window batches.
+    return_probability
+        Also return the probability map on the original grid (float16; costs memory).
+
+    Returns
+    -------
+    SegmentationResult
+        Labels, probability (or ``None``), lung mask and measured nodules.
+
+    Raises
+    ------
+    InvalidVolumeError
+        When the volume or spacing is invalid.
+    SegmentationCancelled
+        When cancelled.
+    ModelIntegrityError
+        When the shipped weights fail their check.
+    """
+    sp = _validate(hu, spacing_zyx_mm)
+    seg = segmenter if segmenter is not None else load_model()
+    w = seg.config.working_spacing_mm
+    shape_w = target_shape(hu.shape, sp, (w, w, w))
+    scale = [shape_w[k] / hu.shape[k] for k in range(3)]  # working voxels per original voxel
+    sp_w = tuple(hu.shape[k] * sp[k] / shape_w[k] for k in range(3))
+    report(on_progress, 0, 1, "resampling")
+    check_cancel(cancel)
+    img_w = resample_image(hu, sp, shape=shape_w)
+    check_cancel(cancel)
+    report(on_progress, 0, 1, "lung mask")
+    if lung is not None:
+        if lung.shape != hu.shape:
+            raise InvalidVolumeError(f"lung mask shape {lung.shape} differs from the volume's {hu.shape}")
+        lung_w = resample_image(lung, sp, shape=shape_w, mode="nearest").astype(np.uint8)
+    else:
+        lung_w = compute_lung_mask(img_w, sp_w)
+    check_cancel(cancel)
+    labels = np.zeros(hu.shape, dtype=np.int16)
+    if not lung_w.any():
+        lung_o = np.zeros(hu.shape, dtype=np.uint8) if lung is None else np.asarray(lung, dtype=np.uint8)
+        return SegmentationResult(labels, None, lung_o, [], seg.sha256)
+    idx = np.argwhere(lung_w > 0)
+    margin = int(np.ceil(10.0 / w))
+    lo = np.maximum(idx.min(axis=0) - margin, 0)
+    hi = np.minimum(idx.max(axis=0) + margin + 1, np.array(shape_w))
+    crop = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
+    sub = img_w[crop]
+    n_batches = int(np.ceil(_windows(sub.shape, seg.roi_size, seg.overlap) / seg.sw_batch_size))
+    total = n_batches + 2
+    report(on_progress, 0, total, "network")
+    prob_crop = _sliding_window(seg, sub, on_progress, cancel, 0, total)
+    check_cancel(cancel)
+    report(on_progress, n_batches + 1, total, "nodules")
+
+    # instances on the working grid, restricted to (a dilated) lung, with false-positive reduction
+    lung_crop = lung_w[crop] > 0
+    near_lung = ndimage.binary_dilation(lung_crop, iterations=max(1, round(6.0 / w)))
+    fg = (prob_crop >= seg.threshold) & near_lung
+    comp, n = ndimage.label(fg, structure=np.ones((3, 3, 3)))
+    vox_w = float(np.prod(sp_w))
+    kept: list[tuple[int, tuple[slice, ...], float, float]] = []
+    if n:
+        objs = ndimage.find_objects(comp)
+        for k, sl in enumerate(objs, start=1):
+            if sl is None:
+                continue
+            region = comp[sl] == k
+            size_mm3 = float(region.sum()) * vox_w
+            pv = prob_crop[sl][region]
+            pmax = float(pv.max())
+            if size_mm3 < seg.min_component_mm3 or pmax < seg.min_max_probability:
+                continue
+            inside = float(lung_crop[sl][region].mean())
+            if inside < 0.3:
+                continue
+            kept.append((k, sl, pmax, float(pv.mean())))
+
+    # map each kept instance back to the original grid
+    lung_o = (
+        np.asarray(lung, dtype=np.uint8)
+        if lung is not None
+        else resample_image(lung_w, sp_w, shape=hu.shape, mode="nearest").astype(np.uint8)
+    )
+    hu_arr = np.asarray(hu)
+    nodules: list[MeasuredNodule] = []
+    next_id = 1
+    for k, sl, pmax, pmean in kept:
+        check_cancel(cancel)
+        pad = 2
+        wlo = [max(s.start - pad, 0) for s in sl]
+        whi = [min(s.stop + pad, comp.shape[a]) for a, s in enumerate(sl)]
+        wsl = tuple(slice(a, b) for a, b in zip(wlo, whi, strict=True))
+        region = ndimage.binary_dilation(comp[wsl] == k, iterations=1)
+        pw = np.where(region, prob_crop[wsl], 0.0).astype(np.float32)
+        # original voxels covering this working box
+        off_w = [int(lo[a]) + wlo[a] for a in range(3)]
+        olo = [max(int(np.floor((off_w[a] - 0.5) / scale[a])), 0) for a in range(3)]
+        ohi = [
+            min(int(np.ceil((off_w[a] + pw.shape[a] + 0.5) / scale[a])) + 1, hu.shape[a]) for a in range(3)
+        ]
+        po = _to_original(pw, olo, ohi, scale, off_w)
+        mask_o = po >= seg.threshold
+        osl = tuple(slice(a, b) for a, b in zip(olo, ohi, strict=True))
+        mask_o &= labels[osl] == 0
+        if not mask_o.any():
+            # a tiny nodule whose interpolated peak falls under the threshold: keep its peak voxel
+            peak = np.unravel_index(int(np.argmax(po)), po.shape)
+            mask_o[peak] = True
+        labels[osl][mask_o] = next_id
+        meas = measure_nodule(
+            hu_arr[osl], mask_o, sp, lung_mask=lung_o[osl], offset_zyx=olo, full_shape_zyx=hu.shape
+        )
+        nodules.append(
+            MeasuredNodule(
+                label_id=next_id,
+                measurement=meas,
+                max_probability=round(pmax, 4),
+                mean_probability=round(pmean, 4),
+                voxel_count=int(mask_o.sum()),
+            )
+        )
+        next_id += 1
+    nodules.sort(key=lambda m: -m.measurement.volume_mm3)
+    probability: NDArray[np.float16] | None = None
+    if return_probability:
+        full = np.zeros(shape_w, dtype=np.float32)
+        full[crop] = prob_crop
+        probability = resample_image(full, sp_w, shape=hu.shape).astype(np.float16)
+    report(on_progress, total, total, f"{len(nodules)} nodules")
+    return SegmentationResult(labels, probability, lung_o, nodules, seg.sha256)
+
+
+def segment_at_point(
+    hu: NDArray[np.generic],
+    spacing_zyx_mm: Sequence[float],
+    point_zyx: tuple[int, int, int],
+    *,
+    segmenter: NoduleSegmenter | None = None,
+    roi_mm: float = 64.0,
+) -> NDArray[np.uint8]:
+    """Segment the nodule under a clicked voxel (works when the network missed it).
+
+    The network is run on a cube around the point when a segmenter is given and its component at
+    the point is used if it has one; otherwise (or when it has none) a classical method segments
+    the blob: an adaptive HU threshold between the seed and the surrounding lung, the connected part
+    containing the seed, and a morphological opening sized to the blob that cuts attached vessels
+    and the chest wall.
+
+    Parameters
+    ----------
+    hu
+        CT in HU ``[z, y, x]``.
+    spacing_zyx_mm
+        Voxel spacing (mm).
+    point_zyx
+        Voxel index inside (or within ~2 mm of) the nodule.
+    segmenter
+        Optional network.
+    roi_mm
+        Edge of the cube examined around the point (mm).
+
+    Returns
+    -------
+    numpy.ndarray
+        uint8 mask of the volume's shape (1 inside); empty when nothing nodule-like is there.
+
+    Raises
+    ------
+    InvalidVolumeError
+        When the point lies outside the volume or the inputs are invalid.
+    """
+    sp = _validate(hu, spacing_zyx_mm)
+    if any(not (0 <= int(p) < n) for p, n in zip(point_zyx, hu.shape, strict=True)):
+        raise InvalidVolumeError(f"point {point_zyx} lies outside the volume {hu.shape}")
+    half = [int(np.ceil(roi_mm / 2.0 / s)) for s in sp]
+    lo = [max(int(p) - h, 0) for p, h in zip(point_zyx, half, strict=True)]
+    hi = [min(int(p) + h + 1, n) for p, h, n in zip(point_zyx, half, hu.shape, strict=True)]
+    sl = tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))
+    roi = np.asarray(hu[sl], dtype=np.float32)
+    seed = tuple(int(p) - a for p, a in zip(point_zyx, lo, strict=True))
+    out = np.zeros(hu.shape, dtype=np.uint8)
+    mask: NDArray[np.bool_] | None = None
+    if segmenter is not None:
+        mask = _network_at_point(segmenter, roi, sp, seed)
+    if mask is None or not mask.any():
+        mask = _classical_at_point(roi, sp, seed)
+    out[sl][mask] = 1
+    return out
+
+
+def _network_at_point(
+    seg: NoduleSegmenter, roi: NDArray[np.float32], sp: tuple[float, float, float], seed: tuple[int, ...]
+) -> NDArray[np.bool_] | None:
+    w = seg.config.working_spacing_mm
+    shape_w = target_shape(roi.shape, sp, (w, w, w))
+    img_w = resample_image(roi, sp, shape=shape_w)
+    old = (seg.roi_size, seg.overlap)
+    seg.roi_size = max(32, int(np.ceil(max(shape_w) / 16.0)) * 16)
+    try:
+        prob = _sliding_window(seg, img_w, None, None, 0, 1)
+    finally:
+        seg.roi_size, seg.overlap = old
+    scale = [shape_w[k] / roi.shape[k] for k in range(3)]
+    po = _to_original(prob, (0, 0, 0), roi.shape, scale, (0, 0, 0))
+    fg = po >= seg.threshold
+    comp, n = ndimage.label(fg, structure=np.ones((3, 3, 3)))
+    if n == 0:
+        return None
+    k = int(comp[seed])
+    if k == 0:
+        # the nearest component within 3 mm of the click
+        d, idx = ndimage.distance_transform_edt(comp == 0, sampling=sp, return_indices=True)
+        if float(d[seed]) > 3.0:
+            return None
+        k = int(comp[tuple(int(i[seed]) for i in idx)])
+    result: NDArray[np.bool_] = comp == k
+    return result
+
+
+def _ball(radius_mm: float, sp: Sequence[float]) -> NDArray[np.bool_]:
+    r = [max(int(np.floor(radius_mm / s)), 0) for s in sp]
+    zz, yy, xx = np.ogrid[-r[0] : r[0] + 1, -r[1] : r[1] + 1, -r[2] : r[2] + 1]
+    ball: NDArray[np.bool_] = (zz * sp[0]) ** 2 + (yy * sp[1]) ** 2 + (xx * sp[2]) ** 2 <= radius_mm**2 + 1e-6
+    return ball
+
+
+def _classical_at_point(
+    roi: NDArray[np.float32], sp: tuple[float, float, float], seed: tuple[int, ...]
+) -> NDArray[np.bool_]:
+    sm = ndimage.gaussian_filter(roi, [0.5 / s for s in sp])
+    # move the seed to the densest voxel within ~2 mm of the click
+    r = [max(1, round(2.0 / s)) for s in sp]
+    lo = [max(seed[a] - r[a], 0) for a in range(3)]
+    hi = [min(seed[a] + r[a] + 1, roi.shape[a]) for a in range(3)]
+    win = sm[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]]
+    j = np.unravel_index(int(np.argmax(win)), win.shape)
+    s = tuple(int(lo[a] + j[a]) for a in range(3))
+    seed_hu = float(sm[s])
+    lung_vals = sm[(sm > -980) & (sm < -700)]
+    bg = float(np.median(lung_vals)) if lung_vals.size else -850.0
+    if seed_hu < bg + 100.0:
+        return np.zeros(roi.shape, dtype=bool)
+    if seed_hu > -300.0:
+        # solid seed: half-way between solid tissue and lung; widen to a ground-glass threshold
+        # when a ground-glass halo surrounds the solid part (part-solid nodule)
+        thr = (min(seed_hu, 40.0) + bg) / 2.0
+        comp, _ = ndimage.label(sm > thr)
+        solid = comp == comp[s]
+        inner_ring = ndimage.binary_dilation(solid, structure=_ball(1.2, sp))
+        ring = ndimage.binary_dilation(solid, structure=_ball(3.0, sp)) & ~inner_ring
+        halo = float(np.mean((sm[ring] > -760.0) & (sm[ring] < -350.0))) if ring.any() else 0.0
+        if halo > 0.6:
+            thr = (-650.0 + bg) / 2.0
+    else:
+        level = float(np.median(win))
+        thr = (max(level, seed_hu - 60.0) + bg) / 2.0
+    fg = sm > thr
+    comp, _ = ndimage.label(fg)
+    region = comp == comp[s]
+    # size estimate from the distance to the region's edge at the seed
+    dist = ndimage.distance_transform_edt(region, sampling=sp)
+    rr = [max(1, round(3.0 / x)) for x in sp]
+    lo2 = [max(s[a] - rr[a], 0) for a in range(3)]
+    hi2 = [min(s[a] + rr[a] + 1, roi.shape[a]) for a in range(3)]
+    radius = float(dist[lo2[0] : hi2[0], lo2[1] : hi2[1], lo2[2] : hi2[2]].max())
+    open_r = float(np.clip(0.55 * radius, 0.0, 4.0))
+    if open_r >= min(sp):
+        opened = ndimage.binary_opening(region, structure=_ball(open_r, sp))
+        comp2, n2 = ndimage.label(opened)
+        if n2:
+            k = int(comp2[s])
+            if k == 0:
+                _, idx = ndimage.distance_transform_edt(comp2 == 0, return_indices=True)
+                k = int(comp2[tuple(int(i[s]) for i in idx)])
+            core = comp2 == k
+            # restore the outline lost to the opening, but only next to the core
+            grown = ndimage.binary_dilation(core, structure=_ball(min(sp) * 1.01, sp)) & region
+            region = grown
+    # a blob still touching the ROI border is attached to the wall: keep a ball around the seed
+    border = np.zeros(roi.shape, dtype=bool)
+    border[[0, -1], :, :] = True
+    border[:, [0, -1], :] = True
+    border[:, :, [0, -1]] = True
+    if (region & border).any():
+        zz, yy, xx = np.ogrid[: roi.shape[0], : roi.shape[1], : roi.shape[2]]
+        d2 = ((zz - s[0]) * sp[0]) ** 2 + ((yy - s[1]) * sp[1]) ** 2 + ((xx - s[2]) * sp[2]) ** 2
+        region &= d2 <= (1.3 * radius + 1.0) ** 2
+    result: NDArray[np.bool_] = region
+    return result

@@ -1,0 +1,421 @@
+"""Train the nodule U-Net on pre-generated phantom cases (CPU), with checkpoints, resume and a curve log.
+
+Run ``python -m segmentation.train --data DIR --out DIR`` (or ``radiology-app train-seg``). Patches are
+sampled around nodules (half of them), around vessels and other dense lung structures (hard negatives)
+and anywhere in the lungs; MONAI transforms add flips, zoom (spacing), blur, noise and intensity
+changes. Loss: Dice + cross-entropy. Seeds are fixed; a run cut off resumes from its last checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from segmentation.dataset import TrainingCase, list_cases, load_case
+from segmentation.errors import ProgressFn, SegmentationError, check_cancel, report
+from segmentation.model import ModelConfig, build_unet, normalize_hu
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Training settings.
+
+    Attributes
+    ----------
+    data_dir
+        Folder of ``case_*.npz`` files (see :mod:`segmentation.dataset`).
+    out_dir
+        Folder for ``checkpoint.pt``, ``curve.jsonl`` and the exported weights.
+    max_iters
+        Optimiser steps in all.
+    max_minutes
+        Wall-clock budget of this call (minutes); the run checkpoints and stops when it is spent.
+    batch_size
+        Patches per step.
+    lr
+        Peak learning rate (AdamW, cosine decay).
+    seed
+        Seed of the sampler, augmentation and initialisation.
+    threads
+        torch CPU threads.
+    checkpoint_every
+        Steps between checkpoints.
+    p_nodule, p_hard
+        Probabilities that a patch is centred near a nodule, or on a hard negative (vessel).
+    log_every
+        Steps between lines of the curve log.
+    config
+        Network architecture and working grid.
+    """
+
+    data_dir: Path
+    out_dir: Path
+    max_iters: int = 6000
+    max_minutes: float = 70.0
+    batch_size: int = 2
+    lr: float = 2e-3
+    seed: int = 1234
+    threads: int = 1
+    checkpoint_every: int = 100
+    p_nodule: float = 0.4
+    p_hard: float = 0.3
+    log_every: int = 20
+    config: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+
+
+class PatchSampler:
+    """Draws training patches (image, label) from cases held in memory.
+
+    Parameters
+    ----------
+    cases
+        The cases.
+    patch
+        Patch edge (voxels).
+    rng
+        Random generator.
+    p_nodule, p_hard
+        Probabilities of nodule-centred and hard-negative-centred patches (the rest are random lung).
+    """
+
+    def __init__(
+        self,
+        cases: Sequence[TrainingCase],
+        patch: int,
+        rng: np.random.Generator,
+        p_nodule: float = 0.55,
+        p_hard: float = 0.3,
+        p_paste: float = 0.7,
+    ) -> None:
+        if not cases:
+            raise SegmentationError("no training cases to sample from")
+        self.cases = list(cases)
+        self.patch = patch
+        self.rng = rng
+        self.p_nodule = p_nodule
+        self.p_hard = p_hard
+        self.p_paste = p_paste
+        self._nodule_vox: list[NDArray[np.intp]] = []
+        self._hard_vox: list[NDArray[np.intp]] = []
+        self._lung_vox: list[NDArray[np.intp]] = []
+        for c in self.cases:
+            self._index(c)
+
+    def _index(self, c: TrainingCase) -> None:
+        nod = np.argwhere(c.labels > 0)
+        dense = (c.image > -500) & (c.lung > 0) & (c.labels == 0)
+        hard = np.argwhere(dense)
+        lung = np.argwhere(c.lung > 0)
+        step_h = max(1, len(hard) // 20000)
+        step_l = max(1, len(lung) // 20000)
+        self._nodule_vox.append(nod)
+        self._hard_vox.append(hard[::step_h])
+        self._lung_vox.append(lung[::step_l])
+
+    def add_case(self, c: TrainingCase) -> None:
+        """Add a case (for data that arrives while training runs)."""
+        self.cases.append(c)
+        self._index(c)
+
+    def sample(self) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+        """One patch: normalised image and binary nodule label, each ``[1, P, P, P]`` float32."""
+        i = int(self.rng.integers(len(self.cases)))
+        c = self.cases[i]
+        u = self.rng.uniform()
+        pool: NDArray[np.intp]
+        if u < self.p_nodule and len(self._nodule_vox[i]):
+            pool = self._nodule_vox[i]
+        elif u < self.p_nodule + self.p_hard and len(self._hard_vox[i]):
+            pool = self._hard_vox[i]
+        else:
+            pool = self._lung_vox[i]
+        p = self.patch
+        shift = self.rng.integers(-p // 4, p // 4 + 1, 3)
+        centre = pool[int(self.rng.integers(len(pool)))] + shift
+        img = np.full((p, p, p), -1000, dtype=np.int16)
+        lab = np.zeros((p, p, p), dtype=np.int16)
+        src: list[slice] = []
+        dst: list[slice] = []
+        for ax in range(3):
+            lo = int(centre[ax]) - p // 2
+            a0, a1 = max(lo, 0), min(lo + p, c.image.shape[ax])
+            src.append(slice(a0, a1))
+            dst.append(slice(a0 - lo, a1 - lo))
+        s, d = tuple(src), tuple(dst)
+        img[d] = c.image[s]
+        lab[d] = c.labels[s]
+        if pool is self._lung_vox[i] and self.rng.uniform() < self.p_paste:
+            at = [(p // 2 - int(v)) * c.spacing_mm for v in shift]
+            return self._paste_nodule(img, lab, c.spacing_mm, at)
+        return normalize_hu(img)[None], (lab > 0).astype(np.float32)[None]
+
+    def _paste_nodule(
+        self, img: NDArray[np.int16], lab: NDArray[np.int16], spacing_mm: float, at_mm: Sequence[float]
+    ) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+        """Paint an extra random nodule at ``at_mm`` (a lung voxel): more kinds and sizes than the cases.
+
+        The painted change is blurred like the scanner and given noise matched to the patch, so the
+        nodule cannot be told apart by missing noise.
+        """
+        from scipy import ndimage
+
+        from segmentation.phantom.nodules import paint_nodule, random_spec
+
+        vol = img.astype(np.float32)
+        before = vol.copy()
+        labels = np.zeros(vol.shape, dtype=np.int16)
+        spec = random_spec(self.rng, diameter_range_mm=(3.0, 25.0))
+        if spec.juxtapleural:
+            spec = dataclasses.replace(spec, juxtapleural=False)
+        sp = (spacing_mm, spacing_mm, spacing_mm)
+        paint_nodule(vol, labels, 1, spec, list(at_mm), sp, self.rng)
+        delta = ndimage.gaussian_filter(vol - before, 0.5)
+        changed = np.abs(delta) > 1.0
+        resid = before - ndimage.gaussian_filter(before, 1.0)
+        lungish = (before > -950) & (before < -700)
+        noise_sd = float(resid[lungish].std()) * 1.3 if lungish.sum() > 100 else 15.0
+        out = before + delta
+        field = ndimage.gaussian_filter(self.rng.standard_normal(vol.shape).astype(np.float32), 0.6)
+        field *= np.float32(noise_sd / (float(field.std()) or 1.0))
+        out[changed] += field[changed]
+        lab_out = (lab > 0) | (labels > 0)
+        return normalize_hu(out)[None], lab_out.astype(np.float32)[None]
+
+
+def _augmenter(seed: int) -> Any:
+    from monai.transforms.compose import Compose
+    from monai.transforms.intensity.dictionary import (
+        RandGaussianNoised,
+        RandGaussianSmoothd,
+        RandScaleIntensityd,
+        RandShiftIntensityd,
+    )
+    from monai.transforms.spatial.dictionary import RandFlipd, RandZoomd
+
+    keys = ["image", "label"]
+    aug = Compose(
+        [
+            RandFlipd(keys, prob=0.5, spatial_axis=0),
+            RandFlipd(keys, prob=0.5, spatial_axis=1),
+            RandFlipd(keys, prob=0.5, spatial_axis=2),
+            RandZoomd(
+                keys, prob=0.2, min_zoom=0.85, max_zoom=1.2, mode=("trilinear", "nearest"), keep_size=True
+            ),
+            RandGaussianSmoothd(
+                ["image"], prob=0.15, sigma_x=(0.3, 0.8), sigma_y=(0.3, 0.8), sigma_z=(0.3, 1.0)
+            ),
+            RandGaussianNoised(["image"], prob=0.4, mean=0.0, std=0.05),
+            RandScaleIntensityd(["image"], prob=0.3, factors=0.08),
+            RandShiftIntensityd(["image"], prob=0.3, offsets=0.06),
+        ]
+    )
+    aug.set_random_state(seed=seed)
+    return aug
+
+
+def _batch(sampler: PatchSampler, aug: Any, n: int) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+    xs: list[NDArray[np.float32]] = []
+    ys: list[NDArray[np.float32]] = []
+    for _ in range(n):
+        x, y = sampler.sample()
+        out = aug({"image": x, "label": y})
+        xs.append(np.asarray(out["image"], dtype=np.float32))
+        ys.append((np.asarray(out["label"], dtype=np.float32) > 0.5).astype(np.float32))
+    return np.stack(xs), np.stack(ys)
+
+
+def train(
+    settings: TrainSettings,
+    *,
+    on_progress: ProgressFn | None = None,
+    cancel: object | None = None,
+) -> dict[str, Any]:
+    """Train (or resume) the U-Net; checkpoint regularly and log the loss curve.
+
+    Parameters
+    ----------
+    settings
+        What to train, where and for how long.
+    on_progress, cancel
+        Progress ``(step, max_iters, message)`` and cooperative cancellation (the run checkpoints
+        first, then raises :class:`~segmentation.errors.SegmentationCancelled`).
+
+    Returns
+    -------
+    dict
+        ``iteration``, ``finished`` (bool), ``last_loss``, ``checkpoint`` (path) and ``minutes``.
+
+    Raises
+    ------
+    SegmentationError
+        When there are no cases in ``data_dir``.
+    """
+    import torch
+    from monai.losses.dice import DiceCELoss
+
+    torch.set_num_threads(settings.threads)
+    torch.manual_seed(settings.seed)
+    out = settings.out_dir
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt_path = out / "checkpoint.pt"
+    curve_path = out / "curve.jsonl"
+    paths = list(list_cases(settings.data_dir))
+    if not paths:
+        raise SegmentationError(f"{settings.data_dir}: no case_*.npz training cases")
+    cfg = settings.config
+    net = build_unet(cfg)
+    opt = torch.optim.AdamW(net.parameters(), lr=settings.lr, weight_decay=1e-4)
+    start_iter = 0
+    rng = np.random.default_rng(settings.seed)
+    if ckpt_path.exists():
+        state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        net.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        start_iter = int(state["iteration"])
+        rng = np.random.default_rng([settings.seed, start_iter])
+        torch.manual_seed(settings.seed + start_iter)
+        log.info("resumed from %s at iteration %d", ckpt_path, start_iter)
+    loaded = [load_case(p) for p in paths]
+    sampler = PatchSampler(loaded, cfg.patch_size, rng, settings.p_nodule, settings.p_hard)
+    known = set(paths)
+    aug = _augmenter(settings.seed + start_iter)
+    loss_fn = DiceCELoss(to_onehot_y=True, softmax=True, squared_pred=False, smooth_nr=1e-5, smooth_dr=1e-5)
+    t0 = time.monotonic()
+    it = start_iter
+    last_loss = float("nan")
+    running: list[float] = []
+
+    def save() -> None:
+        tmp = ckpt_path.with_suffix(".tmp")
+        torch.save(
+            {
+                "model": net.state_dict(),
+                "optimizer": opt.state_dict(),
+                "iteration": it,
+                "config": cfg.to_json(),
+            },
+            tmp,
+        )
+        tmp.replace(ckpt_path)
+
+    net.train()
+    finished = False
+    while True:
+        if it >= settings.max_iters:
+            finished = True
+            break
+        if (time.monotonic() - t0) / 60.0 >= settings.max_minutes:
+            break
+        if cancel is not None and bool(getattr(cancel, "cancelled", False)):
+            save()
+            check_cancel(cancel)
+        if it % 200 == 0:  # pick up cases generated meanwhile
+            for p in list_cases(settings.data_dir):
+                if p not in known:
+                    known.add(p)
+                    sampler.add_case(load_case(p))
+        lr = settings.lr * 0.5 * (1.0 + math.cos(math.pi * min(it / settings.max_iters, 1.0)))
+        lr = max(lr, settings.lr * 0.02)
+        if it < 100:
+            lr *= (it + 1) / 100.0
+        for g in opt.param_groups:
+            g["lr"] = lr
+        x, y = _batch(sampler, aug, settings.batch_size)
+        pred = net(torch.from_numpy(x))
+        loss = loss_fn(pred, torch.from_numpy(y))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        it += 1
+        last_loss = float(loss.item())
+        running.append(last_loss)
+        if it % settings.log_every == 0:
+            rec = {
+                "iteration": it,
+                "loss": float(np.mean(running)),
+                "lr": lr,
+                "minutes": (time.monotonic() - t0) / 60.0,
+                "cases": len(sampler.cases),
+            }
+            running = []
+            with curve_path.open("a", encoding="utf-8") as f:
+                f.write(json.dumps(rec) + "\n")
+            log.info("iter %d loss %.4f lr %.2e cases %d", it, rec["loss"], lr, rec["cases"])
+        if it % settings.checkpoint_every == 0:
+            save()
+        report(on_progress, it, settings.max_iters, f"loss {last_loss:.3f}")
+    save()
+    return {
+        "iteration": it,
+        "finished": finished,
+        "last_loss": last_loss,
+        "checkpoint": str(ckpt_path),
+        "minutes": (time.monotonic() - t0) / 60.0,
+    }
+
+
+def export_weights(checkpoint: Path, weights_out: Path) -> str:
+    """Write a checkpoint's model as safetensors (config in the metadata); return its SHA-256."""
+    import hashlib
+
+    import torch
+    from safetensors.torch import save_file
+
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    tensors = {k: v.contiguous() for k, v in state["model"].items()}
+    meta = {"config": str(state["config"]), "iteration": str(state["iteration"]), "format": "nodule-unet-1"}
+    weights_out.parent.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(weights_out), metadata=meta)
+    return hashlib.sha256(weights_out.read_bytes()).hexdigest()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry: ``python -m segmentation.train``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Train the nodule U-Net on phantom cases.")
+    parser.add_argument(
+        "--data", type=Path, required=True, help="folder of case_*.npz (segmentation.dataset)"
+    )
+    parser.add_argument("--out", type=Path, required=True, help="folder for checkpoint and curve")
+    parser.add_argument("--iters", type=int, default=6000)
+    parser.add_argument("--minutes", type=float, default=70.0)
+    parser.add_argument("--batch", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=1234)
+    parser.add_argument("--patch", type=int, default=48, help="training patch edge (voxels)")
+    parser.add_argument("--export", type=Path, default=None, help="write safetensors weights here at the end")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    res = train(
+        TrainSettings(
+            data_dir=args.data,
+            out_dir=args.out,
+            max_iters=args.iters,
+            max_minutes=args.minutes,
+            batch_size=args.batch,
+            threads=args.threads,
+            seed=args.seed,
+            config=ModelConfig(patch_size=args.patch),
+        )
+    )
+    if args.export is not None:
+        res["sha256"] = export_weights(Path(res["checkpoint"]), args.export)
+    print(json.dumps(res))
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,166 @@
+"""Inference plumbing with a tiny network, model integrity checks, click-to-segment, shipped model."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from segmentation.errors import InvalidVolumeError, ModelIntegrityError, SegmentationCancelled
+from segmentation.inference import (
+    DEFAULT_WEIGHTS,
+    NoduleSegmenter,
+    load_model,
+    segment_at_point,
+    segment_nodules,
+)
+from segmentation.phantom.chest import make_chest_phantom
+from segmentation.phantom.nodules import NoduleSpec, render_nodule_crop
+
+SMALL = {"shape_zyx": (40, 128, 128), "spacing_zyx_mm": (7.0, 2.8, 2.8), "with_vessels": False}
+
+
+@pytest.fixture(scope="module")
+def phantom() -> Any:
+    return make_chest_phantom(21, nodules=[NoduleSpec("solid", 14.0), NoduleSpec("solid", 10.0)], **SMALL)  # type: ignore[arg-type]
+
+
+def test_segment_nodules_shapes_progress_and_measurements(
+    phantom: Any, tiny_segmenter: NoduleSegmenter
+) -> None:
+    calls: list[tuple[int, int, str]] = []
+    res = segment_nodules(
+        phantom.hu,
+        phantom.spacing_zyx_mm,
+        segmenter=tiny_segmenter,
+        on_progress=lambda d, t, m: calls.append((d, t, m)),
+        return_probability=True,
+    )
+    assert res.labels.shape == phantom.hu.shape and res.labels.dtype == np.int16
+    assert res.lung_mask.shape == phantom.hu.shape and res.lung_mask.dtype == np.uint8
+    assert res.probability is not None and res.probability.dtype == np.float16
+    assert res.probability.shape == phantom.hu.shape
+    assert any("window batch" in m for _, _, m in calls)
+    assert calls[-1][0] == calls[-1][1]
+    # labels and nodule list agree
+    ids = set(np.unique(res.labels).tolist()) - {0}
+    assert ids == {n.label_id for n in res.nodules}
+    for n in res.nodules:
+        assert n.voxel_count == int((res.labels == n.label_id).sum())
+        assert n.measurement.volume_mm3 > 0
+    dice_lung = (
+        2
+        * ((res.lung_mask > 0) & (phantom.lung_mask > 0)).sum()
+        / ((res.lung_mask > 0).sum() + (phantom.lung_mask > 0).sum())
+    )
+    assert dice_lung > 0.85
+
+
+def test_segment_nodules_cancel(phantom: Any, tiny_segmenter: NoduleSegmenter) -> None:
+    class Cancel:
+        cancelled = False
+
+    token = Cancel()
+
+    def progress(done: int, total: int, message: str) -> None:
+        if "window batch" in message:
+            token.cancelled = True
+
+    with pytest.raises(SegmentationCancelled):
+        segment_nodules(
+            phantom.hu, phantom.spacing_zyx_mm, segmenter=tiny_segmenter, on_progress=progress, cancel=token
+        )
+
+
+def test_invalid_input(tiny_segmenter: NoduleSegmenter) -> None:
+    with pytest.raises(InvalidVolumeError):
+        segment_nodules(np.zeros((5, 5)), (1.0, 1.0, 1.0), segmenter=tiny_segmenter)
+    with pytest.raises(InvalidVolumeError):
+        segment_nodules(np.zeros((5, 5, 5)), (1.0, -1.0, 1.0), segmenter=tiny_segmenter)
+    with pytest.raises(InvalidVolumeError):
+        segment_at_point(np.zeros((5, 5, 5)), (1.0, 1.0, 1.0), (9, 0, 0))
+
+
+def _write_model(tmp_path: Path, seg: NoduleSegmenter) -> Path:
+    from safetensors.torch import save_file
+
+    w = tmp_path / "tiny.safetensors"
+    save_file(
+        {k: v.contiguous() for k, v in seg.net.state_dict().items()},
+        str(w),
+        metadata={"config": seg.config.to_json()},
+    )
+    sha = hashlib.sha256(w.read_bytes()).hexdigest()
+    (tmp_path / "tiny.md").write_text(f"# tiny\n\n- SHA-256: `{sha}`\n", encoding="utf-8")
+    return w
+
+
+def test_load_model_checks_the_hash(tmp_path: Path, tiny_segmenter: NoduleSegmenter) -> None:
+    import torch
+
+    w = _write_model(tmp_path, tiny_segmenter)
+    seg = load_model(w)
+    x = torch.randn(1, 1, 16, 16, 16)
+    assert torch.allclose(seg.predict(x), tiny_segmenter.predict(x))
+    data = bytearray(w.read_bytes())
+    data[-1] ^= 0xFF
+    w.write_bytes(bytes(data))
+    with pytest.raises(ModelIntegrityError, match="does not match"):
+        load_model(w)
+    with pytest.raises(ModelIntegrityError, match="not found"):
+        load_model(tmp_path / "missing.safetensors")
+    (tmp_path / "nohash.safetensors").write_bytes(b"x")
+    (tmp_path / "nohash.md").write_text("no hash here", encoding="utf-8")
+    with pytest.raises(ModelIntegrityError, match="no SHA-256"):
+        load_model(tmp_path / "nohash.safetensors")
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        NoduleSpec("solid", 8.0),
+        NoduleSpec("solid", 12.0, margin="spiculated"),
+        NoduleSpec("ground_glass", 12.0),
+        NoduleSpec("part_solid", 14.0, solid_diameter_mm=6.0),
+        NoduleSpec("solid", 10.0, juxtapleural=True),
+        NoduleSpec("calcified", 6.0, calcification="central"),
+    ],
+)
+def test_click_to_segment_without_a_model(spec: NoduleSpec) -> None:
+    crop = render_nodule_crop(spec, rng=np.random.default_rng(4), noise_hu=20.0, size_mm=64.0)
+    centre = tuple(int(n // 2) for n in crop.hu.shape)
+    m = segment_at_point(crop.hu, crop.spacing_zyx_mm, centre)  # type: ignore[arg-type]
+    g = crop.mask > 0
+    dice = 2 * float((g & (m > 0)).sum()) / float(g.sum() + (m > 0).sum())
+    assert dice >= 0.7, dice
+
+
+def test_click_on_plain_lung_finds_nothing() -> None:
+    crop = render_nodule_crop(NoduleSpec("solid", 6.0), rng=np.random.default_rng(1), with_vessels=False)
+    m = segment_at_point(crop.hu, crop.spacing_zyx_mm, (5, 5, 5))
+    assert m.sum() == 0
+
+
+shipped = pytest.mark.skipif(not DEFAULT_WEIGHTS.exists(), reason="no shipped weights")
+
+
+@shipped
+def test_shipped_model_loads_and_finds_a_nodule() -> None:
+    seg = load_model()
+    assert seg.sha256 == hashlib.sha256(DEFAULT_WEIGHTS.read_bytes()).hexdigest()
+    found = 0
+    for k, spec in enumerate(
+        [NoduleSpec("solid", 10.0), NoduleSpec("part_solid", 14.0), NoduleSpec("solid", 6.0)]
+    ):
+        crop = render_nodule_crop(
+            spec, rng=np.random.default_rng(k), spacing_zyx_mm=(1.25, 0.8, 0.8), size_mm=70.0
+        )
+        centre = tuple(int(n // 2) for n in crop.hu.shape)
+        m = segment_at_point(crop.hu, crop.spacing_zyx_mm, centre, segmenter=seg)  # type: ignore[arg-type]
+        g = crop.mask > 0
+        dice = 2 * float((g & (m > 0)).sum()) / float(g.sum() + (m > 0).sum())
+        found += dice >= 0.7
+    assert found >= 2

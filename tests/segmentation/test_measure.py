@@ -1,0 +1,132 @@
+"""Measurements on analytic shapes (anisotropic spacing) and on phantom nodules of known make-up."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from segmentation.errors import InvalidVolumeError
+from segmentation.measure import measure_nodule, round_half_up
+from segmentation.phantom.nodules import NoduleSpec, render_nodule_crop
+
+
+def _ellipsoid(
+    shape: tuple[int, int, int],
+    sp: tuple[float, float, float],
+    centre: tuple[float, float, float],
+    semi: tuple[float, float, float],
+    angle: float = 0.0,
+) -> np.ndarray:
+    z, y, x = (np.arange(n) * s - c for n, s, c in zip(shape, sp, centre, strict=True))
+    z, y, x = z[:, None, None], y[None, :, None], x[None, None, :]
+    ca, sa = math.cos(angle), math.sin(angle)
+    xr = ca * x + sa * y
+    yr = -sa * x + ca * y
+    return ((z / semi[0]) ** 2 + (yr / semi[1]) ** 2 + (xr / semi[2]) ** 2) <= 1.0
+
+
+SPACINGS = [(1.0, 0.7, 0.7), (2.5, 0.6, 0.6), (1.25, 0.9, 0.9), (5.0, 0.8, 0.8), (0.625, 0.5, 0.5)]
+
+
+@pytest.mark.parametrize("sp", SPACINGS)
+@pytest.mark.parametrize("diameter", [4.0, 7.0, 12.0, 22.0])
+def test_sphere_diameters_within_half_a_millimetre(sp: tuple[float, float, float], diameter: float) -> None:
+    shape = tuple(round(50.0 / s) for s in sp)
+    mask = _ellipsoid(shape, sp, (25.3, 24.9, 25.2), (diameter / 2,) * 3)  # type: ignore[arg-type]
+    hu = np.where(mask, 30.0, -850.0).astype(np.float32)
+    m = measure_nodule(hu, mask, sp)
+    assert abs(m.long_axis_mm - diameter) <= 0.5
+    assert abs(m.short_axis_mm - diameter) <= 0.5
+    assert abs(m.mean_diameter_mm - diameter) <= 0.5
+    assert m.composition == "solid"
+    assert not m.calcification and not m.fat
+
+
+@pytest.mark.parametrize("sp", SPACINGS[:4])
+@pytest.mark.parametrize(
+    ("long_mm", "short_mm", "angle"), [(12.0, 7.0, 0.4), (20.0, 10.0, 1.1), (9.0, 6.0, 0.0)]
+)
+def test_ellipsoid_axes_within_half_a_millimetre(
+    sp: tuple[float, float, float], long_mm: float, short_mm: float, angle: float
+) -> None:
+    shape = tuple(round(50.0 / s) for s in sp)
+    semi = (short_mm / 2, short_mm / 2, long_mm / 2)
+    mask = _ellipsoid(shape, sp, (25.0, 25.1, 24.8), semi, angle)  # type: ignore[arg-type]
+    hu = np.where(mask, 20.0, -850.0).astype(np.float32)
+    m = measure_nodule(hu, mask, sp)
+    assert abs(m.long_axis_mm - long_mm) <= 0.5
+    assert abs(m.short_axis_mm - short_mm) <= 0.5
+    expected = (long_mm + short_mm) / 2
+    assert abs(m.mean_diameter_mm - expected) <= 0.5
+    vol = 4.0 / 3.0 * math.pi * semi[0] * semi[1] * semi[2]
+    if sp[0] <= 2.5:  # 5 mm slices cannot resolve the volume of a 7-10 mm-thick shape
+        assert m.volume_mm3 == pytest.approx(vol, rel=0.12)
+
+
+def test_round_half_up() -> None:
+    assert round_half_up(5.45) == 5.5
+    assert round_half_up(5.55) == 5.6
+    assert round_half_up(2.25) == 2.3
+    assert round_half_up(7.0) == 7.0
+
+
+def _crop_measure(spec: NoduleSpec, seed: int = 0) -> object:
+    crop = render_nodule_crop(spec, rng=np.random.default_rng(seed), noise_hu=15.0, with_vessels=False)
+    return measure_nodule(crop.hu, crop.mask, crop.spacing_zyx_mm)
+
+
+def test_composition_of_phantom_nodules() -> None:
+    assert _crop_measure(NoduleSpec("solid", 10.0)).composition == "solid"  # type: ignore[attr-defined]
+    assert _crop_measure(NoduleSpec("ground_glass", 12.0)).composition == "ground_glass"  # type: ignore[attr-defined]
+    ps = _crop_measure(NoduleSpec("part_solid", 16.0, solid_diameter_mm=8.0))
+    assert ps.composition == "part_solid"  # type: ignore[attr-defined]
+    assert 5.5 <= ps.solid_component_mm <= 10.5  # type: ignore[attr-defined]
+
+
+def test_calcification_and_fat() -> None:
+    d = _crop_measure(NoduleSpec("calcified", 10.0, calcification="diffuse"))
+    assert d.calcification and d.calcification_pattern == "diffuse"  # type: ignore[attr-defined]
+    c = _crop_measure(NoduleSpec("calcified", 14.0, calcification="central"))
+    assert c.calcification and c.calcification_pattern == "central"  # type: ignore[attr-defined]
+    f = _crop_measure(NoduleSpec("fat", 16.0))
+    assert f.fat  # type: ignore[attr-defined]
+    s = _crop_measure(NoduleSpec("solid", 12.0))
+    assert not s.fat and not s.calcification  # type: ignore[attr-defined]
+
+
+def test_spiculated_scores_higher_than_smooth() -> None:
+    smooth = [_crop_measure(NoduleSpec("solid", 12.0), seed=k).spiculation_score for k in range(3)]  # type: ignore[attr-defined]
+    spic = [
+        _crop_measure(NoduleSpec("solid", 12.0, margin="spiculated"), seed=k).spiculation_score  # type: ignore[attr-defined]
+        for k in range(3)
+    ]
+    assert np.mean(spic) > np.mean(smooth) + 0.1
+
+
+def test_side_zone_and_juxtapleural_from_lung_mask() -> None:
+    shape = (30, 60, 60)
+    sp = (2.0, 1.0, 1.0)
+    lung = np.zeros(shape, dtype=np.uint8)
+    lung[2:28, 10:50, 5:28] = 1
+    lung[2:28, 10:50, 32:55] = 2
+    hu = np.where(lung > 0, -850.0, 40.0).astype(np.float32)
+    mask = _ellipsoid(shape, sp, (48.0, 30.0, 42.0), (4.0, 4.0, 4.0))
+    hu[mask] = 30.0
+    m = measure_nodule(hu, mask, sp, lung_mask=lung)
+    assert m.side == "left" and m.zone == "upper" and m.lobe == "LUL" and not m.juxtapleural
+    # touching the chest wall (x = 54 is the lung's edge)
+    mask2 = _ellipsoid(shape, sp, (20.0, 30.0, 51.0), (4.0, 4.0, 4.0))
+    hu2 = np.where(lung > 0, -850.0, 40.0).astype(np.float32)
+    hu2[mask2] = 30.0
+    m2 = measure_nodule(hu2, mask2, sp, lung_mask=lung)
+    assert m2.juxtapleural and m2.side == "left"
+    assert m2.bbox_zyx[0][2] <= round(51.0) <= m2.bbox_zyx[1][2]
+
+
+def test_measure_rejects_bad_input() -> None:
+    with pytest.raises(InvalidVolumeError):
+        measure_nodule(np.zeros((4, 4, 4)), np.zeros((4, 4, 4)), (1.0, 1.0, 1.0))
+    with pytest.raises(InvalidVolumeError):
+        measure_nodule(np.zeros((4, 4, 4)), np.ones((4, 4, 5)), (1.0, 1.0, 1.0))

@@ -1,0 +1,82 @@
+"""Training: tiny cases, a tiny U-Net, checkpoints, resume and the curve log; export with SHA-256."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from segmentation.dataset import generate_cases, list_cases, load_case
+from segmentation.errors import SegmentationCancelled, SegmentationError
+from segmentation.model import ModelConfig
+from segmentation.train import PatchSampler, TrainSettings, export_weights, train
+
+TINY = ModelConfig(
+    channels=(4, 8, 16), strides=(2, 2), num_res_units=0, working_spacing_mm=2.5, patch_size=16
+)
+PHANTOM = {"shape_zyx": (30, 96, 96), "spacing_zyx_mm": (9.0, 3.7, 3.7), "with_vessels": False}
+
+
+@pytest.fixture(scope="module")
+def cases_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("cases")
+    generate_cases(d, 2, spacing_mm=2.5, n_nodules=(2, 3), phantom_kwargs=PHANTOM)
+    return d
+
+
+def test_generated_cases(cases_dir: Path) -> None:
+    paths = list_cases(cases_dir)
+    assert len(paths) == 2
+    c = load_case(paths[0])
+    assert c.image.shape == c.labels.shape == c.lung.shape
+    assert c.spacing_mm == 2.5 and c.labels.max() >= 1 and c.lung.any()
+
+
+def test_sampler_favours_nodules(cases_dir: Path) -> None:
+    cases = [load_case(p) for p in list_cases(cases_dir)]
+    s = PatchSampler(cases, 16, np.random.default_rng(0), p_nodule=1.0, p_hard=0.0)
+    with_nodule = sum(float(s.sample()[1].sum()) > 0 for _ in range(20))
+    assert with_nodule >= 18
+    x, y = s.sample()
+    assert x.shape == y.shape == (1, 16, 16, 16) and x.dtype == np.float32
+
+
+def test_train_checkpoint_resume_and_export(cases_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    base = TrainSettings(
+        data_dir=cases_dir, out_dir=out, max_iters=4, checkpoint_every=2, log_every=1, config=TINY
+    )
+    r1 = train(base)
+    assert r1["iteration"] == 4 and r1["finished"]
+    import torch
+
+    assert torch.load(out / "checkpoint.pt", weights_only=False)["iteration"] == 4
+    steps: list[int] = []
+    r2 = train(
+        TrainSettings(data_dir=cases_dir, out_dir=out, max_iters=6, log_every=1, config=TINY),
+        on_progress=lambda d, t, m: steps.append(d),
+    )
+    assert r2["iteration"] == 6 and steps == [5, 6]  # resumed, not restarted
+    curve = [json.loads(line) for line in (out / "curve.jsonl").read_text().splitlines()]
+    assert [c["iteration"] for c in curve] == [1, 2, 3, 4, 5, 6]
+    assert all(np.isfinite(c["loss"]) for c in curve)
+    w = tmp_path / "m.safetensors"
+    sha = export_weights(out / "checkpoint.pt", w)
+    assert sha == hashlib.sha256(w.read_bytes()).hexdigest()
+
+
+def test_train_cancel_checkpoints_first(cases_dir: Path, tmp_path: Path) -> None:
+    class Cancel:
+        cancelled = True
+
+    with pytest.raises(SegmentationCancelled):
+        train(TrainSettings(data_dir=cases_dir, out_dir=tmp_path, max_iters=3, config=TINY), cancel=Cancel())
+    assert (tmp_path / "checkpoint.pt").exists()
+
+
+def test_train_without_cases_fails(tmp_path: Path) -> None:
+    with pytest.raises(SegmentationError, match="no case"):
+        train(TrainSettings(data_dir=tmp_path, out_dir=tmp_path / "o", config=TINY))
