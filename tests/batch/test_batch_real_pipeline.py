@@ -48,7 +48,7 @@ def test_batch_with_real_pipeline_and_reports(tmp_path: Path, db: StudyDatabase)
     torch.set_num_threads(1)
     src = tmp_path / "in"
     uids = [make_study(src, i, slices=10, size=48) for i in range(2)]
-    analyzer = functools.partial(pipeline.analyze_study, registry=_UntrainedRegistry())
+    analyzer = functools.partial(pipeline.analyze_study, registry=_UntrainedRegistry())  # type: ignore[arg-type]
     summary = tmp_path / "cohort.csv"
     result = batch.run_batch(
         [src], db, analyze=True, report_dir=tmp_path / "reports", summary_path=summary, analyzer=analyzer
