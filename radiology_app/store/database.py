@@ -132,7 +132,7 @@ def _floats(text: str | None) -> tuple[float, ...] | None:
 
 
 def _join(values: Iterable[float] | None) -> str | None:
-    return None if values is None else "\\".join(repr(float(v)) for v in values)
+    return None if values is None else "\\".join(map(repr, map(float, values)))
 
 
 class StudyDatabase:
