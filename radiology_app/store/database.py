@@ -16,6 +16,7 @@ import datetime as dt
 import json
 import logging
 import os
+import socket
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -35,7 +36,7 @@ log = logging.getLogger(__name__)
 #: Allowed statuses of a batch item.
 BATCH_STATUSES = ("pending", "imported", "analysed", "failed", "done")
 #: Statuses of an import run.
-IMPORT_STATUSES = ("running", "complete", "cancelled", "failed")
+IMPORT_STATUSES = ("running", "complete", "cancelled", "failed", "interrupted")
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,19 @@ class StoredInstance:
 
     instance: Instance
     source_path: str
+
+
+def _process_alive(pid: int) -> bool:
+    """Whether a process with this id exists on this machine."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # exists but belongs to someone else, or cannot tell: assume alive
+    return True
 
 
 def _now() -> str:
@@ -258,11 +272,24 @@ class StudyDatabase:
     # -- import runs -------------------------------------------------------------------------------
 
     def begin_import_run(self, root_paths: Sequence[str]) -> int:
-        """Record the start of an import run and return its id."""
+        """Record the start of an import run and return its id.
+
+        Runs left "running" by a process of this machine that no longer exists (killed part-way) are
+        marked "interrupted" first; what they committed stays, and this run completes it.
+        """
+        host = socket.gethostname()
         with self.transaction() as conn:
+            for run_id, pid in conn.execute(
+                "SELECT run_id, pid FROM import_runs WHERE status='running' AND host=?", (host,)
+            ).fetchall():
+                if pid is not None and not _process_alive(int(pid)):
+                    conn.execute(
+                        "UPDATE import_runs SET status='interrupted', finished_at=? WHERE run_id=?",
+                        (_now(), run_id),
+                    )
             cur = conn.execute(
-                "INSERT INTO import_runs (started_at, status, root_paths) VALUES (?, ?, ?)",
-                (_now(), "running", json.dumps(list(root_paths))),
+                "INSERT INTO import_runs (started_at, status, root_paths, pid, host) VALUES (?, ?, ?, ?, ?)",
+                (_now(), "running", json.dumps(list(root_paths)), os.getpid(), host),
             )
             return int(cur.lastrowid or 0)
 

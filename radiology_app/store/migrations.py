@@ -118,6 +118,12 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (batch_id, item_key)
     );
     """,
+    # 1 -> 2: remember which process runs an import, so that a run whose process died (killed, power
+    # loss) can be marked "interrupted" by the next import instead of staying "running" forever.
+    """
+    ALTER TABLE import_runs ADD COLUMN pid INTEGER;
+    ALTER TABLE import_runs ADD COLUMN host TEXT NOT NULL DEFAULT '';
+    """,
 )
 
 #: The schema version this code writes.

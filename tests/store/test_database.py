@@ -175,3 +175,29 @@ def test_one_connection_per_thread(study_db: StudyDatabase) -> None:
     assert not errors
     assert len(set(conns)) == 4
     assert len(study_db.notes_for_study("1.2.3")) == 20
+
+
+def test_migrates_a_version_1_database(tmp_path: Path) -> None:
+    from radiology_app.store.database import _split_sql
+    from radiology_app.store.migrations import MIGRATIONS
+
+    path = tmp_path / "v1.sqlite3"
+    conn = sqlite3.connect(path)
+    for statement in _split_sql(MIGRATIONS[0]):
+        conn.execute(statement)
+    conn.execute(
+        "INSERT INTO import_runs (started_at, status) VALUES ('2024-01-01T00:00:00+00:00', 'complete')"
+    )
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()
+    db = StudyDatabase(path)
+    try:
+        assert db.schema_version == SCHEMA_VERSION >= 2
+        columns = {r[1] for r in db.connection.execute("PRAGMA table_info(import_runs)")}
+        assert {"pid", "host"} <= columns
+        assert db.get_import_run(1).status == "complete"
+        run = db.begin_import_run(["/x"])
+        assert db.get_import_run(run).status == "running"
+    finally:
+        db.close()

@@ -236,6 +236,8 @@ def test_import_killed_part_way_then_rerun(tmp_path: Path, write_series: WriteSe
         assert committed == 20  # two whole batches; the third batch's transaction was rolled back
         assert db.connection.execute("SELECT status FROM import_runs").fetchone()[0] == "running"
         result = import_paths([files[0].parent], db, managed_dir=tmp_path / "m", batch_size=10)
+        statuses = [r[0] for r in db.connection.execute("SELECT status FROM import_runs ORDER BY run_id")]
+        assert statuses == ["interrupted", "complete"]
         assert result.instances_added == len(files) - 20
         assert result.instances_already_present == 20
         again = import_paths([files[0].parent], db, managed_dir=tmp_path / "m")
