@@ -8,8 +8,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
-from PySide6.QtGui import QColor, QFont
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QEvent,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    Qt,
+    Signal,
+)
+from PySide6.QtGui import QColor, QFont, QKeyEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -163,7 +171,21 @@ class FindingsPanelWidget(QWidget):
         layout.addWidget(self.summary)
         layout.addWidget(self.table, 1)
         layout.addLayout(buttons)
+        self.table.installEventFilter(self)
+        self.accept_button.setToolTip("Accept the selected nodule (A)")
+        self.reject_button.setToolTip("Reject the selected nodule (X); kept in the audit, not reported")
+        self.remove_button.setToolTip("Remove the selected nodule (Delete)")
         self._update_buttons()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        """Review keys on the table: A accept, X reject, Delete remove."""
+        if watched is self.table and event.type() == QEvent.Type.KeyPress and isinstance(event, QKeyEvent):
+            action = {Qt.Key.Key_A: "accept", Qt.Key.Key_X: "reject", Qt.Key.Key_Delete: "remove"}.get(
+                Qt.Key(event.key()))
+            if action is not None and not event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier:
+                self._edit(action)
+                return True
+        return super().eventFilter(watched, event)
 
     # -- content -----------------------------------------------------------------------------------
     def set_findings(self, findings: Findings | None, keep_selection: bool = True) -> None:

@@ -128,3 +128,15 @@ def test_settings_dialog_saves_and_validates(qtbot: QtBot, tmp_path: Path) -> No
     s = load_settings()
     assert s.institution_name == "St Elsewhere Radiology" and s.inference_backend == "onnxruntime"
     assert s.text_backbone_dir == str(tmp_path)
+
+
+def test_review_keys_on_the_table(panel: FindingsPanelWidget, qtbot: QtBot) -> None:
+    panel.show()
+    panel.select("N1")
+    panel.table.setFocus()
+    with qtbot.waitSignal(panel.findings_edited) as ed:
+        qtbot.keyClick(panel.table, Qt.Key.Key_X)
+    assert ed.args[0].nodule("N1").review == "rejected"
+    with qtbot.waitSignal(panel.findings_edited) as ed:
+        qtbot.keyClick(panel.table, Qt.Key.Key_A)
+    assert ed.args[0].nodule("N1").review == "accepted"
