@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from pytestqt.qtbot import QtBot
@@ -71,6 +72,7 @@ def test_search_filters_rows(qtbot: QtBot, tmp_path: Path) -> None:
     assert sig.args[0] in {"1.2.826.0.1.3680043.8.498.777.1", "1.2.826.0.1.3680043.8.498.777.2"}
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # PySide6: drag-event constructor deprecated
 def test_drop_of_a_folder_starts_an_import(qtbot: QtBot, tmp_path: Path) -> None:
     write_study(tmp_path / "dropped")
     w = _browser(qtbot)
