@@ -19,8 +19,9 @@ from typing import Any
 
 import pydicom
 from pydicom.datadict import dictionary_VR, tag_for_keyword
-from pydicom.dataset import Dataset
+from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
+from pydicom.filereader import data_element_generator
 from pydicom.uid import UID
 
 from radiology_app.core.progress import CancelToken, ProgressCallback, check_cancel, report
@@ -283,14 +284,19 @@ def _read_header(path: str, src: str) -> HeaderRecord | ImportIssue:
         has_preamble = len(head) == 132 and head[128:132] == b"DICM"
         if not has_preamble and not _looks_like_raw_dataset(head):
             return ImportIssue(src, "not a DICOM file (no DICM marker and no DICOM data set at the start)")
-        fp.seek(0)
-        try:
-            ds = pydicom.dcmread(fp, stop_before_pixels=True, force=not has_preamble)
-        except InvalidDicomError as exc:
-            return ImportIssue(src, f"not a DICOM file ({exc})")
-        except (EOFError, struct.error) as exc:
-            return ImportIssue(src, f"truncated (the file ends inside the header: {type(exc).__name__})")
-        pixel = _pixel_element(fp, ds, size)
+        fast = _fast_read(fp) if has_preamble else None
+        if fast is not None:
+            ds, implicit = fast
+            pixel = _pixel_element(fp, ds, size, implicit=implicit, little=True)
+        else:
+            fp.seek(0)
+            try:
+                ds = pydicom.dcmread(fp, stop_before_pixels=True, force=not has_preamble)
+            except InvalidDicomError as exc:
+                return ImportIssue(src, f"not a DICOM file ({exc})")
+            except (EOFError, struct.error) as exc:
+                return ImportIssue(src, f"truncated (the file ends inside the header: {type(exc).__name__})")
+            pixel = _pixel_element(fp, ds, size)
         sample = b""
         if pixel is not None and pixel.truncated is None:
             # a cheap fingerprint of the pixels: three small reads instead of hashing the whole file
@@ -299,6 +305,54 @@ def _read_header(path: str, src: str) -> HeaderRecord | ImportIssue:
             for offset in (pixel.value_start, (pixel.value_start + end) // 2, end - _SAMPLE_BYTES):
                 sample += os.pread(fd, _SAMPLE_BYTES, max(pixel.value_start, offset))
     return _to_record(ds, path, src, size, pixel, sample)
+
+
+def _not_group_2(tag: int, vr: str | None, length: int) -> bool:
+    return tag >> 16 != 2
+
+
+def _at_pixel_data(tag: int, vr: str | None, length: int) -> bool:
+    return tag in _PIXEL_TAGS
+
+
+def _fast_read(fp: Any) -> tuple[Dataset, bool] | None:
+    """Read meta and header of a well-formed little-endian Part 10 file (``fp`` just after ``DICM``).
+
+    The same element parser as :func:`pydicom.dcmread` (``data_element_generator``), without the
+    wrapper work a header-only read does not need; about a third faster. Returns the data set
+    (elements still raw) and whether it is implicit VR, or ``None`` for anything unusual (big endian,
+    deflate, meta without a transfer syntax, encoding that disagrees with it, parse errors), which the
+    caller then reads with :func:`pydicom.dcmread`. The file is left at the pixel data element.
+    """
+    try:
+        meta = {e.tag: e for e in data_element_generator(fp, False, True, stop_when=_not_group_2)}
+        raw_ts = meta.get(0x00020010)  # type: ignore[call-overload]
+        value = getattr(raw_ts, "value", None)
+        if not isinstance(value, bytes):
+            return None
+        ts = value.decode("ascii", "replace").strip(" \x00")
+        if ts == "1.2.840.10008.1.2":
+            implicit = True
+        elif (
+            ts == "1.2.840.10008.1.2.1"
+            or ts.startswith("1.2.840.10008.1.2.4.")
+            or ts == "1.2.840.10008.1.2.5"
+        ):
+            implicit = False
+        else:
+            return None
+        start = fp.tell()
+        peek = fp.read(6)
+        fp.seek(start)
+        if len(peek) == 6 and (65 <= peek[4] <= 90 and 65 <= peek[5] <= 90) == implicit:
+            return None  # the data set is not encoded as its transfer syntax says
+        elems = {e.tag: e for e in data_element_generator(fp, implicit, True, stop_when=_at_pixel_data)}
+        ds = Dataset(elems)
+        ds.file_meta = FileMetaDataset(meta)
+        ds.set_original_encoding(implicit, True, None)
+        return ds, implicit
+    except Exception:
+        return None
 
 
 def _looks_like_raw_dataset(head: bytes) -> bool:
@@ -317,7 +371,9 @@ class _Pixel:
     value_start: int = 0
 
 
-def _pixel_element(fp: Any, ds: Dataset, size: int) -> _Pixel | None:
+def _pixel_element(
+    fp: Any, ds: Dataset, size: int, *, implicit: bool | None = None, little: bool | None = None
+) -> _Pixel | None:
     """Inspect the element at the file position (where ``stop_before_pixels`` left it)."""
     pos = fp.tell()
     head = fp.read(12)
@@ -325,8 +381,10 @@ def _pixel_element(fp: Any, ds: Dataset, size: int) -> _Pixel | None:
         return _Pixel(0, 0, "truncated (the file ends inside a data element header)")
     if len(head) < 8:
         return None
-    little = ds.is_little_endian if ds.is_little_endian is not None else True
-    implicit = ds.is_implicit_VR if ds.is_implicit_VR is not None else False
+    if little is None:
+        little = ds.is_little_endian if ds.is_little_endian is not None else True
+    if implicit is None:
+        implicit = ds.is_implicit_VR if ds.is_implicit_VR is not None else False
     endian = "<" if little else ">"
     group, elem = struct.unpack(endian + "HH", head[:4])
     tag = group << 16 | elem
