@@ -284,7 +284,7 @@ def _read_header(path: str, src: str) -> HeaderRecord | ImportIssue:
         has_preamble = len(head) == 132 and head[128:132] == b"DICM"
         if not has_preamble and not _looks_like_raw_dataset(head):
             return ImportIssue(src, "not a DICOM file (no DICM marker and no DICOM data set at the start)")
-        fast = _fast_read(fp) if has_preamble else None
+        fast = fast_read_dataset(fp) if has_preamble else None
         if fast is not None:
             ds, implicit = fast
             pixel = _pixel_element(fp, ds, size, implicit=implicit, little=True)
@@ -315,7 +315,7 @@ def _at_pixel_data(tag: int, vr: str | None, length: int) -> bool:
     return tag in _PIXEL_TAGS
 
 
-def _fast_read(fp: Any) -> tuple[Dataset, bool] | None:
+def fast_read_dataset(fp: Any) -> tuple[Dataset, bool] | None:
     """Read meta and header of a well-formed little-endian Part 10 file (``fp`` just after ``DICM``).
 
     The same element parser as :func:`pydicom.dcmread` (``data_element_generator``), without the

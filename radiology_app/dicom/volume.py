@@ -26,6 +26,7 @@ from pydicom.dataset import Dataset
 from radiology_app.core.errors import VolumeError
 from radiology_app.core.progress import CancelToken, ProgressCallback, check_cancel, report
 from radiology_app.core.types import Instance, Volume
+from radiology_app.dicom.index import fast_read_dataset
 from radiology_app.dicom.quiet import quiet_pydicom
 
 _NATIVE_LE = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1"}
@@ -132,7 +133,14 @@ def _read_native(path: str) -> tuple[Dataset, npt.NDArray[Any] | None]:
     (then the caller uses ``pixel_array``).
     """
     with open(path, "rb") as fp:
-        ds = pydicom.dcmread(fp, stop_before_pixels=True, force=True)  # raw data sets were indexed too
+        head = fp.read(132)
+        fast = fast_read_dataset(fp) if head[128:132] == b"DICM" else None
+        if fast is not None:
+            ds, implicit = fast
+        else:
+            fp.seek(0)
+            ds = pydicom.dcmread(fp, stop_before_pixels=True, force=True)  # raw data sets were indexed too
+            implicit = bool(ds.is_implicit_VR)
         ts = _ensure_transfer_syntax(ds)
         bits = int(ds.get("BitsAllocated", 0) or 0)
         if (
@@ -146,7 +154,7 @@ def _read_native(path: str) -> tuple[Dataset, npt.NDArray[Any] | None]:
         head = fp.read(12)
         if len(head) < 8 or struct.unpack("<HH", head[:4]) != (0x7FE0, 0x0010):
             return ds, None
-        if ds.is_implicit_VR:
+        if implicit:
             (length,) = struct.unpack("<L", head[4:8])
             fp.seek(-4, 1)
         elif head[4:6] in _LONG_VRS:
