@@ -86,13 +86,14 @@ def _place(out: npt.NDArray[Any], k: int, px: _Stored) -> npt.NDArray[Any]:
     if out.dtype == np.int16:
         if px.slope == 1.0 and float(px.intercept).is_integer() and v.dtype.kind in "iu":
             inter = int(px.intercept)
-            lo, hi = int(v.min()), int(v.max())
+            info = np.iinfo(v.dtype)
+            # only the bound that the shift can push out of int16 needs a pass over the pixels
+            lo = int(v.min()) if info.min + inter < _INT16_MIN or info.min < _INT16_MIN else int(info.min)
+            hi = int(v.max()) if info.max + inter > _INT16_MAX or info.max > _INT16_MAX else int(info.max)
             if lo + inter >= _INT16_MIN and hi + inter <= _INT16_MAX:
                 if lo >= _INT16_MIN and hi <= _INT16_MAX:
-                    dst = out[k]
-                    dst[...] = v  # no temporary: copy, then shift in place
-                    if inter:
-                        dst += np.int16(inter)
+                    src = v if v.dtype == np.int16 else v.astype(np.int16)
+                    np.add(src, np.int16(inter), out=out[k])  # one pass, no temporary
                 else:
                     out[k] = v.astype(np.int32) + inter
                 return out
