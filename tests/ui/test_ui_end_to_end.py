@@ -212,5 +212,7 @@ def test_end_to_end_review_sign_export(qtbot: QtBot, demo_folder: tuple[Path, An
     assert added.id in reported and rejected not in reported
     for nid in reported:
         assert nid in text
-    assert f"{added.id} (added by clinician)" in text
-    assert "rejected" in text and rejected in text.split("rejected")[0].split("Candidate")[-1]
+    assert f"Nodule {added.id}:" in text and "added by the reviewing clinician" in text
+    assert f"Nodule {rejected}:" not in text
+    assert f"Candidate(s) {rejected} proposed by the AI system were rejected" in text
+    assert "1 rejected, 1 added" in text
