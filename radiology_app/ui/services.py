@@ -39,7 +39,7 @@ def load_volume(db: StudyDatabase, study_uid: str, *, series_uid: str | None = N
 
     choice, volume = load_study_volume(db, study_uid, series_uid=series_uid, on_progress=on_progress,
                                        cancel=cancel)
-    if choice.warnings:
+    if choice.warnings and series_uid is None:  # selection warnings only when the series was chosen here
         volume = dataclasses.replace(volume, warnings=(*choice.warnings, *volume.warnings))
     return volume
 
