@@ -8,8 +8,10 @@ the reference diameter and volume are measured on the true mask with the same co
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +36,8 @@ SIZE_BANDS: dict[str, tuple[float, float]] = {
     "8-15": (8.0, 15.0),
     ">=15": (15.0, 1e9),
 }
+#: Candidates down to this peak probability are collected for the operating-point table.
+CANDIDATE_THRESHOLD = 0.5
 #: The training script uses at most this many seeds from TRAIN_SEED_BASE.
 TRAIN_SEED_SPAN = 100_000
 
@@ -73,6 +77,7 @@ class EvaluationReport:
     counts_by_type: dict[str, int] = field(default_factory=dict)
     sensitivity_by_margin: dict[str, float | None] = field(default_factory=dict)
     operating_points: list[dict[str, float | None]] = field(default_factory=list)
+    min_max_probability: float = 0.0
     seconds_per_case: float = 0.0
     model_sha256: str = ""
     spacings_mm: list[list[float]] = field(default_factory=list)
@@ -96,7 +101,16 @@ def evaluate_case(ph: ChestPhantom, segmenter: NoduleSegmenter) -> tuple[list[No
     tuple
         The outcome of each true nodule, and the peak probability of each false positive.
     """
-    res = segment_nodules(ph.hu, ph.spacing_zyx_mm, segmenter=segmenter)
+    # collect every candidate down to 0.5 so operating points can be computed; the headline
+    # metrics apply the segmenter's own threshold afterwards
+    configured = segmenter.min_max_probability if segmenter is not None else None
+    try:
+        if segmenter is not None:
+            segmenter.min_max_probability = min(CANDIDATE_THRESHOLD, segmenter.min_max_probability)
+        res = segment_nodules(ph.hu, ph.spacing_zyx_mm, segmenter=segmenter)
+    finally:
+        if segmenter is not None and configured is not None:
+            segmenter.min_max_probability = configured
     pred = res.labels
     truth = ph.labels
     sp = ph.spacing_zyx_mm
@@ -142,6 +156,7 @@ def evaluate(
     phantom_kwargs: dict[str, Any] | None = None,
     on_progress: ProgressFn | None = None,
     cancel: object | None = None,
+    on_case: Callable[[EvaluationReport], None] | None = None,
 ) -> EvaluationReport:
     """Run the held-out evaluation.
 
@@ -159,6 +174,8 @@ def evaluate(
         small shapes).
     on_progress, cancel
         Progress ``(case, cases, message)`` and cooperative cancellation.
+    on_case
+        Called with the running metrics after each phantom (for long runs).
 
     Returns
     -------
@@ -193,6 +210,41 @@ def evaluate(
         fps.extend(f)
         log.info("case %d: %d/%d found, %d false positives", i, sum(x.detected for x in o), len(o), len(f))
     report(on_progress, cases, cases, "done")
+    return summarize(
+        outcomes,
+        fps,
+        cases,
+        seed,
+        seconds=time.monotonic() - t0,
+        model_sha256=seg.sha256,
+        spacings=spacings,
+        threshold=seg.min_max_probability,
+    )
+
+
+def summarize(
+    outcomes: Sequence[NoduleOutcome],
+    fps: Sequence[float],
+    cases: int,
+    seed: int,
+    *,
+    seconds: float = 0.0,
+    model_sha256: str = "",
+    spacings: Sequence[Sequence[float]] = (),
+    threshold: float = 0.0,
+) -> EvaluationReport:
+    """Metrics over the outcomes of ``cases`` phantoms (see :func:`evaluate`).
+
+    A nodule counts as found, and a false positive counts, only when its peak probability is at
+    least ``threshold`` (the segmenter's false-positive threshold).
+    """
+    raw_outcomes = list(outcomes)
+    raw_fps = list(fps)
+    outcomes = [
+        o if (o.max_probability or 0.0) >= threshold else dataclasses.replace(o, detected=False)
+        for o in outcomes
+    ]
+    fps = [f for f in fps if f >= threshold]
     ge4 = [o.detected for o in outcomes if o.diameter_mm >= 4.0]
     by_size: dict[str, float | None] = {}
     counts_size: dict[str, int] = {}
@@ -217,12 +269,14 @@ def evaluate(
     verr = [o.volume_error_pct for o in found if o.volume_error_pct is not None]
     ops: list[dict[str, float | None]] = []
     for thr in (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.98):
-        hits = [o.detected and (o.max_probability or 0.0) >= thr for o in outcomes if o.diameter_mm >= 4.0]
+        hits = [
+            o.detected and (o.max_probability or 0.0) >= thr for o in raw_outcomes if o.diameter_mm >= 4.0
+        ]
         ops.append(
             {
                 "min_max_probability": thr,
                 "sensitivity_ge_4mm": _rate(hits),
-                "false_positives_per_scan": round(sum(1 for f in fps if f >= thr) / cases, 3),
+                "false_positives_per_scan": round(sum(1 for f in raw_fps if f >= thr) / cases, 3),
             }
         )
     return EvaluationReport(
@@ -242,7 +296,8 @@ def evaluate(
         counts_by_type=counts_type,
         sensitivity_by_margin=by_margin,
         operating_points=ops,
-        seconds_per_case=round((time.monotonic() - t0) / cases, 1),
-        model_sha256=seg.sha256,
-        spacings_mm=spacings,
+        seconds_per_case=round(seconds / max(cases, 1), 1),
+        min_max_probability=threshold,
+        model_sha256=model_sha256,
+        spacings_mm=[list(map(float, x)) for x in spacings],
     )

@@ -41,6 +41,8 @@ MODELS_DIR = Path(__file__).resolve().parents[1] / "resources" / "models"
 #: The shipped weights and their model card.
 DEFAULT_WEIGHTS = MODELS_DIR / "nodule_unet.safetensors"
 DEFAULT_CARD = MODELS_DIR / "nodule_unet.md"
+#: Grid (mm) of the lung mask computed during inference.
+LUNG_GRID_MM = 2.5
 
 
 @dataclass
@@ -356,7 +358,12 @@ def segment_nodules(
             raise InvalidVolumeError(f"lung mask shape {lung.shape} differs from the volume's {hu.shape}")
         lung_w = resample_image(lung, sp, shape=shape_w, mode="nearest").astype(np.uint8)
     else:
-        lung_w = compute_lung_mask(img_w, sp_w)
+        # the lung mask only bounds the search and sides the nodules: a 2.5 mm grid is enough
+        coarse = target_shape(shape_w, sp_w, (LUNG_GRID_MM,) * 3)
+        img_c = resample_image(img_w, sp_w, shape=coarse)
+        sp_c = tuple(shape_w[k] * sp_w[k] / coarse[k] for k in range(3))
+        lung_c = compute_lung_mask(img_c, sp_c)
+        lung_w = resample_image(lung_c, sp_c, shape=shape_w, mode="nearest").astype(np.uint8)
     check_cancel(cancel)
     labels = np.zeros(hu.shape, dtype=np.int16)
     if not lung_w.any():

@@ -76,14 +76,29 @@ def lung_mask(
     if keep.size == 0:
         return np.zeros(hu.shape, dtype=np.uint8)
     keep = keep[np.argsort(sizes[keep])[::-1][:2]]
-    cand = np.isin(lab, keep)
+    lut = np.zeros(n + 1, dtype=bool)
+    lut[keep] = True
+    cand = lut[lab]
     del lab
     cand = _remove_airways(cand, np.asarray(hu), sp)
-    # fill vessels and nodules enclosed by lung, slice by slice
+    # fill vessels and nodules enclosed by lung, slice by slice (holes: background components that
+    # do not reach the slice border)
     for k in range(cand.shape[0]):
         if cand[k].any():
-            cand[k] = ndimage.binary_fill_holes(cand[k])
+            cand[k] |= _holes_2d(cand[k])
     return _split_left_right(cand, sp)
+
+
+def _holes_2d(mask: NDArray[np.bool_]) -> NDArray[np.bool_]:
+    lab, n = ndimage.label(~mask)
+    if n == 0:
+        return np.zeros(mask.shape, dtype=bool)
+    border = np.unique(np.concatenate([lab[0], lab[-1], lab[:, 0], lab[:, -1]]))
+    lut = np.ones(n + 1, dtype=bool)
+    lut[border] = False
+    lut[0] = False
+    holes: NDArray[np.bool_] = lut[lab]
+    return holes
 
 
 def _remove_airways(
@@ -107,7 +122,9 @@ def _remove_airways(
                 airway_ids.add(int(i))
     if not airway_ids:
         return cand
-    airway = np.isin(lab, list(airway_ids))
+    lut = np.zeros(n + 1, dtype=bool)
+    lut[list(airway_ids)] = True
+    airway = lut[lab]
     # only keep the airway part that is tube-like: dilate slightly so walls go too
     airway = ndimage.binary_dilation(airway, iterations=1)
     out: NDArray[np.bool_] = cand & ~airway
@@ -123,17 +140,25 @@ def _split_left_right(cand: NDArray[np.bool_], sp: Sequence[float]) -> NDArray[n
     sizes = np.bincount(lab.ravel())[1:]
     order = np.argsort(sizes)[::-1]
     if n >= 2 and sizes[order[1]] > 0.15 * sizes[order[0]]:
-        parts = [lab == order[0] + 1, lab == order[1] + 1]
-    else:
-        parts = _split_joined(lab == order[0] + 1)
-        if len(parts) == 1:
-            xs = np.nonzero(parts[0])[2]
-            out[parts[0]] = 1 if xs.mean() < cand.shape[2] / 2.0 else 2
-            return out
+        ids = [int(order[0]) + 1, int(order[1]) + 1]
+        xgrid = np.broadcast_to(np.arange(cand.shape[2], dtype=np.float64), cand.shape)
+        xsum = np.bincount(lab.ravel(), weights=xgrid.ravel(), minlength=n + 1)
+        xs = [float(xsum[i]) / float(sizes[i - 1]) for i in ids]
+        right, left = (ids[0], ids[1]) if xs[0] < xs[1] else (ids[1], ids[0])
+        lut = np.zeros(n + 1, dtype=np.uint8)
+        lut[right] = 1
+        lut[left] = 2
+        result: NDArray[np.uint8] = lut[lab]
+        return result
+    parts = _split_joined(lab == order[0] + 1)
+    if len(parts) == 1:
+        xs0 = np.nonzero(parts[0])[2]
+        out[parts[0]] = 1 if xs0.mean() < cand.shape[2] / 2.0 else 2
+        return out
     xm = [float(np.nonzero(p)[2].mean()) for p in parts]
-    right, left = (parts[0], parts[1]) if xm[0] < xm[1] else (parts[1], parts[0])
-    out[right] = 1
-    out[left] = 2
+    right_m, left_m = (parts[0], parts[1]) if xm[0] < xm[1] else (parts[1], parts[0])
+    out[right_m] = 1
+    out[left_m] = 2
     return out
 
 

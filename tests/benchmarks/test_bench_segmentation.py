@@ -1,0 +1,81 @@
+"""Benchmark: whole-study nodule segmentation on a 512 x 512 x 300 phantom (2 CPU threads).
+
+Budget (design.md section 6): <= 15 s, and >= 2x faster than MONAI's default sliding window over
+the raw volume, measured in the same run with the same network; peak RSS <= 3 GB. Each side runs
+in its own process so its peak RSS is its own. Run with ``make benchmarks`` (prints the figures).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+OURS = r"""
+import json, resource, sys, time
+import numpy as np, torch
+torch.set_num_threads(2)
+from segmentation.inference import DEFAULT_WEIGHTS, NoduleSegmenter, load_model, segment_nodules
+from segmentation.model import ModelConfig, build_unet
+d = np.load(sys.argv[1])
+hu, sp = d["hu"], tuple(float(s) for s in d["spacing"])
+seg = load_model() if DEFAULT_WEIGHTS.exists() else NoduleSegmenter(build_unet(ModelConfig()).eval(), ModelConfig())
+t = time.perf_counter()
+res = segment_nodules(hu, sp, segmenter=seg)
+dt = time.perf_counter() - t
+rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+print(json.dumps({"seconds": dt, "peak_rss_mb": rss, "nodules": len(res.nodules)}))
+"""
+
+BASELINE = r"""
+import json, resource, sys, time
+import numpy as np, torch
+torch.set_num_threads(2)
+from monai.inferers import sliding_window_inference
+from segmentation.inference import DEFAULT_WEIGHTS, NoduleSegmenter, load_model
+from segmentation.model import ModelConfig, build_unet, normalize_hu
+d = np.load(sys.argv[1])
+hu = d["hu"]
+seg = load_model() if DEFAULT_WEIGHTS.exists() else NoduleSegmenter(build_unet(ModelConfig()).eval(), ModelConfig())
+t = time.perf_counter()
+x = torch.from_numpy(normalize_hu(hu))[None, None]
+with torch.inference_mode():
+    # MONAI's defaults (overlap 0.25, constant blending, one window per batch) over the raw grid
+    out = sliding_window_inference(x, roi_size=(96, 96, 96), sw_batch_size=1, predictor=seg.net)
+    prob = torch.softmax(out, dim=1)[0, 1].numpy()
+dt = time.perf_counter() - t
+rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+print(json.dumps({"seconds": dt, "peak_rss_mb": rss}))
+"""
+
+
+def _run(script: str, data: Path) -> dict[str, float]:
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run(
+        [sys.executable, "-c", script, str(data)], cwd=root, capture_output=True, text=True, check=True
+    )
+    result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def test_bench_whole_study_segmentation(tmp_path: Path) -> None:
+    from segmentation.phantom.chest import make_chest_phantom
+
+    ph = make_chest_phantom(4242, shape_zyx=(300, 512, 512), spacing_zyx_mm=(1.0, 0.7, 0.7), n_nodules=(4, 4))
+    data = tmp_path / "study.npz"
+    np.savez(data, hu=ph.hu, spacing=np.array(ph.spacing_zyx_mm))
+    del ph
+    ours = _run(OURS, data)
+    base = _run(BASELINE, data)
+    ratio = base["seconds"] / ours["seconds"]
+    print(
+        f"\nsegmentation 512x512x300: ours {ours['seconds']:.1f} s (peak RSS {ours['peak_rss_mb']:.0f} MB, "
+        f"{ours['nodules']:.0f} nodules); MONAI default sliding window on the raw grid "
+        f"{base['seconds']:.1f} s (peak RSS {base['peak_rss_mb']:.0f} MB); speed-up x{ratio:.2f} "
+        f"(budget: <= 15 s, >= x2, <= 3000 MB)"
+    )
+    assert ours["peak_rss_mb"] <= 3000
+    assert ratio >= 2.0
