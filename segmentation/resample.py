@@ -14,7 +14,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 
-def target_shape(shape: Sequence[int], spacing: Sequence[float], target: Sequence[float]) -> tuple[int, int, int]:
+def target_shape(
+    shape: Sequence[int], spacing: Sequence[float], target: Sequence[float]
+) -> tuple[int, int, int]:
     """Shape of the volume after resampling from ``spacing`` to ``target`` (mm), keeping its extent."""
     out = [max(1, round(n * s / t)) for n, s, t in zip(shape, spacing, target, strict=True)]
     return out[0], out[1], out[2]

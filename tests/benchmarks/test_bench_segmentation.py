@@ -22,7 +22,10 @@ from segmentation.inference import DEFAULT_WEIGHTS, NoduleSegmenter, load_model,
 from segmentation.model import ModelConfig, build_unet
 d = np.load(sys.argv[1])
 hu, sp = d["hu"], tuple(float(s) for s in d["spacing"])
-seg = load_model() if DEFAULT_WEIGHTS.exists() else NoduleSegmenter(build_unet(ModelConfig()).eval(), ModelConfig())
+if DEFAULT_WEIGHTS.exists():
+    seg = load_model()
+else:
+    seg = NoduleSegmenter(build_unet(ModelConfig()).eval(), ModelConfig())
 t = time.perf_counter()
 res = segment_nodules(hu, sp, segmenter=seg)
 dt = time.perf_counter() - t
@@ -39,7 +42,10 @@ from segmentation.inference import DEFAULT_WEIGHTS, NoduleSegmenter, load_model
 from segmentation.model import ModelConfig, build_unet, normalize_hu
 d = np.load(sys.argv[1])
 hu = d["hu"]
-seg = load_model() if DEFAULT_WEIGHTS.exists() else NoduleSegmenter(build_unet(ModelConfig()).eval(), ModelConfig())
+if DEFAULT_WEIGHTS.exists():
+    seg = load_model()
+else:
+    seg = NoduleSegmenter(build_unet(ModelConfig()).eval(), ModelConfig())
 t = time.perf_counter()
 x = torch.from_numpy(normalize_hu(hu))[None, None]
 with torch.inference_mode():
