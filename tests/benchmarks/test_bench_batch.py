@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from radiology_app.core.errors import StoreError
 from radiology_app.core.types import Patient, Study
@@ -43,6 +44,14 @@ SHAPE = tuple(int(v) for v in os.environ.get("BENCH_BATCH_SHAPE", "120,512,512")
 N_PHANTOMS = int(os.environ.get("BENCH_BATCH_PHANTOMS", "5"))
 N_SERIAL = int(os.environ.get("BENCH_BATCH_SERIAL", "5"))
 CLI = [sys.executable, "-m", "radiology_app"]
+
+
+class _Report(list[str]):
+    """Result lines, also printed as soon as measured (a long run cut short keeps what it measured)."""
+
+    def append(self, line: str) -> None:
+        print(line, flush=True)
+        super().append(line)
 
 
 def _models_available() -> bool:
@@ -130,17 +139,19 @@ def _run(args: list[str], home: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.timeout(0)
 def test_bench_batch(tmp_path: Path) -> None:
     analyze = _models_available()
     root = tmp_path / "cohort"
     t0 = time.perf_counter()
     studies, broken_uid = _write_cohort(root)
     good = {uid for uid, _ in studies}
-    lines = [
+    lines = _Report()
+    lines.append(
         f"cohort: {len(studies)} studies {SHAPE} from {N_PHANTOMS} phantoms + junk files + 1 broken study, "
         f"written in {time.perf_counter() - t0:.0f} s; "
         f"analysis {'ON' if analyze else 'OFF (no model weights)'}"
-    ]
+    )
 
     # 1. anchor: plain serial loop over analyze (or import), one process per study
     n_serial = min(N_SERIAL, len(studies))
@@ -246,5 +257,95 @@ def test_bench_batch(tmp_path: Path) -> None:
     finally:
         if proc.poll() is None:
             proc.kill()
+    shutil.rmtree(root, ignore_errors=True)
+    print("\n" + "\n".join(lines))
+
+
+class _UntrainedRegistry:
+    """The shipped U-Net architecture with seeded random weights: same compute as the real model."""
+
+    def __init__(self) -> None:
+        import torch
+
+        from radiology_app.pipeline import ModelRegistry
+        from segmentation.inference import NoduleSegmenter
+        from segmentation.model import ModelConfig, build_unet
+
+        torch.manual_seed(0)
+        config = ModelConfig()
+        self._inner = ModelRegistry()
+        self._seg = NoduleSegmenter(net=build_unet(config).eval(), config=config, name="untrained-bench")
+
+    def segmenter(self) -> object:
+        return self._seg
+
+    def diagnosis(self, settings: object) -> object:
+        return self._inner.diagnosis(settings)  # type: ignore[arg-type]
+
+
+@pytest.mark.timeout(0)
+def test_bench_batch_in_process(tmp_path: Path) -> None:
+    """Same cohort, in one process: a serial loop (import, analyze_study, write_report per study) against
+    run_batch, with the real models, or with ``BENCH_BATCH_UNTRAINED=1`` an untrained network of the
+    shipped architecture when no weights are shipped (same inference cost; findings meaningless).
+    ``BENCH_BATCH_COMPARE_PREFETCH=1`` also runs the batch without the reader thread."""
+    import functools
+
+    from radiology_app import batch, pipeline
+    from radiology_app.importer import import_paths
+
+    if _models_available():
+        registry: object = pipeline.MODELS
+        label = "shipped models"
+    elif os.environ.get("BENCH_BATCH_UNTRAINED") == "1":
+        registry, label = _UntrainedRegistry(), "UNTRAINED network of the shipped architecture"
+    else:
+        pytest.skip(
+            "no shipped segmentation weights (set BENCH_BATCH_UNTRAINED=1 to time an untrained network)"
+        )
+    root = tmp_path / "cohort"
+    studies, broken_uid = _write_cohort(root)
+    good = {u for u, _ in studies}
+    analyzer = functools.partial(pipeline.analyze_study, registry=registry)  # type: ignore[arg-type]
+    lines = _Report()
+    lines.append(f"in-process, {label}: {len(studies)} studies {SHAPE}")
+    # warm-up (model load, torch init) outside both timings
+    with StudyDatabase(tmp_path / "warm.sqlite3") as db:
+        import_paths([studies[0][1]], db)
+        analyzer(db, studies[0][0])
+    n_serial = min(N_SERIAL, len(studies))
+    with StudyDatabase(tmp_path / "serial.sqlite3") as db:
+        t0 = time.perf_counter()
+        for k, (uid, folder) in enumerate(studies[:n_serial]):
+            import_paths([folder], db)
+            findings = analyzer(db, uid)
+            pipeline.write_report(findings, db, tmp_path / "serial_reports" / f"{k}.pdf")
+        t_serial = time.perf_counter() - t0
+    serial_rate = 60.0 * n_serial / t_serial
+    lines.append(
+        f"anchor serial loop (import + analyze_study + write_report), {n_serial} studies: "
+        f"{serial_rate:.2f} studies/min"
+    )
+    variants = [True, False] if os.environ.get("BENCH_BATCH_COMPARE_PREFETCH") == "1" else [True]
+    for prefetch in variants:
+        with StudyDatabase(tmp_path / f"batch{prefetch}.sqlite3") as db:
+            res = batch.run_batch(
+                [root],
+                db,
+                analyze=True,
+                report_dir=tmp_path / f"reports{prefetch}",
+                summary_path=tmp_path / f"summary{prefetch}.csv",
+                analyzer=analyzer,
+                prefetch=prefetch,
+            )
+        st = {s.study_uid: s for s in res.studies}
+        assert all(st[u].status == "done" for u in good), [st[u] for u in good if st[u].status != "done"]
+        assert st[broken_uid].status == "failed"
+        rate = 60.0 * len(good) / res.elapsed_s
+        lines.append(
+            f"run_batch (prefetch={'on' if prefetch else 'off'}), {len(res.studies)} studies: {rate:.2f} "
+            f"good studies/min ({res.elapsed_s:.0f} s)  ratio {rate / serial_rate:.2f}x anchor; "
+            f"broken study failed: {st[broken_uid].reason}"
+        )
     shutil.rmtree(root, ignore_errors=True)
     print("\n" + "\n".join(lines))
