@@ -65,6 +65,13 @@ class NoduleSegmenter:
         Components smaller than this (mm3, working grid) are dropped.
     min_max_probability
         Components whose peak probability is below this are dropped (false-positive reduction).
+    max_elongation
+        Components whose longest/shortest principal extent ratio exceeds this are dropped as
+        vessel segments.
+    refine
+        Re-outline each detected nodule with the classical method of :func:`segment_at_point`,
+        seeded at the network's peak, when that outline lies mostly inside the network's (this
+        cuts off attached vessels).
     roi_size
         Sliding-window edge (voxels).
     overlap
@@ -80,6 +87,8 @@ class NoduleSegmenter:
     threshold: float = 0.5
     min_component_mm3: float = 8.0
     min_max_probability: float = 0.8
+    max_elongation: float = 6.0
+    refine: bool = True
     roi_size: int = 96
     overlap: float = 0.25
     sw_batch_size: int = 2
@@ -207,6 +216,54 @@ def load_model(weights: Path | None = None, *, card: Path | None = None) -> Nodu
         if key in config.extra:
             setattr(seg, attr, float(config.extra[key]))
     return seg
+
+
+def _elongation(region: NDArray[np.bool_], spacing: Sequence[float]) -> float:
+    """Ratio of the longest to the shortest principal extent of a component (1 for a sphere)."""
+    pts = np.argwhere(region) * np.asarray(spacing, dtype=np.float64)
+    if len(pts) < 10:
+        return 1.0
+    lam = np.linalg.eigvalsh(np.cov(pts.T))
+    return float(np.sqrt(max(lam[2], 1e-9) / max(lam[0], 0.05)))
+
+
+def _refine(
+    hu: NDArray[np.generic],
+    sp: tuple[float, float, float],
+    osl: tuple[slice, ...],
+    prob: NDArray[np.float32],
+    mask: NDArray[np.bool_],
+) -> NDArray[np.bool_]:
+    """The classical outline seeded at the probability peak, if it agrees with the network's mask."""
+    peak = np.unravel_index(int(np.argmax(np.where(mask, prob, -1.0))), prob.shape)
+    seed = tuple(int(osl[a].start) + int(peak[a]) for a in range(3))
+    extent = max((osl[a].stop - osl[a].start) * sp[a] for a in range(3))
+    roi_mm = float(np.clip(2.0 * extent, 40.0, 100.0))
+    half = [int(np.ceil(roi_mm / 2.0 / s)) for s in sp]
+    lo = [max(seed[a] - half[a], 0) for a in range(3)]
+    hi = [min(seed[a] + half[a] + 1, hu.shape[a]) for a in range(3)]
+    roi = np.asarray(hu[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]], dtype=np.float32)
+    local = tuple(seed[a] - lo[a] for a in range(3))
+    classical = _classical_at_point(roi, sp, local)
+    if not classical.any():
+        return mask
+    # bring the classical mask onto the component's box
+    full = np.zeros(mask.shape, dtype=bool)
+    src = []
+    dst = []
+    for a in range(3):
+        a0 = max(lo[a], osl[a].start)
+        a1 = min(hi[a], osl[a].stop)
+        if a1 <= a0:
+            return mask
+        src.append(slice(a0 - lo[a], a1 - lo[a]))
+        dst.append(slice(a0 - osl[a].start, a1 - osl[a].start))
+    full[tuple(dst)] = classical[tuple(src)]
+    n_cls = int(classical.sum())
+    inside = int((full & mask).sum())
+    if n_cls == 0 or inside / n_cls < 0.6 or inside / max(int(mask.sum()), 1) < 0.2:
+        return mask
+    return full
 
 
 def _windows(shape: Sequence[int], roi: int, overlap: float) -> int:
@@ -403,6 +460,8 @@ def segment_nodules(
             inside = float(lung_crop[sl][region].mean())
             if inside < 0.3:
                 continue
+            if _elongation(region, sp_w) > seg.max_elongation:
+                continue  # a vessel segment, not a nodule
             kept.append((k, sl, pmax, float(pv.mean())))
 
     # map each kept instance back to the original grid
@@ -431,11 +490,15 @@ def segment_nodules(
         po = _to_original(pw, olo, ohi, scale, off_w)
         mask_o = po >= seg.threshold
         osl = tuple(slice(a, b) for a, b in zip(olo, ohi, strict=True))
+        if seg.refine and mask_o.any():
+            mask_o = _refine(hu_arr, sp, osl, po, mask_o)
         mask_o &= labels[osl] == 0
         if not mask_o.any():
             # a tiny nodule whose interpolated peak falls under the threshold: keep its peak voxel
             peak = np.unravel_index(int(np.argmax(po)), po.shape)
             mask_o[peak] = True
+        if float(mask_o.sum()) * float(np.prod(sp)) < seg.min_component_mm3:
+            continue
         labels[osl][mask_o] = next_id
         meas = measure_nodule(
             hu_arr[osl], mask_o, sp, lung_mask=lung_o[osl], offset_zyx=olo, full_shape_zyx=hu.shape
