@@ -335,6 +335,20 @@ class PatientContext:
         )
 
 
+def _solid_part(n: NoduleFinding) -> float | None:
+    """The solid component for the rules: part-solid nodules only, never larger than the whole nodule.
+
+    The measurement takes the solid component's own long/short axes, which on an irregular nodule can
+    come out a little larger than the whole nodule's mean diameter; the guidelines presuppose solid <=
+    total, so the rules get the smaller of the two (the report still shows the measured value).
+    """
+    if n.composition != "part_solid" or n.solid_component_mm is None:
+        return None
+    if n.mean_diameter_mm is None:
+        return n.solid_component_mm
+    return min(n.solid_component_mm, n.mean_diameter_mm)
+
+
 def _lung_rads_for(n: NoduleFinding) -> LungRadsAssessment:
     from radiology_app.rules import LungRadsInput, RuleInputError, lung_rads
 
@@ -348,7 +362,7 @@ def _lung_rads_for(n: NoduleFinding) -> LungRadsAssessment:
                 mean_diameter_mm=n.mean_diameter_mm,
                 long_axis_mm=n.long_axis_mm,
                 short_axis_mm=n.short_axis_mm,
-                solid_component_mm=n.solid_component_mm if n.composition == "part_solid" else None,
+                solid_component_mm=_solid_part(n),
                 benign_calcification=n.calcification in BENIGN_CALCIFICATION,
                 fat=bool(n.fat),
                 juxtapleural=bool(n.juxtapleural),
@@ -369,7 +383,7 @@ def _fleischner_inputs(nodules: Sequence[NoduleFinding]) -> list[Any]:
             mean_diameter_mm=n.mean_diameter_mm,
             long_axis_mm=n.long_axis_mm,
             short_axis_mm=n.short_axis_mm,
-            solid_component_mm=n.solid_component_mm if n.composition == "part_solid" else None,
+            solid_component_mm=_solid_part(n),
             benign_calcification=n.calcification in BENIGN_CALCIFICATION,
         )
         for n in nodules

@@ -520,7 +520,7 @@ def _nodule_table(ctx: ReportContext, nodules: Sequence[NoduleFinding], st: dict
                 _p(fmt_pct(n.brock_probability, 1), st["cell"]),
             ]
         )
-    widths = [11, 18, 17, 23, 28, 14, 20, 16, 16, 13]
+    widths = [11, 18, 17, 23, 27, 13, 20, 16, 18, 13]
     t = Table(data, colWidths=[w * mm for w in widths], repeatRows=1)
     t.setStyle(
         TableStyle(

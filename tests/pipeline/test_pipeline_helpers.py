@@ -54,3 +54,21 @@ def test_measurement_to_finding_lps_and_key_slice() -> None:
     assert n.centroid_lps_mm == (-5.0 + 9.5 * 0.5, -5.0 + 9.5 * 0.5, 108.0)
     assert n.bbox_lps_mm == ((-1.5, -1.5, 106.0), (1.0, 1.0, 110.0))
     assert n.calcification == "indeterminate"  # calcified without a recognised pattern
+
+
+def test_solid_component_larger_than_nodule_is_capped_for_the_rules() -> None:
+    from radiology_app.core.findings import NoduleFinding
+    from radiology_app.pipeline import _lung_rads_for, _solid_part
+
+    n = NoduleFinding(
+        id="N1",
+        composition="part_solid",
+        mean_diameter_mm=13.4,
+        long_axis_mm=15.5,
+        short_axis_mm=11.2,
+        solid_component_mm=14.8,
+    )
+    assert _solid_part(n) == 13.4
+    lr = _lung_rads_for(n)
+    assert lr.category is not None  # assessable (the raw value would be rejected by the rules)
+    assert _solid_part(NoduleFinding(id="N2", composition="solid", solid_component_mm=5.0)) is None
