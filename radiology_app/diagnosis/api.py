@@ -28,6 +28,7 @@ from radiology_app.diagnosis.crops import (
     estimate_noise_hu,
     extract_crop,
     image_channels,
+    radiomics,
 )
 from radiology_app.diagnosis.cues import extract_cues
 from radiology_app.diagnosis.features import quality_vector
@@ -197,17 +198,24 @@ class DiagnosisModel:
         return list(self._infos)
 
     def _prepare(self, inputs: Sequence[DiagnosisInput]) -> dict[str, Any]:
-        imgs, quals, cues, resampled = [], [], [], []
+        imgs, quals, cues, resampled, rads = [], [], [], [], []
         for inp in inputs:
             hu, mask, rs = _on_crop_grid(inp)
             resampled.append(rs)
             imgs.append(image_channels(hu, mask))
+            rads.append(radiomics(hu, mask))
             note = inp.note_text or ""
             nc = extract_cues(note)
             cues.append(nc.vector)
             noise = inp.noise_hu if inp.noise_hu is not None else estimate_noise_hu(hu)
             quals.append((noise, inp.slice_thickness_mm, nc, bool(note.strip())))
-        return {"images": np.stack(imgs), "cues": np.stack(cues), "quals": quals, "resampled": resampled}
+        return {
+            "images": np.stack(imgs),
+            "cues": np.stack(cues),
+            "quals": quals,
+            "resampled": resampled,
+            "radiomics": np.stack(rads),
+        }
 
     def predict(
         self,
@@ -292,7 +300,14 @@ class DiagnosisModel:
         image = torch.from_numpy(prep["images"]).requires_grad_(self._saliency)
         ctx = torch.enable_grad() if self._saliency else torch.no_grad()
         with ctx:
-            out = self._net(image, states, tmask, torch.from_numpy(prep["cues"]), torch.from_numpy(qual))
+            out = self._net(
+                image,
+                states,
+                tmask,
+                torch.from_numpy(prep["cues"]),
+                torch.from_numpy(qual),
+                torch.from_numpy(prep["radiomics"]),
+            )
             lp = out["log_probs"]
             sal = None
             if self._saliency:

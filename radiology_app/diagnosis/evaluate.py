@@ -145,13 +145,17 @@ def run_evaluation(
     adapter = Path(settings.adapter_dir) if settings.adapter_dir else None
     if adapter is not None:
         net, _, _ = load_adapter_heads(adapter, meta, sha)
-    backbone = load_backbone(settings.text_backbone_dir or None, adapter / "lora" if adapter else None)
+    backbone = load_backbone(settings.text_backbone_dir or None)
     cache = cache_dir or app_paths().home / "cache" / "diagnosis"
-    name = "eval" if adapter is None else f"eval_adapter_{adapter.name}"
     check_cancel(cancel)
     arrays = synthetic_arrays(
-        cache, name, cases, seed, backbone, domain=domain, on_progress=on_progress, cancel=cancel
+        cache, "eval", cases, seed, backbone, domain=domain, on_progress=on_progress, cancel=cancel
     )
+    if adapter is not None:  # same rendered crops; notes re-encoded by the adapted backbone
+        from radiology_app.diagnosis.train import encode_notes
+
+        adapted = load_backbone(settings.text_backbone_dir or None, adapter / "lora")
+        arrays.states, arrays.tmask = encode_notes(adapted, arrays.notes)
     check_cancel(cancel)
     result = evaluate_arrays(net, arrays)
     result.update(

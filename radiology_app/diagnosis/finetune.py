@@ -53,12 +53,12 @@ def _read_volume(path: Path) -> tuple[npt.NDArray[np.float32], tuple[float, floa
 
     try:
         if path.is_dir():
-            reader = sitk.ImageSeriesReader()
-            files = reader.GetGDCMSeriesFileNames(str(path))
+            reader = sitk.ImageSeriesReader()  # type: ignore[no-untyped-call]
+            files = reader.GetGDCMSeriesFileNames(str(path))  # type: ignore[no-untyped-call]
             if not files:
                 raise ModelError(f"{path}: no DICOM series in folder")
-            reader.SetFileNames(files)
-            img = reader.Execute()
+            reader.SetFileNames(files)  # type: ignore[no-untyped-call]
+            img = reader.Execute()  # type: ignore[no-untyped-call]
         else:
             img = sitk.ReadImage(str(path))
     except RuntimeError as exc:
@@ -172,7 +172,7 @@ def _split(labels: npt.NDArray[np.int64], frac: float = 0.2, seed: int = 0) -> n
 
 
 def _static_inputs(cases: list[LocalCase]) -> dict[str, Any]:
-    from radiology_app.diagnosis.crops import estimate_noise_hu, image_channels
+    from radiology_app.diagnosis.crops import estimate_noise_hu, image_channels, radiomics
     from radiology_app.diagnosis.cues import extract_cues
 
     cues = [extract_cues(c.note) for c in cases]
@@ -182,6 +182,7 @@ def _static_inputs(cases: list[LocalCase]) -> dict[str, Any]:
         "cue_objs": cues,
         "noise": [c.noise_hu if c.noise_hu is not None else estimate_noise_hu(c.hu) for c in cases],
         "labels": np.asarray([c.label for c in cases], dtype=np.int64),
+        "radiomics": np.stack([radiomics(c.hu, c.mask) for c in cases]).astype(np.float32),
     }
 
 
@@ -214,13 +215,15 @@ def _forward(
             for k, i in enumerate(idx)
         ]
     )
-    return net(
+    out: dict[str, Any] = net(
         torch.from_numpy(st["images"][idx]),
         states,
         tmask,
         torch.from_numpy(st["cues"][idx]),
         torch.from_numpy(qual),
-    )  # type: ignore[no-any-return]
+        torch.from_numpy(st["radiomics"][idx]),
+    )
+    return out
 
 
 def _score(
@@ -357,7 +360,7 @@ def finetune(
                 out["log_mix"], t, log_target=True, reduction="batchmean"
             )
             opt.zero_grad()
-            loss.backward()
+            loss.backward()  # type: ignore[no-untyped-call]
             torch.nn.utils.clip_grad_norm_(params, 2.0)
             opt.step()
             report(on_progress, ep * steps + s + 1, epochs * steps, "steps", f"epoch {ep + 1}")
@@ -367,17 +370,17 @@ def finetune(
     better = after["top1"] > before["top1"] or (
         after["top1"] == before["top1"] and after["nll"] < before["nll"]
     )
-    out = out_dir or app_paths().adapters / dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    out.mkdir(parents=True, exist_ok=True)
-    bb.model.save_pretrained(str(out / "lora"))
+    adapter_out = out_dir or app_paths().adapters / dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    adapter_out.mkdir(parents=True, exist_ok=True)
+    bb.model.save_pretrained(str(adapter_out / "lora"))
     save_file(
         {k: v.detach().contiguous() for k, v in net.state_dict().items()},
-        str(out / "fused.safetensors"),
+        str(adapter_out / "fused.safetensors"),
         metadata={"config": json.dumps({"net": net.cfg.to_dict(), "base_sha256": base_sha})},
     )
     info = {
-        "version": out.name,
-        "sha256": sha256_file(out / "fused.safetensors"),
+        "version": adapter_out.name,
+        "sha256": sha256_file(adapter_out / "fused.safetensors"),
         "base_sha256": base_sha,
         "backbone": Path(bb.directory).name,
         "before": before,
@@ -387,7 +390,7 @@ def finetune(
         "epochs": epochs,
         "lora_r": lora_r,
     }
-    (out / "adapter.json").write_text(json.dumps(info, indent=2), encoding="utf-8")
+    (adapter_out / "adapter.json").write_text(json.dumps(info, indent=2), encoding="utf-8")
     if not better:
         reason = (
             f"not activated: held-back top-1 {after['top1']:.3f} is not better than the current model's "
@@ -396,7 +399,7 @@ def finetune(
     elif not activate:
         reason = "better, but activation was not requested"
     else:
-        save_settings(settings.replace(adapter_dir=str(out)))
+        save_settings(settings.replace(adapter_dir=str(adapter_out)))
         reason = f"activated: held-back top-1 {before['top1']:.3f} -> {after['top1']:.3f}"
     log.info("finetune: %s", reason)
     return {
@@ -404,7 +407,7 @@ def finetune(
         "after": after,
         "activated": bool(better and activate),
         "reason": reason,
-        "adapter_dir": str(out),
+        "adapter_dir": str(adapter_out),
         "n_train": len(tr_idx),
         "n_held_back": len(ho_idx),
         "seconds": time.monotonic() - t0,

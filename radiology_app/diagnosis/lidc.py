@@ -133,7 +133,7 @@ def slice_from_crop3d(
 def build_net() -> Any:
     """The small 2-D CNN (MONAI blocks): 2 x 64 x 64 -> malignancy logit."""
     import torch
-    from monai.networks.blocks import Convolution
+    from monai.networks.blocks.convolutions import Convolution
 
     class Net(torch.nn.Module):
         def __init__(self) -> None:
@@ -180,7 +180,8 @@ def train_lidc(
     opt = torch.optim.AdamW(net.parameters(), lr=2e-3, weight_decay=1e-3)
     steps = max(1, len(xt) // 64)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, 2e-3, total_steps=epochs * steps)
-    pos_weight = torch.tensor(float((yt == 0).sum() / max(1, (yt == 1).sum())))
+    n_pos = int((yt == 1).sum())
+    pos_weight = torch.tensor(float(int((yt == 0).sum()) / max(1, n_pos)))
     rng = np.random.default_rng(seed)
     for ep in range(epochs):
         net.train()

@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F  # noqa: N812
-from monai.networks.blocks import Convolution, ResidualUnit
+from monai.networks.blocks.convolutions import Convolution, ResidualUnit
 from torch import nn
 
 from radiology_app.diagnosis.classes import N_CLASSES
@@ -40,6 +40,7 @@ class NetConfig:
     n_cues: int = N_CUES
     n_quality: int = N_QUALITY
     channels: tuple[int, int, int, int] = (16, 32, 48, 64)
+    n_radiomics: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
@@ -67,11 +68,21 @@ class ImageEncoder(nn.Module):
         )
         self.proj = nn.Linear(c4, cfg.d_model)
         self.pos = nn.Parameter(torch.zeros(1, 64, cfg.d_model))
+        self.rad = (
+            nn.Sequential(
+                nn.Linear(cfg.n_radiomics, cfg.d_model), nn.GELU(), nn.Linear(cfg.d_model, cfg.d_model)
+            )
+            if cfg.n_radiomics
+            else None
+        )
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, radiomics: torch.Tensor) -> torch.Tensor:
         f = self.net(x)  # [B, C, 4, 4, 4]
         tokens = f.flatten(2).transpose(1, 2)  # [B, 64, C]
-        return self.proj(tokens) + self.pos
+        out: torch.Tensor = self.proj(tokens) + self.pos
+        if self.rad is not None:  # one more token from the shape/attenuation descriptors
+            out = torch.cat([self.rad(radiomics).unsqueeze(1), out], dim=1)
+        return out
 
 
 class AttnPool(nn.Module):
@@ -168,6 +179,7 @@ class FusedNet(nn.Module):
         text_mask: torch.Tensor,
         cues: torch.Tensor,
         quality: torch.Tensor,
+        radiomics: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         """Run the network.
 
@@ -192,7 +204,9 @@ class FusedNet(nn.Module):
             ``logits_image``/``logits_text``/``logits_joint``, ``z_image``/``z_text`` (contrastive
             embeddings), ``text_attention`` ([B, L] weights of the note tokens, cue token excluded).
         """
-        img = self.image(image)  # [B, 64, d]
+        if radiomics is None:
+            radiomics = torch.zeros(image.shape[0], max(1, self.cfg.n_radiomics))
+        img = self.image(image, radiomics)  # [B, 64 (+1), d]
         cue_tok = self.cue_proj(cues).unsqueeze(1)  # [B, 1, d]
         txt = torch.cat([cue_tok, self.text_proj(text_states)], dim=1)
         tmask = torch.cat([torch.ones_like(text_mask[:, :1]), text_mask], dim=1)
@@ -213,7 +227,8 @@ class FusedNet(nn.Module):
         gates = torch.sigmoid(self.router(torch.cat([img_feat, txt_feat, quality], dim=-1)))  # [B, 3]
         fused = gates[:, 0:1] * li + gates[:, 1:2] * lt + gates[:, 2:3] * lj
         mix = F.log_softmax(fused, dim=-1)
-        calibrated = F.log_softmax(mix / self.temperature, dim=-1)
+        temperature: torch.Tensor = self.temperature  # type: ignore[assignment]
+        calibrated = F.log_softmax(mix / temperature, dim=-1)
         return {
             "log_probs": calibrated,
             "log_mix": mix,
@@ -242,6 +257,7 @@ class OnnxWrapper(nn.Module):
         text_mask: torch.Tensor,
         cues: torch.Tensor,
         quality: torch.Tensor,
+        radiomics: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        out = self.net(image, text_states, text_mask, cues, quality)
+        out = self.net(image, text_states, text_mask, cues, quality, radiomics)
         return out["log_probs"].exp(), out["weights"], out["text_attention"]

@@ -41,6 +41,7 @@ def export_onnx(net: Any, backbone: Any, folder: Path) -> None:
         torch.ones(b, length),
         torch.zeros(b, net.cfg.n_cues),
         torch.zeros(b, net.cfg.n_quality),
+        torch.zeros(b, max(1, net.cfg.n_radiomics)),
     )
     tmp = folder / "fused.onnx.tmp"
     try:
@@ -50,7 +51,7 @@ def export_onnx(net: Any, backbone: Any, folder: Path) -> None:
             str(tmp),
             dynamo=False,
             opset_version=17,
-            input_names=["image", "text_states", "text_mask", "cues", "quality"],
+            input_names=["image", "text_states", "text_mask", "cues", "quality", "radiomics"],
             output_names=["probs", "weights", "text_attention"],
             dynamic_axes={
                 "image": {0: "b"},
@@ -58,6 +59,7 @@ def export_onnx(net: Any, backbone: Any, folder: Path) -> None:
                 "text_mask": {0: "b", 1: "l"},
                 "cues": {0: "b"},
                 "quality": {0: "b"},
+                "radiomics": {0: "b"},
                 "probs": {0: "b"},
                 "weights": {0: "b"},
                 "text_attention": {0: "b", 1: "l"},
@@ -144,14 +146,14 @@ class OnnxRunner:
                 for i, (n, th, nc, present) in enumerate(prep["quals"])
             ]
         ).astype(np.float32)
-        probs, weights, attn = self.fused.run(
-            None,
-            {
-                "image": prep["images"].astype(np.float32),
-                "text_states": states,
-                "text_mask": mask,
-                "cues": prep["cues"].astype(np.float32),
-                "quality": qual,
-            },
-        )
+        feeds = {
+            "image": prep["images"].astype(np.float32),
+            "text_states": states,
+            "text_mask": mask,
+            "cues": prep["cues"].astype(np.float32),
+            "quality": qual,
+            "radiomics": prep["radiomics"].astype(np.float32),
+        }
+        declared = {i.name for i in self.fused.get_inputs()}  # unused inputs are dropped by the exporter
+        probs, weights, attn = self.fused.run(None, {k: v for k, v in feeds.items() if k in declared})
         return probs, weights, attn, offsets

@@ -63,8 +63,8 @@ def _unit(rng: np.random.Generator) -> npt.NDArray[np.float32]:
     return np.asarray(v / (np.linalg.norm(v) + 1e-9), dtype=np.float32)
 
 
-def _norm(a: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-    return np.sqrt(np.einsum("...i,...i->...", a, a))
+def _norm(a: npt.NDArray[np.floating]) -> npt.NDArray[np.float32]:
+    return np.asarray(np.sqrt(np.einsum("...i,...i->...", a, a)), dtype=np.float32)
 
 
 def render_phenotype(
@@ -219,4 +219,4 @@ def add_noise(
         return np.asarray(hu, dtype=np.float64)
     nz = ndimage.gaussian_filter(rng.normal(0, 1, hu.shape), 0.5)
     nz *= noise_hu / (nz.std() + 1e-9)
-    return np.asarray(hu, dtype=np.float64) + nz
+    return np.asarray(np.asarray(hu, dtype=np.float64) + nz, dtype=np.float64)

@@ -246,13 +246,15 @@ def _sample_facts(name: str, rng: np.random.Generator) -> PatientFacts:
     c = _CLINICAL[name]
     smoke_p = np.asarray(c["smoke"], dtype=float)
     smoking = ("never", "former", "current")[int(rng.choice(3, p=smoke_p / smoke_p.sum()))]
-    lo, hi = c["py"]  # type: ignore[misc]
+    py_range: tuple[int, int] = c["py"]  # type: ignore[assignment]
+    lo, hi = py_range
     py = 0 if smoking == "never" else int(rng.integers(lo, hi + 1))
     course_p: dict[str, float] = c["course"]  # type: ignore[assignment]
     names = [*course_p.keys(), "none"]
     probs = np.asarray([*course_p.values(), max(0.0, 1.0 - sum(course_p.values()))])
     course = names[int(rng.choice(len(names), p=probs / probs.sum()))]
-    a_lo, a_hi = c["age"]  # type: ignore[misc]
+    age_range: tuple[int, int] = c["age"]  # type: ignore[assignment]
+    a_lo, a_hi = age_range
 
     def flag(key: str) -> bool:
         return bool(rng.random() < float(c[key]))  # type: ignore[arg-type]

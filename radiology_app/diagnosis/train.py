@@ -21,7 +21,7 @@ import torch.nn.functional as F  # noqa: N812
 
 from radiology_app.core.errors import ModelError
 from radiology_app.core.progress import CancelToken, ProgressCallback, check_cancel, report
-from radiology_app.diagnosis.crops import estimate_noise_hu, image_channels
+from radiology_app.diagnosis.crops import N_RADIOMICS, estimate_noise_hu, image_channels, radiomics
 from radiology_app.diagnosis.cues import N_CUES, extract_cues
 from radiology_app.diagnosis.features import quality_vector
 from radiology_app.diagnosis.network import FusedNet, NetConfig
@@ -145,7 +145,7 @@ def build_arrays(
         noise_est=noise,
         states=states,
         tmask=tmask,
-        cues=np.stack([c.vector for c in cue_list]) if n else np.zeros((0, N_CUES)),
+        cues=(np.stack([c.vector for c in cue_list]) if n else np.zeros((0, N_CUES))).astype(np.float32),
         informativeness=np.asarray([c.informativeness for c in cue_list], dtype=np.float32),
         notes=notes,
     )
@@ -169,7 +169,7 @@ def batch_tensors(
     ``drop_image`` replaces the crop by lung background only (no nodule) and maximal noise: the
     "text only" condition. ``force_drop_note`` empties the note: the "image only" condition.
     """
-    imgs, quals, cues, tmask = [], [], [], []
+    imgs, quals, cues, tmask, rads = [], [], [], [], []
     for i in idx:
         h = a.hu[i].astype(np.float32)
         m = a.mask[i]
@@ -193,7 +193,9 @@ def batch_tensors(
             h = add_noise(np.full_like(h, -850.0), 250.0, g)
             m = np.zeros_like(m)
             thick, noise_est = 5.0, estimate_noise_hu(h)
-        imgs.append(image_channels(np.ascontiguousarray(h), np.ascontiguousarray(m)))
+        h, m = np.ascontiguousarray(h), np.ascontiguousarray(m)
+        imgs.append(image_channels(h, m))
+        rads.append(radiomics(h, m))
         note_present = bool(a.tmask[i].any())
         drop_note = force_drop_note or (rng is not None and rng.random() < p_drop_note)
         cv = a.cues[i].copy()
@@ -219,6 +221,7 @@ def batch_tensors(
         "cues": torch.from_numpy(np.stack(cues).astype(np.float32)),
         "quality": torch.from_numpy(np.stack(quals)),
         "labels": torch.from_numpy(a.labels[idx]),
+        "radiomics": torch.from_numpy(np.stack(rads)),
     }
 
 
@@ -248,7 +251,9 @@ def fused_loss(
 
 
 def _forward(net: FusedNet, b: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    return net(b["image"], b["text_states"], b["text_mask"], b["cues"], b["quality"])  # type: ignore[no-any-return]
+    return net(  # type: ignore[no-any-return]
+        b["image"], b["text_states"], b["text_mask"], b["cues"], b["quality"], b["radiomics"]
+    )
 
 
 def predict_arrays(
@@ -543,7 +548,7 @@ def train_diagnosis(
         on_progress=scaled(on_progress, 0.05, 0.3),
         cancel=cancel,
     )
-    cfg = NetConfig(text_hidden=backbone.hidden_size)
+    cfg = NetConfig(text_hidden=backbone.hidden_size, n_radiomics=N_RADIOMICS)
     net, history = train_model(
         train,
         val,

@@ -67,7 +67,7 @@ def tiny_qwen3_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return d
 
 
-TINY_NET = {"d_model": 16, "n_heads": 2, "channels": (4, 8, 8, 16)}
+TINY_NET = {"d_model": 16, "n_heads": 2, "channels": (4, 8, 8, 16), "n_radiomics": 13}
 
 
 def train_tiny(backbone_dir: Path, out: Path, n_cases: int = 27, epochs: int = 2) -> tuple[Path, Path]:
