@@ -92,9 +92,11 @@ def main(out_dir: Path) -> int:
     window.viewer.model.apply_preset("lung")
     findings = window.findings
     if findings is not None and findings.nodules:
-        biggest = max(findings.nodules, key=lambda n: n.mean_diameter_mm or 0.0)
-        window.findings_panel.select(biggest.id)
+        window.findings_panel.select(findings.nodules[0].id)
         wait_until(lambda: window.viewer.model.labels is not None, 20)
+        if window.differential.saliency.isEnabled():
+            window.differential.saliency.setChecked(True)
+            wait_until(lambda: window.viewer.model.saliency is not None, 120)
     window.side_tabs.setCurrentWidget(window.differential)
     shot(window, "02-viewer-findings.png")
     shot(window.side_tabs, "03-differential-panel.png")

@@ -76,6 +76,7 @@ class DifferentialPanelWidget(QWidget):
         self.evidence_title.setObjectName("sectionTitle")
         self.evidence = QListWidget(self)
         self.evidence.setObjectName("evidenceList")
+        self.evidence.setWordWrap(True)
         self.saliency = QCheckBox("Show image saliency on the viewer", self)
         self.saliency.toggled.connect(self.saliency_toggled)
         self.disclaimer = QLabel("AI suggestion for clinician review; not a diagnosis.", self)
