@@ -124,7 +124,8 @@ def test_bench_gui_open_and_slice_change(
         p95 = sorted(shown)[int(0.95 * len(shown))] * 1000
         ren = statistics.median(rendered) * 1000
         print(
-            f"[bench-gui] slice change {plane} ({platform}): median {med:.1f} ms, p95 {p95:.1f} ms incl. flush; "
+            f"[bench-gui] slice change {plane} ({platform}): median {med:.1f} ms, "
+            f"p95 {p95:.1f} ms incl. flush; "
             f"render only {ren:.1f} ms (budget 20 ms); ratio to numpy slice copy ({copy_ms:.2f} ms) "
             f"{med / copy_ms:.1f}"
         )
