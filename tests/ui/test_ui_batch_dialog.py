@@ -77,3 +77,27 @@ def test_item_fields_reads_objects_and_mappings() -> None:
         "",
         "/r.pdf",
     )
+
+
+def test_batch_with_analysis_and_reports(qtbot: QtBot, tmp_path: Path) -> None:
+    import pytest
+
+    from radiology_app import pipeline
+    from radiology_app.core.errors import RadiologyAppError
+
+    try:
+        pipeline.MODELS.segmenter()
+    except RadiologyAppError as exc:
+        pytest.skip(f"model weights not available: {exc}")
+    write_study(tmp_path / "many" / "a")
+    d = BatchDialog(StudyDatabase(app_paths().database))
+    qtbot.addWidget(d)
+    d.folder.setText(str(tmp_path / "many"))
+    d.report_dir.setText(str(tmp_path / "reports"))
+    assert d.analyze.isChecked() and d.write_reports.isChecked()
+    with qtbot.waitSignal(d.finished_batch, timeout=600_000) as done:
+        d.start()
+    assert done.args[0] is not None
+    key, status, reason, report = (d.table.item(0, c).text() for c in range(4))
+    assert key == UIDS[0] and status.startswith("done") and "nodule(s)" in status and reason == ""
+    assert Path(report).exists() and Path(report).parent == tmp_path / "reports"
