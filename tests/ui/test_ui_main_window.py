@@ -169,3 +169,33 @@ def test_create_main_window_opens_a_study_by_prefix(qtbot: QtBot, tmp_path: Path
     assert w.study_uid == UID
     with pytest.raises(StudyNotFoundError):
         create_main_window("9.9.9.9")
+
+
+def test_saliency_overlay_from_the_fused_model(window: MainWindow, qtbot: QtBot) -> None:
+    from radiology_app import pipeline
+    from radiology_app.core.config import load_settings
+    from radiology_app.core.errors import RadiologyAppError
+
+    try:
+        pipeline.MODELS.segmenter()
+        pipeline.MODELS.diagnosis(load_settings())
+    except RadiologyAppError as exc:
+        pytest.skip(f"model weights not available: {exc}")
+    _open(qtbot, window)
+    with qtbot.waitSignal(window.analysis.succeeded, timeout=600_000) as done:
+        window.start_analysis()
+    findings = done.args[0]
+    if not findings.nodules:
+        pytest.skip("the segmenter found no nodule in the small test study")
+    qtbot.waitUntil(lambda: window.differential.nodule is not None, timeout=10_000)
+    window.differential.saliency.setChecked(True)
+    qtbot.waitUntil(lambda: window.viewer.model.saliency is not None, timeout=120_000)
+    sal = window.viewer.model.saliency
+    origin = window.viewer.model.saliency_origin_zyx
+    assert sal is not None and sal.ndim == 3 and float(sal.min()) >= 0.0 and float(sal.max()) == 1.0
+    centroid = window.differential.nodule.centroid_zyx
+    assert centroid is not None
+    for axis in range(3):  # the map surrounds the nodule
+        assert origin[axis] <= centroid[axis] <= origin[axis] + sal.shape[axis]
+    window.differential.saliency.setChecked(False)
+    assert window.viewer.model.saliency is None
