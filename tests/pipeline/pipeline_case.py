@@ -185,7 +185,7 @@ class FakeRegistry(ModelRegistry):
     def segmenter(self) -> Any:
         return FakeSegmenter()
 
-    def diagnosis(self, settings: Settings) -> Any:
+    def diagnosis(self, settings: Settings, *, saliency: bool = True) -> Any:
         from radiology_app.core.errors import ModelError
 
         if not self.available:
