@@ -16,6 +16,7 @@ model is first needed, so importing this module stays cheap.
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import datetime as dt
 import logging
@@ -708,6 +709,10 @@ def _run(
         warnings.append("no clinical note: facts unknown; the differential relies on the image")
     check_cancel(cancel)
     report(on_progress, 160, 1000, "", "loading the segmentation model")
+    # the diagnosis model (mostly imports and file reads) loads in the background during segmentation
+    loader = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="dx-loader")
+    diag_future = loader.submit(registry.diagnosis, settings, saliency=False)
+    loader.shutdown(wait=False)
     segmenter = registry.segmenter()
     try:
         seg = inference.segment_nodules(
@@ -743,7 +748,7 @@ def _run(
     diag_model = None
     try:
         report(on_progress, 760, 1000, "", "loading the diagnosis model")
-        diag_model = registry.diagnosis(settings, saliency=False)
+        diag_model = diag_future.result()
     except (ModelError, ImportError, OSError) as exc:
         base = dataclasses.replace(
             base, warnings=(*base.warnings, f"differential diagnosis unavailable: {exc}")
