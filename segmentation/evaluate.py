@@ -208,7 +208,22 @@ def evaluate(
         o, f = evaluate_case(ph, seg)
         outcomes.extend(o)
         fps.extend(f)
-        log.info("case %d: %d/%d found, %d false positives", i, sum(x.detected for x in o), len(o), len(f))
+        log.info(
+            "case %d: %d/%d found, %d candidates unmatched", i, sum(x.detected for x in o), len(o), len(f)
+        )
+        if on_case is not None:
+            on_case(
+                summarize(
+                    outcomes,
+                    fps,
+                    i + 1,
+                    seed,
+                    seconds=time.monotonic() - t0,
+                    model_sha256=seg.sha256,
+                    spacings=spacings,
+                    threshold=seg.min_max_probability,
+                )
+            )
     report(on_progress, cases, cases, "done")
     return summarize(
         outcomes,

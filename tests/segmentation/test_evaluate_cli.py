@@ -118,3 +118,15 @@ def test_cli_train_seg_generates_trains_and_exports(
     assert rc == 0
     res = json.loads(capsys.readouterr().out)
     assert res["iteration"] == 2 and len(res["sha256"]) == 64
+
+
+def test_evaluate_reports_after_each_case(tiny_segmenter: NoduleSegmenter) -> None:
+    seen: list[int] = []
+    evaluate(
+        cases=2,
+        seed=7_000_001,
+        segmenter=tiny_segmenter,
+        phantom_kwargs=SMALL,
+        on_case=lambda r: seen.append(r.cases),
+    )
+    assert seen == [1, 2]
