@@ -113,10 +113,10 @@ def _summary(f: Any) -> str:
         f"study {f.study_uid}: {len(f.reported_nodules)} nodule(s); Lung-RADS {f.lung_rads.category or '-'}"
     ]
     for n in f.reported_nodules:
-        dx = f", AI: {n.top_diagnosis[0]} {fmt_pct(n.top_diagnosis[1])}" if n.top_diagnosis else ""
+        dx = f"; AI: {n.top_diagnosis[0]} {fmt_pct(n.top_diagnosis[1])}" if n.top_diagnosis else ""
         lines.append(
-            f"  {n.id} {location_name(n)} {nodule_type(n)} {n.mean_diameter_mm} mm, Lung-RADS "
-            f"{n.lung_rads.category or '-'}, Brock {fmt_pct(n.brock_probability, 1)}{dx}"
+            f"  {n.id}: {location_name(n)}; {nodule_type(n).lower()}; {n.mean_diameter_mm} mm; Lung-RADS "
+            f"{n.lung_rads.category or '-'}; Brock {fmt_pct(n.brock_probability, 1)}{dx}"
         )
     lines += [f"  warning: {w}" for w in f.warnings]
     if f.report:
