@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 OURS = r"""
-import json, resource, sys, time
+import json, sys, time
 import numpy as np, torch
 torch.set_num_threads(2)
 from segmentation.inference import DEFAULT_WEIGHTS, NoduleSegmenter, load_model, segment_nodules
@@ -29,12 +29,13 @@ else:
 t = time.perf_counter()
 res = segment_nodules(hu, sp, segmenter=seg)
 dt = time.perf_counter() - t
-rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+# VmHWM is this process's own peak (ru_maxrss would carry the parent's over fork + exec)
+rss = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM")) / 1024.0
 print(json.dumps({"seconds": dt, "peak_rss_mb": rss, "nodules": len(res.nodules)}))
 """
 
 BASELINE = r"""
-import json, resource, sys, time
+import json, sys, time
 import numpy as np, torch
 torch.set_num_threads(2)
 from monai.inferers import sliding_window_inference
@@ -53,7 +54,8 @@ with torch.inference_mode():
     out = sliding_window_inference(x, roi_size=(96, 96, 96), sw_batch_size=1, predictor=seg.net)
     prob = torch.softmax(out, dim=1)[0, 1].numpy()
 dt = time.perf_counter() - t
-rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+# VmHWM is this process's own peak (ru_maxrss would carry the parent's over fork + exec)
+rss = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM")) / 1024.0
 print(json.dumps({"seconds": dt, "peak_rss_mb": rss}))
 """
 
