@@ -38,8 +38,8 @@ class _UntrainedRegistry:
     def segmenter(self) -> Any:
         return self._seg
 
-    def diagnosis(self, settings: Any) -> Any:
-        return self._inner.diagnosis(settings)
+    def diagnosis(self, settings: Any, *, saliency: bool = True) -> Any:
+        return self._inner.diagnosis(settings, saliency=saliency)
 
 
 def test_batch_with_real_pipeline_and_reports(tmp_path: Path, db: StudyDatabase) -> None:

@@ -279,8 +279,8 @@ class _UntrainedRegistry:
     def segmenter(self) -> object:
         return self._seg
 
-    def diagnosis(self, settings: object) -> object:
-        return self._inner.diagnosis(settings)  # type: ignore[arg-type]
+    def diagnosis(self, settings: object, *, saliency: bool = True) -> object:
+        return self._inner.diagnosis(settings, saliency=saliency)  # type: ignore[arg-type]
 
 
 @pytest.mark.timeout(0)
