@@ -350,12 +350,20 @@ def measure_nodule(
     calc = m & (smooth >= CALCIUM_HU)
     calcified = int(calc.sum()) >= 2 and float(img[calc].max(initial=-1e9)) >= CALCIUM_HU
     pattern = _calcification_pattern(calc, m, sp) if calcified else None
-    fat_vox = inner & (smooth >= FAT_HU[0]) & (smooth <= FAT_HU[1])
+    # Macroscopic fat must lie away from the outline: partial volume between soft tissue and lung at the
+    # rim (worst on thick slices and along vessels) also averages to -120..-40 HU. So look one erosion
+    # deeper than ``inner`` and require a cluster of at least 8 mm3 and 3 % of the nodule's volume.
+    # A rim shell is thin, real fat is a blob: keep only what survives an in-plane opening.
+    deep = ndimage.binary_erosion(inner)
+    fat_vox = (deep if deep.any() else inner) & (smooth >= FAT_HU[0]) & (smooth <= FAT_HU[1])
+    in_plane = np.zeros((3, 3, 3), dtype=bool)
+    in_plane[1] = True
+    fat_vox = ndimage.binary_opening(fat_vox, structure=in_plane)
     fat_lab, n_fat = ndimage.label(fat_vox)
     fat = False
     if n_fat:
         biggest = int(np.bincount(fat_lab.ravel())[1:].max())
-        fat = biggest * vox >= 3.0 and biggest >= 3 and composition == "solid"
+        fat = biggest * vox >= max(8.0, 0.03 * float(m.sum()) * vox) and composition == "solid"
 
     cz, cy, cx = (np.argwhere(m).mean(axis=0) + lo).tolist()
     off = np.asarray(offset_zyx, dtype=int)

@@ -130,3 +130,17 @@ def test_measure_rejects_bad_input() -> None:
         measure_nodule(np.zeros((4, 4, 4)), np.zeros((4, 4, 4)), (1.0, 1.0, 1.0))
     with pytest.raises(InvalidVolumeError):
         measure_nodule(np.zeros((4, 4, 4)), np.ones((4, 4, 5)), (1.0, 1.0, 1.0))
+
+
+def test_partial_volume_rim_of_a_vessel_on_thick_slices_is_not_fat() -> None:
+    """A blurred soft-tissue tube in lung at 2.5 mm slices averages to fat HU at its rim only."""
+    from scipy import ndimage
+
+    sp = (2.5, 0.7, 0.7)
+    shape = (16, 64, 64)
+    z, y, _x = np.meshgrid(*(np.arange(n) * s for n, s in zip(shape, sp, strict=True)), indexing="ij")
+    tube = ((y - 22.0) ** 2 + (z - 20.0) ** 2) <= 3.5**2
+    hu = np.where(tube, 40.0, -850.0).astype(np.float32)
+    hu = ndimage.gaussian_filter(hu, [1.0 / s for s in sp]).astype(np.float32)
+    mask = hu > -500.0
+    assert not measure_nodule(hu, mask, sp).fat
