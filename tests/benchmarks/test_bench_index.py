@@ -85,8 +85,10 @@ def test_bench_header_indexing(tmp_path: Path) -> None:
     )
     # CPU time is the fair ratio on a shared machine (wall time includes waiting for a core)
     assert ratio_cpu <= 1.5, f"CPU ratio {ratio_cpu:.2f} > 1.5"
-    if n / wall["bare"] >= 2000 * 1.5:
-        assert rate >= 2000, f"{rate:.0f} files/s < 2000"
+    if rate >= 2000:
+        print(f"absolute budget met: {rate:.0f} files/s >= 2000")
+    elif n / wall["bare"] >= 2000 * 1.5:
+        raise AssertionError(f"{rate:.0f} files/s < 2000")
     else:
         print(
             "machine too busy for the absolute budget: the bare loop itself runs "
