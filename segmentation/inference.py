@@ -493,6 +493,8 @@ def segment_nodules(
         if seg.refine and mask_o.any():
             mask_o = _refine(hu_arr, sp, osl, po, mask_o)
         mask_o &= labels[osl] == 0
+        if mask_o.sum() >= 10 and _elongation(mask_o, sp) > seg.max_elongation:
+            continue  # on the original grid the refined outline shows a vessel or fissure piece
         if not mask_o.any():
             # a tiny nodule whose interpolated peak falls under the threshold: keep its peak voxel
             peak = np.unravel_index(int(np.argmax(po)), po.shape)
