@@ -615,32 +615,23 @@ def _csv_value(value: Any) -> str:
     return str(value)
 
 
+#: Summary columns computed from nested findings; every other nodule column is copied by name.
+_DERIVED_NODULE_COLUMNS = frozenset({
+    "lung_rads_category", "fleischner_recommendation", "top_diagnosis", "top_probability",
+    "image_weight", "text_weight",
+})
+_COPIED_NODULE_COLUMNS = tuple(
+    c for c in SUMMARY_COLUMNS[SUMMARY_COLUMNS.index("long_axis_mm"):] if c not in _DERIVED_NODULE_COLUMNS
+)
+
+
 def _nodule_row(n: Mapping[str, Any]) -> dict[str, Any]:
     diff = n.get("differential") or []
     weights = n.get("modality_weights") or {}
     return {
         "nodule_id": n.get("id"),
         "centroid_lps_mm": n.get("centroid_lps_mm"),
-        **{
-            k: n.get(k)
-            for k in (
-                "long_axis_mm",
-                "short_axis_mm",
-                "mean_diameter_mm",
-                "volume_mm3",
-                "mean_hu",
-                "composition",
-                "solid_component_mm",
-                "calcification",
-                "fat",
-                "lobe",
-                "juxtapleural",
-                "spiculation_score",
-                "brock_probability",
-                "malignancy_probability",
-                "review",
-            )
-        },
+        **{k: n.get(k) for k in _COPIED_NODULE_COLUMNS},
         "lung_rads_category": (n.get("lung_rads") or {}).get("category"),
         "fleischner_recommendation": (n.get("fleischner") or {}).get("recommendation"),
         "top_diagnosis": diff[0]["diagnosis"] if diff else None,
