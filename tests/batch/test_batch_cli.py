@@ -37,3 +37,22 @@ def test_batch_command_refuses_report_dir_without_analyze(
 ) -> None:
     assert main(["batch", str(tmp_path), "--report-dir", str(tmp_path / "r")]) == 1
     assert "--analyze" in capsys.readouterr().err
+
+
+def test_batch_with_a_study_that_cannot_be_analysed_exits_0_and_lists_it_failed(
+    tmp_path: Path, home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A failed study is a result of the batch, not a failure of the command (exit 0, per the CLI
+    contract: non-zero only when the command itself fails); scripts read ``failed`` and each status."""
+    src = tmp_path / "in"
+    uid = make_study(src, 0, slices=1)  # a single slice: no series the pipeline can analyse
+    add_broken_files(src / "bad")
+    summary = tmp_path / "summary.csv"
+    args = ["batch", str(src), "--analyze", "--report-dir", str(tmp_path / "r"), "--summary", str(summary)]
+    assert main([*args, "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    (study,) = doc["studies"]
+    assert study["study_uid"] == uid and study["status"] == "failed" and study["reason"]
+    assert study["report"] is None and doc["failed"] == 1 and len(doc["issues"]) == 3
+    (row,) = csv.DictReader(summary.open(encoding="utf-8"))
+    assert row["status"] == "failed" and row["reason"] == study["reason"] and not row["nodule_id"]
