@@ -36,8 +36,10 @@ SIZE_BANDS: dict[str, tuple[float, float]] = {
     "8-15": (8.0, 15.0),
     ">=15": (15.0, 1e9),
 }
-#: Candidates down to this peak probability are collected for the operating-point table.
+#: Candidates down to this peak probability (or classifier score, with a classifier) are
+#: collected for the operating-point table.
 CANDIDATE_THRESHOLD = 0.5
+CANDIDATE_SCORE = 0.1
 #: The training script uses at most this many seeds from TRAIN_SEED_BASE.
 TRAIN_SEED_SPAN = 100_000
 
@@ -54,7 +56,7 @@ class NoduleOutcome:
     dice: float | None = None
     diameter_error_mm: float | None = None
     volume_error_pct: float | None = None
-    max_probability: float | None = None
+    score: float | None = None
 
 
 @dataclass
@@ -77,7 +79,8 @@ class EvaluationReport:
     counts_by_type: dict[str, int] = field(default_factory=dict)
     sensitivity_by_margin: dict[str, float | None] = field(default_factory=dict)
     operating_points: list[dict[str, float | None]] = field(default_factory=list)
-    min_max_probability: float = 0.0
+    score_threshold: float = 0.0
+    score_source: str = "network peak probability"
     seconds_per_case: float = 0.0
     model_sha256: str = ""
     spacings_mm: list[list[float]] = field(default_factory=list)
@@ -87,6 +90,10 @@ class EvaluationReport:
         from dataclasses import asdict
 
         return asdict(self)
+
+
+def _score_source(seg: NoduleSegmenter) -> str:
+    return "candidate classifier probability" if seg.classifier is not None else "network peak probability"
 
 
 def _rate(hits: list[bool]) -> float | None:
@@ -99,22 +106,28 @@ def evaluate_case(ph: ChestPhantom, segmenter: NoduleSegmenter) -> tuple[list[No
     Returns
     -------
     tuple
-        The outcome of each true nodule, and the peak probability of each false positive.
+        The outcome of each true nodule, and the detection score of each false positive.
     """
-    # collect every candidate down to 0.5 so operating points can be computed; the headline
+    # collect candidates down to a low score so operating points can be computed; the headline
     # metrics apply the segmenter's own threshold afterwards
+    clf = segmenter.classifier if segmenter is not None else None
     configured = segmenter.min_max_probability if segmenter is not None else None
+    configured_clf = clf.threshold if clf is not None else None
     try:
         if segmenter is not None:
             segmenter.min_max_probability = min(CANDIDATE_THRESHOLD, segmenter.min_max_probability)
+        if clf is not None and configured_clf is not None:
+            clf.threshold = min(CANDIDATE_SCORE, configured_clf)
         res = segment_nodules(ph.hu, ph.spacing_zyx_mm, segmenter=segmenter)
     finally:
         if segmenter is not None and configured is not None:
             segmenter.min_max_probability = configured
+        if clf is not None and configured_clf is not None:
+            clf.threshold = configured_clf
     pred = res.labels
     truth = ph.labels
     sp = ph.spacing_zyx_mm
-    pmax = {n.label_id: n.max_probability for n in res.nodules}
+    score = {n.label_id: n.score for n in res.nodules}
     matched_pred: set[int] = set()
     outcomes: list[NoduleOutcome] = []
     for t in ph.nodules:
@@ -142,9 +155,9 @@ def evaluate_case(ph: ChestPhantom, segmenter: NoduleSegmenter) -> tuple[list[No
             mp = measure_nodule(ph.hu[sl], ps, sp)
             o.diameter_error_mm = round(abs(mp.mean_diameter_mm - mt.mean_diameter_mm), 2)
             o.volume_error_pct = round(100.0 * (mp.volume_mm3 - mt.volume_mm3) / max(mt.volume_mm3, 1e-6), 2)
-            o.max_probability = max(pmax.get(int(i), 0.0) for i in ids)
+            o.score = max(score.get(int(i), 0.0) for i in ids)
         outcomes.append(o)
-    fps = [n.max_probability for n in res.nodules if n.label_id not in matched_pred]
+    fps = [n.score for n in res.nodules if n.label_id not in matched_pred]
     return outcomes, fps
 
 
@@ -221,7 +234,8 @@ def evaluate(
                     seconds=time.monotonic() - t0,
                     model_sha256=seg.sha256,
                     spacings=spacings,
-                    threshold=seg.min_max_probability,
+                    threshold=seg.detection_threshold,
+                    score_source=_score_source(seg),
                 )
             )
     report(on_progress, cases, cases, "done")
@@ -233,7 +247,8 @@ def evaluate(
         seconds=time.monotonic() - t0,
         model_sha256=seg.sha256,
         spacings=spacings,
-        threshold=seg.min_max_probability,
+        threshold=seg.detection_threshold,
+        score_source=_score_source(seg),
     )
 
 
@@ -247,17 +262,17 @@ def summarize(
     model_sha256: str = "",
     spacings: Sequence[Sequence[float]] = (),
     threshold: float = 0.0,
+    score_source: str = "network peak probability",
 ) -> EvaluationReport:
     """Metrics over the outcomes of ``cases`` phantoms (see :func:`evaluate`).
 
-    A nodule counts as found, and a false positive counts, only when its peak probability is at
-    least ``threshold`` (the segmenter's false-positive threshold).
+    A nodule counts as found, and a false positive counts, only when its detection score is at
+    least ``threshold`` (the segmenter's operating threshold).
     """
     raw_outcomes = list(outcomes)
     raw_fps = list(fps)
     outcomes = [
-        o if (o.max_probability or 0.0) >= threshold else dataclasses.replace(o, detected=False)
-        for o in outcomes
+        o if (o.score or 0.0) >= threshold else dataclasses.replace(o, detected=False) for o in outcomes
     ]
     fps = [f for f in fps if f >= threshold]
     ge4 = [o.detected for o in outcomes if o.diameter_mm >= 4.0]
@@ -283,13 +298,11 @@ def summarize(
     derr = [o.diameter_error_mm for o in found if o.diameter_error_mm is not None]
     verr = [o.volume_error_pct for o in found if o.volume_error_pct is not None]
     ops: list[dict[str, float | None]] = []
-    for thr in (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.98):
-        hits = [
-            o.detected and (o.max_probability or 0.0) >= thr for o in raw_outcomes if o.diameter_mm >= 4.0
-        ]
+    for thr in (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.98):
+        hits = [o.detected and (o.score or 0.0) >= thr for o in raw_outcomes if o.diameter_mm >= 4.0]
         ops.append(
             {
-                "min_max_probability": thr,
+                "min_score": thr,
                 "sensitivity_ge_4mm": _rate(hits),
                 "false_positives_per_scan": round(sum(1 for f in raw_fps if f >= thr) / cases, 3),
             }
@@ -312,7 +325,8 @@ def summarize(
         sensitivity_by_margin=by_margin,
         operating_points=ops,
         seconds_per_case=round(seconds / max(cases, 1), 1),
-        min_max_probability=threshold,
+        score_threshold=threshold,
+        score_source=score_source,
         model_sha256=model_sha256,
         spacings_mm=[list(map(float, x)) for x in spacings],
     )

@@ -7,9 +7,7 @@ instances, filtered, and mapped back to the original grid by interpolating the p
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
+from segmentation.candidates import all_candidates, candidate_crops
 from segmentation.errors import (
     InvalidVolumeError,
     ModelIntegrityError,
@@ -26,23 +25,25 @@ from segmentation.errors import (
     check_cancel,
     report,
 )
+from segmentation.fp_reduction import DEFAULT_FP_WEIGHTS, load_classifier
 from segmentation.lung import lung_mask as compute_lung_mask
 from segmentation.measure import NoduleMeasurement, measure_nodule
 from segmentation.model import ModelConfig, build_unet, normalize_hu
 from segmentation.resample import resample_image, target_shape
+from segmentation.weights import MODELS_DIR, read_verified
 
 if TYPE_CHECKING:
     import torch
 
 log = logging.getLogger(__name__)
 
-#: Folder of the shipped models (repo root / resources / models).
-MODELS_DIR = Path(__file__).resolve().parents[1] / "resources" / "models"
 #: The shipped weights and their model card.
 DEFAULT_WEIGHTS = MODELS_DIR / "nodule_unet.safetensors"
 DEFAULT_CARD = MODELS_DIR / "nodule_unet.md"
 #: Grid (mm) of the lung mask computed during inference.
 LUNG_GRID_MM = 2.5
+#: Edge (mm) of the cube segmented around a classifier-accepted point outside the network's mask.
+POINT_ROI_MM = 40.0
 
 
 @dataclass
@@ -78,6 +79,10 @@ class NoduleSegmenter:
         Sliding-window overlap fraction.
     sw_batch_size
         Windows per forward pass.
+    classifier
+        Optional candidate classifier (:mod:`segmentation.fp_reduction`). With it, every local
+        maximum of the probability (and every small blob) is a candidate and the classifier,
+        not ``min_max_probability``, decides which are nodules.
     """
 
     net: Any
@@ -92,6 +97,12 @@ class NoduleSegmenter:
     roi_size: int = 96
     overlap: float = 0.25
     sw_batch_size: int = 2
+    classifier: Any = None
+
+    @property
+    def detection_threshold(self) -> float:
+        """The threshold on :attr:`MeasuredNodule.score` that this segmenter applies."""
+        return float(self.classifier.threshold) if self.classifier is not None else self.min_max_probability
 
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         """Nodule probability for a batch of normalised patches ``[B, 1, z, y, x]``."""
@@ -116,6 +127,9 @@ class MeasuredNodule:
         Peak and mean network probability inside it.
     voxel_count
         Voxels on the original grid.
+    score
+        Detection score: the candidate classifier's probability when one is used, else
+        ``max_probability``.
     """
 
     label_id: int
@@ -123,6 +137,7 @@ class MeasuredNodule:
     max_probability: float
     mean_probability: float
     voxel_count: int
+    score: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -150,21 +165,9 @@ class SegmentationResult:
     model_sha256: str
 
 
-def read_card_sha256(card: Path) -> str:
-    """The SHA-256 stated in a model card (a line containing ``SHA-256`` and 64 hex digits)."""
-    try:
-        text = card.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ModelIntegrityError(card, f"model card cannot be read ({exc})") from exc
-    for line in text.splitlines():
-        if "sha-256" in line.lower() or "sha256" in line.lower():
-            m = re.search(r"\b([0-9a-fA-F]{64})\b", line)
-            if m:
-                return m.group(1).lower()
-    raise ModelIntegrityError(card, "model card states no SHA-256")
-
-
-def load_model(weights: Path | None = None, *, card: Path | None = None) -> NoduleSegmenter:
+def load_model(
+    weights: Path | None = None, *, card: Path | None = None, classifier: Path | None = None
+) -> NoduleSegmenter:
     """Load a nodule U-Net from safetensors after checking its SHA-256 against its model card.
 
     Parameters
@@ -174,6 +177,9 @@ def load_model(weights: Path | None = None, *, card: Path | None = None) -> Nodu
         ``None``.
     card
         Its model card; ``weights`` with the suffix ``.md`` when ``None``.
+    classifier
+        Candidate-classifier weights; the shipped ones go with the shipped U-Net (``weights`` is
+        ``None``), other U-Nets get none unless given.
 
     Returns
     -------
@@ -185,23 +191,8 @@ def load_model(weights: Path | None = None, *, card: Path | None = None) -> Nodu
     ModelIntegrityError
         When the file or card is missing, the hash differs, or the file is not a nodule U-Net.
     """
-    from safetensors import safe_open
-
     path = Path(weights) if weights is not None else DEFAULT_WEIGHTS
-    card_path = card if card is not None else path.with_suffix(".md")
-    if not path.is_file():
-        raise ModelIntegrityError(path, "weights file not found")
-    data = path.read_bytes()
-    digest = hashlib.sha256(data).hexdigest()
-    expected = read_card_sha256(card_path)
-    if digest != expected:
-        raise ModelIntegrityError(path, f"SHA-256 {digest} does not match the model card's {expected}")
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - safe_open has no iterator
-    except Exception as exc:  # safetensors raises its own error types
-        raise ModelIntegrityError(path, f"not a readable safetensors file ({exc})") from exc
+    digest, meta, tensors = read_verified(path, card)
     if "config" not in meta:
         raise ModelIntegrityError(path, "no network config in the file's metadata")
     config = ModelConfig.from_json(meta["config"])
@@ -215,6 +206,14 @@ def load_model(weights: Path | None = None, *, card: Path | None = None) -> Nodu
     for key, attr in (("threshold", "threshold"), ("min_max_probability", "min_max_probability")):
         if key in config.extra:
             setattr(seg, attr, float(config.extra[key]))
+    clf_path = classifier if classifier is not None else (DEFAULT_FP_WEIGHTS if weights is None else None)
+    if clf_path is not None and (classifier is not None or clf_path.is_file()):
+        clf = load_classifier(clf_path)
+        if clf.unet_sha256 and clf.unet_sha256 != digest:
+            raise ModelIntegrityError(
+                clf_path, f"trained on the candidates of U-Net {clf.unet_sha256[:12]}, not {digest[:12]}"
+            )
+        seg.classifier = clf
     return seg
 
 
@@ -444,25 +443,10 @@ def segment_nodules(
     near_lung = ndimage.binary_dilation(lung_crop, iterations=max(1, round(6.0 / w)))
     fg = (prob_crop >= seg.threshold) & near_lung
     comp, n = ndimage.label(fg, structure=np.ones((3, 3, 3)))
-    vox_w = float(np.prod(sp_w))
-    kept: list[tuple[int, tuple[slice, ...], float, float]] = []
-    if n:
-        objs = ndimage.find_objects(comp)
-        for k, sl in enumerate(objs, start=1):
-            if sl is None:
-                continue
-            region = comp[sl] == k
-            size_mm3 = float(region.sum()) * vox_w
-            pv = prob_crop[sl][region]
-            pmax = float(pv.max())
-            if size_mm3 < seg.min_component_mm3 or pmax < seg.min_max_probability:
-                continue
-            inside = float(lung_crop[sl][region].mean())
-            if inside < 0.3:
-                continue
-            if _elongation(region, sp_w) > seg.max_elongation:
-                continue  # a vessel segment, not a nodule
-            kept.append((k, sl, pmax, float(pv.mean())))
+    if seg.classifier is not None:
+        kept, points = _classified_candidates(seg, sub, prob_crop, lung_crop, near_lung, comp, sp_w)
+    else:
+        kept, points = _filtered_components(seg, prob_crop, lung_crop, comp, n, sp_w), []
 
     # map each kept instance back to the original grid
     lung_o = (
@@ -473,7 +457,7 @@ def segment_nodules(
     hu_arr = np.asarray(hu)
     nodules: list[MeasuredNodule] = []
     next_id = 1
-    for k, sl, pmax, pmean in kept:
+    for k, sl, pmax, pmean, score in kept:
         check_cancel(cancel)
         pad = 2
         wlo = [max(s.start - pad, 0) for s in sl]
@@ -512,6 +496,39 @@ def segment_nodules(
                 max_probability=round(pmax, 4),
                 mean_probability=round(pmean, 4),
                 voxel_count=int(mask_o.sum()),
+                score=round(score, 4),
+            )
+        )
+        next_id += 1
+    for centre_w, score in points:
+        check_cancel(cancel)
+        o = tuple(
+            int(np.clip(round((int(lo[a]) + centre_w[a] + 0.5) / scale[a] - 0.5), 0, hu.shape[a] - 1))
+            for a in range(3)
+        )
+        if labels[o]:
+            continue
+        osl, seed = _roi_around(hu.shape, sp, o, POINT_ROI_MM)
+        mask_o = _classical_at_point(np.asarray(hu_arr[osl], dtype=np.float32), sp, seed)
+        mask_o &= labels[osl] == 0
+        if float(mask_o.sum()) * float(np.prod(sp)) < seg.min_component_mm3:
+            continue
+        if mask_o.sum() >= 10 and _elongation(mask_o, sp) > seg.max_elongation:
+            continue
+        labels[osl][mask_o] = next_id
+        olo = [s_.start for s_ in osl]
+        meas = measure_nodule(
+            hu_arr[osl], mask_o, sp, lung_mask=lung_o[osl], offset_zyx=olo, full_shape_zyx=hu.shape
+        )
+        pc = float(prob_crop[centre_w])
+        nodules.append(
+            MeasuredNodule(
+                label_id=next_id,
+                measurement=meas,
+                max_probability=round(pc, 4),
+                mean_probability=round(pc, 4),
+                voxel_count=int(mask_o.sum()),
+                score=round(score, 4),
             )
         )
         next_id += 1
@@ -567,12 +584,8 @@ def segment_at_point(
     sp = _validate(hu, spacing_zyx_mm)
     if any(not (0 <= int(p) < n) for p, n in zip(point_zyx, hu.shape, strict=True)):
         raise InvalidVolumeError(f"point {point_zyx} lies outside the volume {hu.shape}")
-    half = [int(np.ceil(roi_mm / 2.0 / s)) for s in sp]
-    lo = [max(int(p) - h, 0) for p, h in zip(point_zyx, half, strict=True)]
-    hi = [min(int(p) + h + 1, n) for p, h, n in zip(point_zyx, half, hu.shape, strict=True)]
-    sl = tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))
+    sl, seed = _roi_around(hu.shape, sp, tuple(int(p) for p in point_zyx), roi_mm)
     roi = np.asarray(hu[sl], dtype=np.float32)
-    seed = tuple(int(p) - a for p, a in zip(point_zyx, lo, strict=True))
     out = np.zeros(hu.shape, dtype=np.uint8)
     mask: NDArray[np.bool_] | None = None
     if segmenter is not None:
@@ -581,6 +594,84 @@ def segment_at_point(
         mask = _classical_at_point(roi, sp, seed)
     out[sl][mask] = 1
     return out
+
+
+def _roi_around(
+    shape: Sequence[int], sp: Sequence[float], point: Sequence[int], roi_mm: float
+) -> tuple[tuple[slice, ...], tuple[int, int, int]]:
+    """The cube of edge ``roi_mm`` around ``point`` (clipped to the volume) and the point within it."""
+    half = [int(np.ceil(roi_mm / 2.0 / s)) for s in sp]
+    lo = [max(int(p) - h, 0) for p, h in zip(point, half, strict=True)]
+    hi = [min(int(p) + h + 1, n) for p, h, n in zip(point, half, shape, strict=True)]
+    sl = tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))
+    return sl, (int(point[0]) - lo[0], int(point[1]) - lo[1], int(point[2]) - lo[2])
+
+
+#: One kept network component: label, box, peak and mean probability, detection score.
+_Kept = tuple[int, tuple[slice, ...], float, float, float]
+
+
+def _filtered_components(
+    seg: NoduleSegmenter,
+    prob: NDArray[np.float32],
+    lung: NDArray[np.bool_],
+    comp: NDArray[np.int32],
+    n: int,
+    sp_w: Sequence[float],
+) -> list[_Kept]:
+    """Network components that pass the size, peak-probability, in-lung and shape filters."""
+    vox_w = float(np.prod(sp_w))
+    kept: list[_Kept] = []
+    if not n:
+        return kept
+    for k, sl in enumerate(ndimage.find_objects(comp), start=1):
+        if sl is None:
+            continue
+        region = comp[sl] == k
+        pv = prob[sl][region]
+        pmax = float(pv.max())
+        if float(region.sum()) * vox_w < seg.min_component_mm3 or pmax < seg.min_max_probability:
+            continue
+        if float(lung[sl][region].mean()) < 0.3:
+            continue
+        if _elongation(region, sp_w) > seg.max_elongation:
+            continue  # a vessel segment, not a nodule
+        kept.append((k, sl, pmax, float(pv.mean()), pmax))
+    return kept
+
+
+def _classified_candidates(
+    seg: NoduleSegmenter,
+    img: NDArray[np.float32],
+    prob: NDArray[np.float32],
+    lung: NDArray[np.bool_],
+    region: NDArray[np.bool_],
+    comp: NDArray[np.int32],
+    sp_w: Sequence[float],
+) -> tuple[list[_Kept], list[tuple[tuple[int, int, int], float]]]:
+    """Candidates the classifier accepts: network components, and points outside any component."""
+    cands = all_candidates(img, prob, region, float(np.mean(sp_w)))
+    if not cands:
+        return [], []
+    scores = seg.classifier.score(candidate_crops(img, prob, [c.centre for c in cands]))
+    best: dict[int, float] = {}
+    points: list[tuple[tuple[int, int, int], float]] = []
+    for c, sc in zip(cands, scores, strict=True):
+        if float(sc) < seg.classifier.threshold or (not lung[c.centre] and not region[c.centre]):
+            continue
+        k = int(comp[c.centre])
+        if k:
+            best[k] = max(best.get(k, 0.0), float(sc))
+        else:
+            points.append((c.centre, float(sc)))
+    objs = ndimage.find_objects(comp)
+    kept: list[_Kept] = []
+    for k, sc in sorted(best.items()):
+        sl = objs[k - 1]
+        assert sl is not None
+        pv = prob[sl][comp[sl] == k]
+        kept.append((k, sl, float(pv.max()), float(pv.mean()), sc))
+    return kept, points
 
 
 def _network_at_point(

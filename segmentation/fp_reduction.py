@@ -1,0 +1,144 @@
+"""False-positive reduction: a small MONAI CNN that scores nodule candidates from their crops.
+
+Input: ``[N, 2, 32, 32, 32]`` crops on the 1.25 mm working grid (normalised HU, U-Net probability,
+see :func:`segmentation.candidates.candidate_crops`). Output: the probability that the candidate is
+a nodule. The operating threshold is stored with the weights.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from segmentation.candidates import CROP_SIZE
+from segmentation.errors import ModelIntegrityError
+from segmentation.weights import MODELS_DIR, read_verified
+
+if TYPE_CHECKING:
+    import torch
+
+#: The shipped classifier.
+DEFAULT_FP_WEIGHTS = MODELS_DIR / "nodule_fp.safetensors"
+#: Value of the ``format`` metadata key of classifier weights.
+FP_FORMAT = "nodule-fp-classifier-1"
+
+
+@dataclass(frozen=True)
+class ClassifierConfig:
+    """Architecture and operating point of the candidate classifier.
+
+    Attributes
+    ----------
+    channels, strides
+        MONAI ``Classifier`` layers.
+    crop_size
+        Crop edge (working voxels).
+    threshold
+        Candidates scoring at least this are kept as nodules.
+    """
+
+    channels: tuple[int, ...] = (8, 16, 32, 64)
+    strides: tuple[int, ...] = (2, 2, 2, 2)
+    crop_size: int = CROP_SIZE
+    threshold: float = 0.5
+
+    def to_json(self) -> str:
+        """The config as JSON (stored in the weights file's metadata)."""
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> ClassifierConfig:
+        """Rebuild a config from :meth:`to_json` output."""
+        raw: dict[str, Any] = json.loads(text)
+        return cls(
+            channels=tuple(int(c) for c in raw["channels"]),
+            strides=tuple(int(s) for s in raw["strides"]),
+            crop_size=int(raw["crop_size"]),
+            threshold=float(raw["threshold"]),
+        )
+
+
+def build_classifier(config: ClassifierConfig) -> torch.nn.Module:
+    """A MONAI ``Classifier`` CNN: 2 input channels, one logit."""
+    from monai.networks.nets.classifier import Classifier
+
+    s = config.crop_size
+    net: torch.nn.Module = Classifier(
+        in_shape=(2, s, s, s),
+        classes=1,
+        channels=config.channels,
+        strides=config.strides,
+        num_res_units=1,
+        norm="batch",
+    )
+    return net
+
+
+@dataclass
+class CandidateClassifier:
+    """A loaded candidate classifier.
+
+    Attributes
+    ----------
+    net
+        The torch module (eval mode).
+    config
+        Architecture and threshold.
+    sha256
+        SHA-256 of the weights file (``""`` for an in-memory network).
+    unet_sha256
+        SHA-256 of the U-Net whose probabilities it was trained on (``""`` when unknown).
+    threshold
+        Operating threshold on the nodule probability (the config's unless changed).
+    batch_size
+        Crops per forward pass.
+    """
+
+    net: Any
+    config: ClassifierConfig
+    sha256: str = ""
+    unet_sha256: str = ""
+    threshold: float = -1.0
+    batch_size: int = 128
+
+    def __post_init__(self) -> None:
+        if self.threshold < 0:
+            self.threshold = self.config.threshold
+
+    def score(self, crops: NDArray[np.float32]) -> NDArray[np.float32]:
+        """Nodule probability of each crop ``[N, 2, s, s, s]``."""
+        import torch
+
+        out = np.zeros(len(crops), dtype=np.float32)
+        with torch.inference_mode():
+            for a in range(0, len(crops), self.batch_size):
+                x = torch.from_numpy(np.ascontiguousarray(crops[a : a + self.batch_size]))
+                out[a : a + len(x)] = torch.sigmoid(self.net(x)[:, 0]).numpy()
+        return out
+
+
+def load_classifier(weights: Path | None = None, *, card: Path | None = None) -> CandidateClassifier:
+    """Load the candidate classifier after checking its SHA-256 against its model card.
+
+    Raises
+    ------
+    ModelIntegrityError
+        When the file or card is missing, the hash differs, or the file is not a classifier.
+    """
+    path = Path(weights) if weights is not None else DEFAULT_FP_WEIGHTS
+    digest, meta, tensors = read_verified(path, card)
+    if meta.get("format") != FP_FORMAT or "config" not in meta:
+        raise ModelIntegrityError(path, f"not a {FP_FORMAT} file")
+    config = ClassifierConfig.from_json(meta["config"])
+    net = build_classifier(config)
+    try:
+        net.load_state_dict(tensors)
+    except RuntimeError as exc:
+        raise ModelIntegrityError(path, f"weights do not fit the network ({exc})") from exc
+    net.eval()
+    return CandidateClassifier(net=net, config=config, sha256=digest, unet_sha256=meta.get("unet_sha256", ""))

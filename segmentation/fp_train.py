@@ -1,0 +1,354 @@
+"""Train the candidate classifier (false-positive reduction) on phantoms seen through the U-Net (CPU).
+
+1. :func:`generate_candidate_cases` writes ``cand_XXXX.npz``: a training phantom on the working grid
+   (cropped to the lungs) with the shipped U-Net's probability and the nodule truth.
+2. :func:`case_examples` turns a case into labelled candidate crops: a candidate is a nodule when its
+   peak lies on (or within 2 voxels of) a true nodule; every true nodule also gives its own peak.
+3. :func:`train_classifier` trains with balanced batches, flips, in-plane rotations and shifts,
+   checkpoints and resumes, then :func:`choose_threshold` picks the operating point on validation
+   cases (whole candidate sets, so false positives per scan are real counts).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import ndimage
+
+from segmentation.candidates import all_candidates, candidate_crops
+from segmentation.dataset import TRAIN_SEED_BASE, phantom_to_working_grid
+from segmentation.errors import ProgressFn, SegmentationError, check_cancel, report
+from segmentation.fp_reduction import FP_FORMAT, ClassifierConfig, build_classifier
+
+log = logging.getLogger(__name__)
+
+#: Candidate-case phantoms use seeds ``CANDIDATE_SEED_BASE + i`` (training range, away from U-Net cases).
+CANDIDATE_SEED_BASE = TRAIN_SEED_BASE + 20_000
+#: Lung dilation (working voxels) of the region where candidates may lie.
+LUNG_DILATION = 5
+#: Negative crops kept per training case (a random sample of its candidates).
+NEGATIVES_PER_CASE = 400
+
+
+def generate_candidate_cases(
+    out_dir: Path,
+    n_cases: int,
+    segmenter: Any,
+    *,
+    seed_base: int = CANDIDATE_SEED_BASE,
+    n_nodules: tuple[int, int] = (4, 9),
+    on_progress: ProgressFn | None = None,
+    cancel: object | None = None,
+    phantom_kwargs: dict[str, Any] | None = None,
+) -> list[Path]:
+    """Write ``n_cases`` phantoms with the U-Net's probability (existing files are kept)."""
+    from segmentation.inference import _sliding_window
+    from segmentation.phantom.chest import make_chest_phantom
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths: list[Path] = []
+    for i in range(n_cases):
+        check_cancel(cancel)
+        path = out_dir / f"cand_{i:04d}.npz"
+        paths.append(path)
+        if path.exists():
+            continue
+        ph = make_chest_phantom(seed_base + i, n_nodules=n_nodules, **(phantom_kwargs or {}))
+        case = phantom_to_working_grid(ph, segmenter.config.working_spacing_mm)
+        prob = _sliding_window(segmenter, case.image.astype(np.float32), None, cancel, 0, 1)
+        truth = [
+            {"label": t.label_id, "kind": t.kind, "d": t.mean_diameter_mm, "jp": bool(t.spec.juxtapleural)}
+            for t in ph.nodules
+        ]
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez_compressed(
+            tmp,
+            image=case.image,
+            labels=case.labels,
+            lung=case.lung,
+            prob=prob.astype(np.float16),
+            spacing=np.float32(case.spacing_mm),
+            truth=np.array(json.dumps(truth)),
+        )
+        tmp.replace(path)
+        report(on_progress, i + 1, n_cases, f"candidate case {i + 1}/{n_cases}")
+    return paths
+
+
+@dataclass(frozen=True)
+class CaseExamples:
+    """Labelled candidate crops of one case.
+
+    Attributes
+    ----------
+    crops
+        ``[N, 2, s, s, s]`` float16.
+    labels
+        1 for a nodule candidate, 0 otherwise.
+    nodule_of
+        Index into ``truth`` of the nodule a candidate lies on (-1 for none).
+    truth
+        The case's nodules (``kind``, ``d`` mean diameter in mm, ...).
+    """
+
+    crops: NDArray[np.float16]
+    labels: NDArray[np.int8]
+    nodule_of: NDArray[np.int16]
+    truth: list[dict[str, Any]]
+
+
+def case_examples(path: Path, *, all_negatives: bool = False, seed: int = 0) -> CaseExamples:
+    """Candidates of a case written by :func:`generate_candidate_cases`, labelled by its truth.
+
+    With ``all_negatives`` every candidate is kept (validation); otherwise at most
+    :data:`NEGATIVES_PER_CASE` negatives, and each true nodule adds a crop at its own peak.
+    """
+    with np.load(path) as z:
+        image = z["image"]
+        labels = z["labels"]
+        lung = z["lung"] > 0
+        prob = z["prob"].astype(np.float32)
+        spacing = float(z["spacing"])
+        truth: list[dict[str, Any]] = json.loads(str(z["truth"]))
+    region = ndimage.binary_dilation(lung, iterations=LUNG_DILATION)
+    cands = all_candidates(image, prob, region, float(spacing))
+    near = ndimage.grey_dilation(labels, size=(5, 5, 5))
+    lab_of = {int(t["label"]): i for i, t in enumerate(truth)}
+    centres = [c.centre for c in cands]
+    owner = [lab_of.get(int(near[c]), -1) for c in centres]
+    pos = [i for i, o in enumerate(owner) if o >= 0]
+    neg = [i for i, o in enumerate(owner) if o < 0]
+    if not all_negatives and len(neg) > NEGATIVES_PER_CASE:
+        rng = np.random.default_rng(seed)
+        neg = sorted(int(i) for i in rng.choice(np.asarray(neg), NEGATIVES_PER_CASE, replace=False))
+    keep = pos + neg
+    sel_centres = [centres[i] for i in keep]
+    sel_owner = [owner[i] for i in keep]
+    if not all_negatives:
+        # each true nodule's own peak (its centre of mass when the network gave it nothing)
+        for i, t in enumerate(truth):
+            m = labels == int(t["label"])
+            if not m.any():
+                continue
+            pm = np.where(m, prob, -1.0)
+            if float(pm.max()) > 0.01:
+                c = np.unravel_index(int(np.argmax(pm)), pm.shape)
+            else:
+                c = tuple(round(v) for v in ndimage.center_of_mass(m))
+            sel_centres.append((int(c[0]), int(c[1]), int(c[2])))
+            sel_owner.append(i)
+    crops = candidate_crops(image, prob, sel_centres).astype(np.float16)
+    own = np.asarray(sel_owner, dtype=np.int16)
+    return CaseExamples(crops, (own >= 0).astype(np.int8), own, truth)
+
+
+def _augment(x: NDArray[np.float32], rng: np.random.Generator) -> NDArray[np.float32]:
+    """Flips on 3 axes, an in-plane quarter turn and a shift of up to 2 voxels, per crop."""
+    out = np.empty_like(x)
+    for i in range(len(x)):
+        c = x[i]
+        for ax in (1, 2, 3):
+            if rng.uniform() < 0.5:
+                c = np.flip(c, axis=ax)
+        c = np.rot90(c, k=int(rng.integers(4)), axes=(2, 3))
+        shift = [0, *(int(s) for s in rng.integers(-2, 3, 3))]
+        out[i] = np.roll(c, shift, axis=(0, 1, 2, 3))
+    return out
+
+
+@dataclass(frozen=True)
+class FpTrainSettings:
+    """Settings of :func:`train_classifier` (iterations, time budget in minutes, batch, lr, seed)."""
+
+    out_dir: Path
+    max_iters: int = 3000
+    max_minutes: float = 60.0
+    batch_size: int = 64
+    positive_fraction: float = 0.25
+    lr: float = 1e-3
+    seed: int = 4321
+    threads: int = 1
+    checkpoint_every: int = 100
+    config: ClassifierConfig = field(default_factory=ClassifierConfig)
+
+
+def train_classifier(
+    train: Sequence[CaseExamples],
+    settings: FpTrainSettings,
+    *,
+    on_progress: ProgressFn | None = None,
+    cancel: object | None = None,
+) -> dict[str, Any]:
+    """Train (or resume) the classifier on labelled crops; checkpoint and log the curve.
+
+    Returns
+    -------
+    dict
+        ``iteration``, ``finished``, ``last_loss``, ``checkpoint`` and ``minutes``.
+    """
+    import torch
+
+    crops = np.concatenate([e.crops for e in train])
+    labels = np.concatenate([e.labels for e in train])
+    pos = np.flatnonzero(labels == 1)
+    neg = np.flatnonzero(labels == 0)
+    if len(pos) == 0 or len(neg) == 0:
+        raise SegmentationError("the classifier needs both nodule and non-nodule candidates")
+    torch.set_num_threads(settings.threads)
+    torch.manual_seed(settings.seed)
+    out = settings.out_dir
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt = out / "fp_checkpoint.pt"
+    net = build_classifier(settings.config)
+    opt = torch.optim.AdamW(net.parameters(), lr=settings.lr, weight_decay=1e-4)
+    it = 0
+    if ckpt.exists():
+        state = torch.load(ckpt, map_location="cpu", weights_only=False)
+        net.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        it = int(state["iteration"])
+    rng = np.random.default_rng([settings.seed, it])
+    loss_fn = torch.nn.BCEWithLogitsLoss()
+    n_pos = max(1, round(settings.batch_size * settings.positive_fraction))
+    t0 = time.monotonic()
+    running: list[float] = []
+    last = float("nan")
+
+    def save() -> None:
+        tmp = ckpt.with_suffix(".tmp")
+        torch.save(
+            {
+                "model": net.state_dict(),
+                "optimizer": opt.state_dict(),
+                "iteration": it,
+                "config": settings.config.to_json(),
+            },
+            tmp,
+        )
+        tmp.replace(ckpt)
+
+    net.train()
+    finished = False
+    while True:
+        if it >= settings.max_iters:
+            finished = True
+            break
+        if (time.monotonic() - t0) / 60.0 >= settings.max_minutes:
+            break
+        if cancel is not None and bool(getattr(cancel, "cancelled", False)):
+            save()
+            check_cancel(cancel)
+        lr = settings.lr * 0.5 * (1.0 + math.cos(math.pi * it / settings.max_iters))
+        for g in opt.param_groups:
+            g["lr"] = max(lr, settings.lr * 0.02)
+        idx = np.concatenate([rng.choice(pos, n_pos), rng.choice(neg, settings.batch_size - n_pos)])
+        x = _augment(crops[idx].astype(np.float32), rng)
+        y = torch.from_numpy(labels[idx].astype(np.float32))
+        loss = loss_fn(net(torch.from_numpy(x))[:, 0], y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        it += 1
+        last = float(loss.item())
+        running.append(last)
+        if it % 20 == 0:
+            rec = {
+                "iteration": it,
+                "loss": float(np.mean(running)),
+                "lr": lr,
+                "minutes": (time.monotonic() - t0) / 60.0,
+            }
+            running = []
+            with (out / "fp_curve.jsonl").open("a", encoding="utf-8") as f:
+                f.write(json.dumps(rec) + "\n")
+            log.info("fp iter %d loss %.4f", it, rec["loss"])
+        if it % settings.checkpoint_every == 0:
+            save()
+        report(on_progress, it, settings.max_iters, f"loss {last:.3f}")
+    save()
+    return {
+        "iteration": it,
+        "finished": finished,
+        "last_loss": last,
+        "checkpoint": str(ckpt),
+        "minutes": (time.monotonic() - t0) / 60.0,
+    }
+
+
+def choose_threshold(
+    net: Any,
+    validation: Sequence[CaseExamples],
+    *,
+    max_fp_per_scan: float = 0.7,
+    min_diameter_mm: float = 4.0,
+) -> tuple[float, list[dict[str, float]]]:
+    """Operating point on whole validation candidate sets: the lowest threshold within the FP budget.
+
+    Returns
+    -------
+    tuple
+        The threshold, and the table of (threshold, sensitivity for nodules >= ``min_diameter_mm``,
+        false positives per scan).
+    """
+    import torch
+
+    net.eval()
+    scored: list[tuple[NDArray[np.float32], CaseExamples]] = []
+    with torch.inference_mode():
+        for e in validation:
+            s = np.zeros(len(e.crops), dtype=np.float32)
+            for a in range(0, len(e.crops), 128):
+                s[a : a + 128] = torch.sigmoid(
+                    net(torch.from_numpy(e.crops[a : a + 128].astype(np.float32)))[:, 0]
+                ).numpy()
+            scored.append((s, e))
+    table: list[dict[str, float]] = []
+    best = 0.99
+    for thr in np.round(np.arange(0.05, 1.0, 0.05), 2):
+        hits = 0
+        total = 0
+        fps = 0
+        for s, e in scored:
+            acc = s >= thr
+            fps += int((acc & (e.labels == 0)).sum())
+            for i, t in enumerate(e.truth):
+                if float(t["d"]) >= min_diameter_mm:
+                    total += 1
+                    hits += int(bool((acc & (e.nodule_of == i)).any()))
+        fp = fps / max(len(scored), 1)
+        table.append({"threshold": float(thr), "sensitivity": hits / max(total, 1), "fp_per_scan": fp})
+    within = [r for r in table if r["fp_per_scan"] <= max_fp_per_scan]
+    if within:
+        best = min(r["threshold"] for r in within)
+    return best, table
+
+
+def export_classifier(checkpoint: Path, weights_out: Path, threshold: float, unet_sha256: str) -> str:
+    """Write a checkpoint as safetensors with its threshold in the config; return its SHA-256."""
+    import dataclasses
+    import hashlib
+
+    import torch
+    from safetensors.torch import save_file
+
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    cfg = dataclasses.replace(ClassifierConfig.from_json(state["config"]), threshold=float(threshold))
+    tensors = {k: v.contiguous() for k, v in state["model"].items()}
+    meta = {
+        "config": cfg.to_json(),
+        "iteration": str(state["iteration"]),
+        "format": FP_FORMAT,
+        "unet_sha256": unet_sha256,
+    }
+    weights_out.parent.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(weights_out), metadata=meta)
+    return hashlib.sha256(weights_out.read_bytes()).hexdigest()

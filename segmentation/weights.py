@@ -1,0 +1,65 @@
+"""Shipped weights: read a safetensors file only after its SHA-256 matches its model card."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from segmentation.errors import ModelIntegrityError
+
+if TYPE_CHECKING:
+    import torch
+
+#: Folder of the shipped models (repo root / resources / models).
+MODELS_DIR = Path(__file__).resolve().parents[1] / "resources" / "models"
+
+
+def read_card_sha256(card: Path) -> str:
+    """The SHA-256 stated in a model card (a line containing ``SHA-256`` and 64 hex digits)."""
+    try:
+        text = card.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ModelIntegrityError(card, f"model card cannot be read ({exc})") from exc
+    for line in text.splitlines():
+        if "sha-256" in line.lower() or "sha256" in line.lower():
+            m = re.search(r"\b([0-9a-fA-F]{64})\b", line)
+            if m:
+                return m.group(1).lower()
+    raise ModelIntegrityError(card, "model card states no SHA-256")
+
+
+def read_verified(
+    path: Path, card: Path | None = None
+) -> tuple[str, dict[str, str], dict[str, torch.Tensor]]:
+    """SHA-256, metadata and tensors of a safetensors file whose hash matches its card.
+
+    Parameters
+    ----------
+    path
+        The ``.safetensors`` file.
+    card
+        Its model card; ``path`` with the suffix ``.md`` when ``None``.
+
+    Raises
+    ------
+    ModelIntegrityError
+        When the file or card is missing, the hash differs or the file cannot be read.
+    """
+    from safetensors import safe_open
+
+    card_path = card if card is not None else path.with_suffix(".md")
+    if not path.is_file():
+        raise ModelIntegrityError(path, "weights file not found")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    expected = read_card_sha256(card_path)
+    if digest != expected:
+        raise ModelIntegrityError(path, f"SHA-256 {digest} does not match the model card's {expected}")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = dict(f.metadata() or {})
+            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - safe_open has no iterator
+    except Exception as exc:  # safetensors raises its own error types
+        raise ModelIntegrityError(path, f"not a readable safetensors file ({exc})") from exc
+    return digest, meta, tensors
