@@ -211,7 +211,8 @@ class DiagnosisModel:
             quals.append((noise, inp.slice_thickness_mm, nc, bool(note.strip())))
         return {
             "images": np.stack(imgs),
-            "cues": np.stack(cues),
+            # Cues added to the lexicon later are appended, so weights trained with fewer read the prefix.
+            "cues": np.stack(cues)[:, : self._net.cfg.n_cues],
             "quals": quals,
             "resampled": resampled,
             "radiomics": np.stack(rads),

@@ -38,6 +38,12 @@ CUE_NAMES: tuple[str, ...] = (
     "course_resolving",
     "asymptomatic",
     "recurrent_infection",
+    "central_location",
+    "peripheral_location",
+    "neuroendocrine_paraneoplastic",  # SIADH / hyponatraemia, ectopic Cushing, Lambert-Eaton
+    "hypercalcaemia",
+    "mediastinal_lymphadenopathy",
+    "course_rapid",  # doubling within weeks
 )
 N_CUES = len(CUE_NAMES)
 
@@ -72,6 +78,17 @@ _YES_NO: dict[str, tuple[str, ...]] = {
         r"recurrent (pneumonia|infection|chest infection)s?|same lobe",
         r"反复(肺炎|感染)|同一肺叶",
     ),
+    "central_location": (r"\b(central|hilar|perihilar|endobronchial)\b", r"中央型|肺门区|肺门旁"),
+    "peripheral_location": (r"\b(peripheral|subpleural)\b", r"周围型|外周型"),
+    "neuroendocrine_paraneoplastic": (
+        r"siadh|hyponat\w*|low sodium|cushing\w*|\bacth\b|lambert[- ]eaton",
+        r"低钠血症|抗利尿激素|库欣|Lambert-Eaton",
+    ),
+    "hypercalcaemia": (r"hypercalc\w*|raised calcium|high calcium", r"高钙血症|血钙升高"),
+    "mediastinal_lymphadenopathy": (
+        r"lymphadenopathy|(enlarged|bulky) (mediastinal |hilar )?(lymph )?nodes",
+        r"淋巴结肿大|肿大淋巴结",
+    ),
 }
 
 # Course of the nodule (no negation handling: the phrases carry their own meaning).
@@ -86,6 +103,10 @@ _COURSE: dict[str, tuple[str, ...]] = {
         r"稳定|无变化|未见变化",
     ),
     "course_growing": (r"(slowly |slow )?(growing|enlarg\w*|increased in size|grown)", r"增大|生长|长大"),
+    "course_rapid": (
+        r"rapid(ly)? (enlarg\w*|grow\w*|increas\w*)|doubled in size|doubling time of \d+ (days|weeks)",
+        r"迅速增大|快速增大",
+    ),
     "course_resolving": (
         r"(shrank|decreased|resolv\w*|smaller) (after|with|following)|partial resolution",
         r"缩小|吸收|好转",

@@ -1,9 +1,9 @@
 """A small nodule-crop renderer for the diagnosis model's synthetic cases.
 
 Renders one nodule phenotype (type, size, margin, calcification pattern, fat, cavity, elongation, pleural
-contact) in lung background with vessels, at 0.625 mm and averaged down to the crop grid, then applies the
-scanner's slice thickness and noise. Values are Hounsfield units. The crop grid is the one of
-:mod:`radiology_app.diagnosis.crops` (``CROP_SHAPE`` voxels of ``CROP_SPACING_MM``).
+contact, enlarged lymph nodes beside it) in lung background with vessels, at 0.625 mm and averaged down
+to the crop grid, then applies the scanner's slice thickness and noise. Values are Hounsfield units. The
+crop grid is the one of :mod:`radiology_app.diagnosis.crops` (``CROP_SHAPE`` voxels of ``CROP_SPACING_MM``).
 """
 
 from __future__ import annotations
@@ -45,6 +45,9 @@ class NodulePhenotype:
         Ratio of the long to the short axes (1 = round; lentiform lymph nodes 1.6-2.5).
     juxtapleural
         Touches the chest wall / pleura.
+    adjacent_nodes
+        Number of enlarged (8-14 mm) soft-tissue lymph nodes rendered beside the nodule, outside its mask
+        (the hilar/mediastinal adenopathy of a central small cell carcinoma).
     """
 
     kind: str = "solid"
@@ -56,6 +59,7 @@ class NodulePhenotype:
     cavity_wall_mm: float = 0.0
     elongation: float = 1.0
     juxtapleural: bool = False
+    adjacent_nodes: int = 0
 
 
 def _unit(rng: np.random.Generator) -> npt.NDArray[np.float32]:
@@ -164,9 +168,13 @@ def render_phenotype(
         for shell in (0.35, 0.65, 0.9):
             nod = np.where(np.abs(rho - shell) < 0.08, rng.uniform(350, 700), nod)
     elif cal == "popcorn":
-        for _ in range(int(rng.integers(4, 8))):
-            c = _unit(rng) * r * rng.uniform(0.0, 0.6)
-            nod = np.where(_norm(pts - c) < r * rng.uniform(0.12, 0.2), rng.uniform(500, 900), nod)
+        # Chunky, irregular "popcorn" clusters: several lumps of 2.5 mm or more, each a few fused balls.
+        for _ in range(int(rng.integers(5, 9))):
+            c = _unit(rng) * r * rng.uniform(0.0, 0.65)
+            size = max(1.25, r * rng.uniform(0.16, 0.26))
+            for _ in range(3):
+                cc = c + _unit(rng) * size * 0.6
+                nod = np.where(_norm(pts - cc) < size * rng.uniform(0.7, 1.0), rng.uniform(600, 1000), nod)
     elif cal == "punctate":
         for _ in range(int(rng.integers(1, 4))):
             c = _unit(rng) * r * rng.uniform(0.0, 0.7)
@@ -175,17 +183,26 @@ def render_phenotype(
         c = _unit(rng) * r * rng.uniform(0.55, 0.75)
         nod = np.where(_norm(pts - c) < r * 0.25, rng.uniform(400, 800), nod)
     if ph.fat:
-        for _ in range(int(rng.integers(1, 3))):
-            c = _unit(rng) * r * rng.uniform(0.0, 0.4)
-            nod = np.where(
-                (_norm(pts - c) < r * rng.uniform(0.3, 0.5)) & (rho < 0.85), rng.uniform(-110, -60), nod
-            )
+        # Macroscopic fat: one to three lobules filling a quarter to a half of the nodule (at least 2.5 mm
+        # across, so they survive partial volume and slice thickness), -120 to -70 HU.
+        for _ in range(int(rng.integers(1, 4))):
+            c = _unit(rng) * r * rng.uniform(0.0, 0.35)
+            rad = max(1.25, r * rng.uniform(0.4, 0.6))
+            nod = np.where((_norm(pts - c) < rad) & (rho < 0.85), rng.uniform(-120, -70), nod)
     if ph.cavity_wall_mm > 0:
         inner = max(0.15, 1.0 - ph.cavity_wall_mm / r)
         c = _unit(rng) * r * (1 - inner) * 0.5
         rho_c = _norm(pts - c) / (r * inner)
         nod = np.where(rho_c < 1.0, -950.0, nod)
     hu = np.where(inside, nod, hu)
+    for _ in range(ph.adjacent_nodes):
+        # An enlarged lymph node beside the nodule (outside its mask): soft tissue, slightly oval.
+        d = _unit(rng)
+        rn = rng.uniform(4.0, 7.0)
+        c = d * (r + rn * rng.uniform(0.6, 1.0))
+        node = _norm((pts - c) * np.asarray([1.0, 1.0, rng.uniform(0.7, 1.0)], np.float32)) < rn
+        node &= ~inside
+        hu = np.where(node, 40.0 + rng.normal(0, 8), hu)
 
     # Partial volume to the crop grid, slice thickness, noise.
     hu = ndimage.gaussian_filter(hu, 0.6)

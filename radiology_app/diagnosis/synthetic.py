@@ -11,7 +11,13 @@ modality alone suffices:
   calcification pattern, fat and lentiform juxtapleural shape separate them;
 * infection vs subsolid adenocarcinoma: both subsolid / irregular on the image; fever, immune status and
   a rapid course (or resolution) in the note separate them;
-* squamous vs small cell: the same heavy-smoking note; cavitation and spiculation vs a lobulated mass.
+* squamous vs small cell: both central masses in heavy smokers. The note may add what separates them
+  clinically (small cell: heavier current smoking, a neuroendocrine paraneoplastic syndrome such as SIADH,
+  Cushing or Lambert-Eaton, doubling within weeks, mediastinal lymphadenopathy; squamous: hypercalcaemia,
+  haemoptysis) and the image what separates them radiologically (squamous: cavitation with a thick wall,
+  spiculation; small cell: a lobulated solid mass with enlarged lymph nodes beside it). Each is stated or
+  visible in only part of the cases, so only the fused evidence separates most of them;
+* hamartoma: macroscopic fat and popcorn calcification large enough to survive partial volume.
 
 ``domain="site_b"`` produces a shifted domain for the site-adaptation demonstration: other phrasings and
 abbreviations (most outside the cue lexicon), more Chinese notes with other wording, and noisier,
@@ -28,6 +34,11 @@ from radiology_app.diagnosis.classes import CLASS_NAMES
 from radiology_app.diagnosis.phantom import NodulePhenotype
 
 DOMAINS = ("base", "site_b")
+
+#: Version of the generator and phantom; part of every cache file name, so cases rendered by an earlier
+#: generator are never reused (2: location, paraneoplastic syndromes, staging nodes, rapid growth;
+#: larger hamartoma fat and popcorn calcification; lymph nodes beside small cell carcinomas).
+GENERATOR_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -46,8 +57,11 @@ class PatientFacts:
     immunosuppressed: bool
     tb_exposure: bool
     family_history: bool
-    course: str | None  # new / stable / growing / resolving
+    course: str | None  # new / stable / growing / rapid / resolving
     recurrent_infection: bool
+    location: str | None = None  # central / peripheral
+    paraneoplastic: str | None = None  # siadh / cushing / lems / hypercalcaemia
+    lymphadenopathy: bool = False
 
 
 @dataclass(frozen=True)
@@ -91,7 +105,8 @@ class SyntheticCase:
 
 # name: (p never, former, current), pack-years range, p prior cancer, fever, cough, hemoptysis, weight loss,
 # immunosuppressed, tb exposure, family history, recurrent infection, course probabilities, age range,
-# p female
+# p female; optional: p central location, paraneoplastic syndrome probabilities, p mediastinal
+# lymphadenopathy
 _CLINICAL: dict[str, dict[str, object]] = {
     "adenocarcinoma": dict(
         smoke=(0.4, 0.3, 0.3),
@@ -108,10 +123,12 @@ _CLINICAL: dict[str, dict[str, object]] = {
         course={"growing": 0.45, "stable": 0.05, "new": 0.05},
         age=(45, 82),
         female=0.55,
+        central=0.1,
+        nodes=0.1,
     ),
     "squamous_cell_carcinoma": dict(
-        smoke=(0.03, 0.37, 0.6),
-        py=(30, 90),
+        smoke=(0.03, 0.47, 0.5),
+        py=(25, 80),
         prior=0.06,
         fever=0.08,
         cough=0.6,
@@ -121,25 +138,31 @@ _CLINICAL: dict[str, dict[str, object]] = {
         tb=0.08,
         fam=0.15,
         recur=0.05,
-        course={"growing": 0.4},
+        course={"growing": 0.4, "rapid": 0.08},
         age=(55, 85),
         female=0.3,
+        central=0.65,
+        para={"hypercalcaemia": 0.3},
+        nodes=0.2,
     ),
     "small_cell_carcinoma": dict(
-        smoke=(0.02, 0.3, 0.68),
-        py=(30, 100),
+        smoke=(0.02, 0.18, 0.8),
+        py=(40, 110),
         prior=0.06,
         fever=0.08,
         cough=0.6,
-        hemo=0.2,
+        hemo=0.1,
         wl=0.55,
         immuno=0.05,
         tb=0.08,
         fam=0.15,
         recur=0.05,
-        course={"growing": 0.5},
+        course={"rapid": 0.45, "growing": 0.2},
         age=(55, 85),
         female=0.4,
+        central=0.8,
+        para={"siadh": 0.3, "cushing": 0.08, "lems": 0.07},
+        nodes=0.55,
     ),
     "carcinoid": dict(
         smoke=(0.7, 0.2, 0.1),
@@ -156,6 +179,7 @@ _CLINICAL: dict[str, dict[str, object]] = {
         course={"growing": 0.2, "stable": 0.2},
         age=(28, 65),
         female=0.6,
+        central=0.6,
     ),
     "metastasis": dict(
         smoke=(0.45, 0.35, 0.2),
@@ -172,6 +196,9 @@ _CLINICAL: dict[str, dict[str, object]] = {
         course={"new": 0.3, "growing": 0.3},
         age=(35, 82),
         female=0.5,
+        central=0.05,
+        para={"hypercalcaemia": 0.03},
+        nodes=0.05,
     ),
     "granuloma": dict(
         smoke=(0.5, 0.3, 0.2),
@@ -220,6 +247,8 @@ _CLINICAL: dict[str, dict[str, object]] = {
         course={"new": 0.6, "resolving": 0.25},
         age=(20, 85),
         female=0.5,
+        central=0.1,
+        nodes=0.1,
     ),
     "intrapulmonary_lymph_node": dict(
         smoke=(0.45, 0.35, 0.2),
@@ -259,6 +288,17 @@ def _sample_facts(name: str, rng: np.random.Generator) -> PatientFacts:
     def flag(key: str) -> bool:
         return bool(rng.random() < float(c[key]))  # type: ignore[arg-type]
 
+    p_central = float(c.get("central", 0.05))  # type: ignore[arg-type]
+    location = ("central" if rng.random() < p_central else "peripheral") if rng.random() < 0.7 else None
+    para_p: dict[str, float] = c.get("para", {})  # type: ignore[assignment]
+    para = None
+    u = rng.random()
+    for syndrome, p in para_p.items():
+        if u < p:
+            para = syndrome
+            break
+        u -= p
+    nodes = bool(rng.random() < float(c.get("nodes", 0.02)))  # type: ignore[arg-type]
     return PatientFacts(
         age=int(rng.integers(a_lo, a_hi + 1)),
         sex="F" if rng.random() < float(c["female"]) else "M",  # type: ignore[arg-type]
@@ -274,6 +314,9 @@ def _sample_facts(name: str, rng: np.random.Generator) -> PatientFacts:
         family_history=flag("fam"),
         course=None if course == "none" else course,
         recurrent_infection=flag("recur"),
+        location=location,
+        paraneoplastic=para,
+        lymphadenopathy=nodes,
     )
 
 
@@ -299,16 +342,20 @@ def sample_phenotype(name: str, rng: np.random.Generator) -> NodulePhenotype:
             "solid", _u(rng, 8, 26), str(rng.choice(["spiculated", "lobulated", "smooth"], p=[0.5, 0.3, 0.2]))
         )
     if name == "squamous_cell_carcinoma":
-        cav = _u(rng, 3, 8) if r < 0.5 else 0.0
+        cav = _u(rng, 3, 8) if r < 0.55 else 0.0
         return NodulePhenotype(
             "solid",
             _u(rng, 14, 30),
-            str(rng.choice(["spiculated", "lobulated"], p=[0.6, 0.4])),
+            str(rng.choice(["spiculated", "lobulated"], p=[0.65, 0.35])),
             cavity_wall_mm=cav,
+            adjacent_nodes=1 if rng.random() < 0.12 else 0,
         )
     if name == "small_cell_carcinoma":
         return NodulePhenotype(
-            "solid", _u(rng, 15, 30), str(rng.choice(["lobulated", "smooth"], p=[0.7, 0.3]))
+            "solid",
+            _u(rng, 15, 30),
+            str(rng.choice(["lobulated", "smooth", "spiculated"], p=[0.6, 0.3, 0.1])),
+            adjacent_nodes=int(rng.choice([0, 1, 2], p=[0.4, 0.35, 0.25])),
         )
     if name == "carcinoid":
         cal = str(rng.choice(["punctate", "eccentric"])) if r < 0.3 else "none"
@@ -335,8 +382,8 @@ def sample_phenotype(name: str, rng: np.random.Generator) -> NodulePhenotype:
             "solid", _u(rng, 4, 15), "smooth", calcification=cal, elongation=_u(rng, 1.0, 1.2)
         )
     if name == "hamartoma":
-        fat = bool(rng.random() < 0.7)
-        cal = "popcorn" if rng.random() < 0.35 else "none"
+        fat = bool(rng.random() < 0.75)
+        cal = "popcorn" if rng.random() < 0.4 else "none"
         return NodulePhenotype(
             "solid", _u(rng, 8, 25), str(rng.choice(["smooth", "lobulated"])), calcification=cal, fat=fat
         )
@@ -526,6 +573,7 @@ def _en_sentences(f: PatientFacts, rng: np.random.Generator, site_b: bool) -> li
                     "new": "Not on the CT from 6 weeks ago.",
                     "stable": "No interval change vs CT 2y prior.",
                     "growing": "Bigger than on prior imaging.",
+                    "rapid": "Twice the size vs 5 wks ago.",
                     "resolving": "Smaller post abx.",
                 }[f.course]
             )
@@ -537,11 +585,68 @@ def _en_sentences(f: PatientFacts, rng: np.random.Generator, site_b: bool) -> li
                     "growing": _pick(
                         rng, ("Slowly growing on serial CT.", "Increased in size since last year.")
                     ),
+                    "rapid": _pick(
+                        rng, ("Rapidly enlarging over 6 weeks.", "Doubled in size within a month.")
+                    ),
                     "resolving": "Decreased after antibiotics.",
                 }[f.course]
             )
+    out.extend(_en_staging(f, rng, site_b, mention_neg))
     if not (f.fever or f.cough or f.hemoptysis or f.weight_loss) and maybe(0.4):
         out.append("Asymptomatic, incidental finding." if not site_b else "Found on a cardiac CT.")
+    return out
+
+
+_PARA_EN = {
+    "siadh": ("Hyponatraemia (Na 124), SIADH suspected.", "Low sodium, likely SIADH."),
+    "cushing": ("Cushingoid features with raised ACTH.", "Ectopic Cushing syndrome suspected."),
+    "lems": ("Proximal weakness, Lambert-Eaton syndrome suspected.", "Lambert-Eaton myasthenic picture."),
+    "hypercalcaemia": ("Hypercalcaemia, corrected calcium 3.1.", "Raised calcium on bloods."),
+}
+_PARA_B_EN = {
+    "siadh": "Serum Na 124 mmol/L, urine osm high.",
+    "cushing": "Cortisol raised, moon facies.",
+    "lems": "Proximal myopathy, VGCC antibodies +.",
+    "hypercalcaemia": "Adj Ca 3.05.",
+}
+_PARA_ZH = {
+    "siadh": "低钠血症，考虑抗利尿激素分泌异常。",
+    "cushing": "库欣综合征表现。",
+    "lems": "近端肌无力，考虑Lambert-Eaton综合征。",
+    "hypercalcaemia": "高钙血症。",
+}
+_PARA_B_ZH = {
+    "siadh": "血钠124。",
+    "cushing": "皮质醇升高。",
+    "lems": "VGCC抗体阳性。",
+    "hypercalcaemia": "血钙3.1。",
+}
+
+
+def _en_staging(f: PatientFacts, rng: np.random.Generator, site_b: bool, mention_neg: float) -> list[str]:
+    """Location on the chest film, paraneoplastic syndromes and staging nodes (English)."""
+    out: list[str] = []
+    if f.location and rng.random() < 0.85:
+        if site_b:
+            out.append(
+                "Lesion abutting the hilum." if f.location == "central" else "Out in the lung periphery."
+            )
+        elif f.location == "central":
+            out.append(_pick(rng, ("Central hilar mass on chest X-ray.", "Perihilar opacity on the CXR.")))
+        else:
+            out.append(_pick(rng, ("Peripheral lesion on chest X-ray.", "Subpleural opacity on the CXR.")))
+    if f.paraneoplastic and rng.random() < 0.9:
+        out.append(_PARA_B_EN[f.paraneoplastic] if site_b else _pick(rng, _PARA_EN[f.paraneoplastic]))
+    if f.lymphadenopathy and rng.random() < 0.85:
+        out.append(
+            "Bulky N2 disease on PET."
+            if site_b
+            else _pick(
+                rng, ("Enlarged mediastinal lymph nodes on staging CT.", "Mediastinal lymphadenopathy.")
+            )
+        )
+    elif not f.lymphadenopathy and rng.random() < mention_neg * 0.5:
+        out.append("N0 on PET." if site_b else "No mediastinal lymphadenopathy.")
     return out
 
 
@@ -600,6 +705,7 @@ def _zh_sentences(f: PatientFacts, rng: np.random.Generator, site_b: bool) -> li
                     "new": "6周前CT未见。",
                     "stable": "与两年前CT对比大小一致。",
                     "growing": "较前片明显变大。",
+                    "rapid": "5周内体积翻倍。",
                     "resolving": "抗感染后较前变小。",
                 }
                 if site_b
@@ -607,10 +713,23 @@ def _zh_sentences(f: PatientFacts, rng: np.random.Generator, site_b: bool) -> li
                     "new": "近期新出现。",
                     "stable": "随访两年稳定。",
                     "growing": "随访逐渐增大。",
+                    "rapid": "短期内迅速增大。",
                     "resolving": "抗感染治疗后缩小。",
                 }
             )[f.course]
         )
+    if f.location and maybe(0.85):
+        central = f.location == "central"
+        if site_b:
+            out.append("靠近肺门。" if central else "位于肺外带。")
+        else:
+            out.append("中央型肿物，位于肺门区。" if central else "周围型结节。")
+    if f.paraneoplastic and maybe(0.9):
+        out.append((_PARA_B_ZH if site_b else _PARA_ZH)[f.paraneoplastic])
+    if f.lymphadenopathy and maybe(0.85):
+        out.append("PET示N2淋巴结高代谢。" if site_b else "纵隔淋巴结肿大。")
+    elif not f.lymphadenopathy and maybe(0.175):
+        out.append("PET未见淋巴结转移征象。" if site_b else "纵隔未见肿大淋巴结。")
     if not (f.fever or f.cough or f.hemoptysis or f.weight_loss) and maybe(0.4):
         out.append("体检发现，无症状。" if not site_b else "心脏CT时发现。")
     return out

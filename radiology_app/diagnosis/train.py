@@ -163,14 +163,27 @@ def batch_tensors(
     force_degrade: bool = False,
     force_drop_note: bool = False,
     drop_image: bool = False,
+    n_pairs: int = 0,
 ) -> dict[str, torch.Tensor]:
     """Assemble a batch (with optional augmentation, degradation and modality dropout).
 
     ``drop_image`` replaces the crop by lung background only (no nodule) and maximal noise: the
     "text only" condition. ``force_drop_note`` empties the note: the "image only" condition.
+    ``n_pairs`` > 0 (training) appends, for the first ``n_pairs`` cases of ``idx``, a copy with the image
+    degraded (heavy noise, 3-5 mm slices) and the same note; those first cases keep a clean image. The
+    router loss compares each pair (:func:`fused_loss`).
     """
     imgs, quals, cues, tmask, rads = [], [], [], [], []
-    for i in idx:
+    n_pairs = min(n_pairs, len(idx)) if rng is not None else 0
+    rows = [int(i) for i in idx] + [int(i) for i in idx[:n_pairs]]
+    # Per-row decisions drawn up front so that a degraded copy shares its original's note decisions.
+    note_u = [rng.random() if rng is not None else 1.0 for _ in rows]
+    cue_u = [rng.random() if rng is not None else 1.0 for _ in rows]
+    for j in range(len(idx), len(rows)):
+        note_u[j], cue_u[j] = note_u[j - len(idx)], cue_u[j - len(idx)]
+    for j, i in enumerate(rows):
+        paired_clean = j < n_pairs
+        paired_copy = j >= len(idx)
         h = a.hu[i].astype(np.float32)
         m = a.mask[i]
         thick = float(a.thickness[i])
@@ -182,13 +195,17 @@ def batch_tensors(
             h, m = np.rot90(h, k, axes=(1, 2)), np.rot90(m, k, axes=(1, 2))
             if rng.random() < 0.5:
                 h, m = h[:, :, ::-1], m[:, :, ::-1]
-        degrade = force_degrade or (rng is not None and rng.random() < p_degrade)
+        degrade = paired_copy or (
+            not paired_clean and (force_degrade or (rng is not None and rng.random() < p_degrade))
+        )
         if degrade:
             g = rng if rng is not None else np.random.default_rng(int(i))
             thick = float(g.uniform(3.0, 5.0))
             h = add_noise(apply_slice_thickness(h, thick), float(g.uniform(80, 180)), g)
             noise_est = estimate_noise_hu(h)
-        if drop_image or (rng is not None and rng.random() < p_drop_image):
+        if drop_image or (
+            not (paired_clean or paired_copy) and rng is not None and rng.random() < p_drop_image
+        ):
             g = rng if rng is not None else np.random.default_rng(int(i))
             h = add_noise(np.full_like(h, -850.0), 250.0, g)
             m = np.zeros_like(m)
@@ -197,14 +214,14 @@ def batch_tensors(
         imgs.append(image_channels(h, m))
         rads.append(radiomics(h, m))
         note_present = bool(a.tmask[i].any())
-        drop_note = force_drop_note or (rng is not None and rng.random() < p_drop_note)
+        drop_note = force_drop_note or note_u[j] < p_drop_note
         cv = a.cues[i].copy()
         tm = a.tmask[i].copy()
         if drop_note:
             note_present = False
             cv[:] = 0
             tm[:] = 0
-        elif rng is not None and rng.random() < p_drop_cues:
+        elif cue_u[j] < p_drop_cues:
             cv[:] = 0
         cues.append(cv)
         tmask.append(tm)
@@ -214,24 +231,37 @@ def batch_tensors(
         q = quality_vector(noise_est, thick, nc, int(tm.sum()), note_present)
         q[3] = float(a.informativeness[i]) if note_present and cv.any() else 0.0
         quals.append(q)
+    ridx = np.asarray(rows, dtype=np.int64)
     return {
         "image": torch.from_numpy(np.stack(imgs)),
-        "text_states": torch.from_numpy(np.asarray(a.states[idx], dtype=np.float32)),
+        "text_states": torch.from_numpy(np.asarray(a.states[ridx], dtype=np.float32)),
         "text_mask": torch.from_numpy(np.stack(tmask).astype(np.float32)),
         "cues": torch.from_numpy(np.stack(cues).astype(np.float32)),
         "quality": torch.from_numpy(np.stack(quals)),
-        "labels": torch.from_numpy(a.labels[idx]),
+        "labels": torch.from_numpy(a.labels[ridx]),
         "radiomics": torch.from_numpy(np.stack(rads)),
     }
 
 
 def fused_loss(
-    out: dict[str, torch.Tensor], labels: torch.Tensor, contrastive_weight: float = 0.1
+    out: dict[str, torch.Tensor],
+    labels: torch.Tensor,
+    contrastive_weight: float = 0.1,
+    *,
+    n_pairs: int = 0,
+    text_mask: torch.Tensor | None = None,
+    pair_margin: float = 0.15,
+    pair_weight: float = 1.0,
 ) -> torch.Tensor:
     """Fused NLL + per-head cross-entropy + router reliability targets + image-text contrastive loss.
 
     Each gate's target is its head's probability of the true class above chance, rescaled to [0, 1]
     (detached), so an empty note or a useless image drives that modality's gate towards zero.
+
+    With ``n_pairs`` > 0 the last ``n_pairs`` rows are image-degraded copies of the first ``n_pairs``
+    (:func:`batch_tensors`): for pairs whose note is present (``text_mask``), a hinge loss asks the router
+    to give the note at least ``pair_margin`` more of the normalised weight on the degraded copy than on
+    the clean original (the clean side detached, so only the degraded case's routing moves).
     """
     nll = F.nll_loss(out["log_mix"], labels)
     keys = ("logits_image", "logits_text", "logits_joint")
@@ -247,7 +277,20 @@ def fused_loss(
     con = 0.5 * (
         -(target * F.log_softmax(sim, 1)).sum(1).mean() - (target.T * F.log_softmax(sim.T, 1)).sum(1).mean()
     )
-    return nll + 0.5 * heads + gate_loss + contrastive_weight * con
+    loss = nll + 0.5 * heads + gate_loss + contrastive_weight * con
+    if n_pairs > 0:
+        w = out["weights"]
+        b = w.shape[0]
+        clean, degraded = w[:n_pairs, 1].detach(), w[b - n_pairs :, 1]
+        has_note = (
+            text_mask[:n_pairs].sum(1) > 0
+            if text_mask is not None
+            else torch.ones_like(clean, dtype=torch.bool)
+        )
+        if bool(has_note.any()):
+            shift = (degraded - clean)[has_note]
+            loss = loss + pair_weight * F.relu(pair_margin - shift).mean()
+    return loss
 
 
 def _forward(net: FusedNet, b: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -298,10 +341,12 @@ class TrainConfig:
     batch_size: int = 48
     lr: float = 2e-3
     weight_decay: float = 1e-4
-    p_degrade: float = 0.15
+    p_degrade: float = 0.1
     p_drop_note: float = 0.12
     p_drop_cues: float = 0.25
     p_drop_image: float = 0.06
+    p_pair: float = 0.2
+    pair_margin: float = 0.15
     threads: int = 1
     seed: int = 0
 
@@ -374,8 +419,16 @@ def train_model(
                 p_drop_note=tcfg.p_drop_note,
                 p_drop_cues=tcfg.p_drop_cues,
                 p_drop_image=tcfg.p_drop_image,
+                n_pairs=round(tcfg.p_pair * len(idx)),
             )
-            loss = fused_loss(_forward(net, b), b["labels"])
+            n_pairs = len(b["labels"]) - len(idx)
+            loss = fused_loss(
+                _forward(net, b),
+                b["labels"],
+                n_pairs=n_pairs,
+                text_mask=b["text_mask"],
+                pair_margin=tcfg.pair_margin,
+            )
             opt.zero_grad()
             loss.backward()  # type: ignore[no-untyped-call]
             torch.nn.utils.clip_grad_norm_(net.parameters(), 2.0)
@@ -427,9 +480,12 @@ def load_or_build_arrays(path: Path, cases_fn: Any, backbone: TextBackbone, **kw
 def synthetic_arrays(
     cache_dir: Path, name: str, n: int, seed: int, backbone: TextBackbone, domain: str = "base", **kw: Any
 ) -> CaseArrays:
-    """Cached arrays for ``n`` synthetic cases of ``seed``/``domain`` (file named after them)."""
+    """Cached arrays for ``n`` synthetic cases of ``seed``/``domain`` (file named after them and the
+    generator version)."""
+    from radiology_app.diagnosis.synthetic import GENERATOR_VERSION
+
     tag = Path(backbone.directory).name.replace(" ", "_")
-    path = cache_dir / f"{name}_{domain}_{seed}_{n}_{tag}_{backbone.hidden_size}.npz"
+    path = cache_dir / f"{name}_{domain}_{seed}_{n}_{tag}_{backbone.hidden_size}_g{GENERATOR_VERSION}.npz"
     return load_or_build_arrays(path, lambda: generate_cases(n, seed, domain=domain), backbone, **kw)
 
 
@@ -463,6 +519,12 @@ def save_fused(
     return sha256_file(weights)
 
 
+def _generator_version() -> int:
+    from radiology_app.diagnosis.synthetic import GENERATOR_VERSION
+
+    return GENERATOR_VERSION
+
+
 def write_card(
     card: Path,
     sha: str,
@@ -485,17 +547,23 @@ on a 40 mm crop (1.25 mm voxels; lung, mediastinal and high-attenuation HU windo
 the token states of the frozen text backbone `{Path(backbone.directory).name}` (hidden size
 {backbone.hidden_size}) plus a bilingual negation-aware cue vector, cross-attention between image and text
 tokens, three heads (image, text, joint) over 9 classes, and a modality router (pooled features + image
-noise, slice thickness, note informativeness) that mixes the heads. Temperature scaling
+noise estimate, slice thickness, note informativeness) that gates the heads: each gate is trained to predict
+how reliable its head is for the case, the fused logits are the gated sum, and the normalised gates are the
+reported modality weights {{image, text, joint}}. Temperature scaling
 (T = {history.get("temperature", 1.0):.3f}) fitted on the validation cases.
 
 ## Training data
 Synthetic only: {n_train} training cases (seed {TRAIN_SEED}) and {n_val} validation cases (seed {VAL_SEED})
 from `radiology_app/diagnosis/synthetic.py` (balanced over the 9 classes; notes 70 % English / 30 %
 Chinese, several styles, negations, irrelevant sentences, 4 % empty; crops rendered by
-`radiology_app/diagnosis/phantom.py`, noise 8-35 HU, slices 0.625-2 mm). No real patient data.
+`radiology_app/diagnosis/phantom.py`, noise 8-35 HU, slices 0.625-2 mm; generator version
+{_generator_version()}). No real patient data.
 Settings: {tcfg.epochs} epochs, batch {tcfg.batch_size}, AdamW lr {tcfg.lr}, one-cycle schedule, modality
-dropout (note dropped {tcfg.p_drop_note:.0%}, image degraded {tcfg.p_degrade:.0%}, cues hidden
-{tcfg.p_drop_cues:.0%}), contrastive image-text alignment loss (weight 0.1), {tcfg.threads} CPU thread(s),
+dropout (note dropped {tcfg.p_drop_note:.0%}, image degraded {tcfg.p_degrade:.0%}, image replaced by noise
+{tcfg.p_drop_image:.0%}, cues hidden {tcfg.p_drop_cues:.0%}); {tcfg.p_pair:.0%} of each batch repeated with
+the image degraded (noise 80-180 HU, 3-5 mm slices) and a router loss asking for at least
+{tcfg.pair_margin:.2f} more text weight on the degraded copy than on its clean original; contrastive
+image-text alignment loss (weight 0.1), {tcfg.threads} CPU thread(s),
 {history.get("seconds", 0.0) / 60:.1f} min. Last epoch: loss {last.get("loss", float("nan")):.4f}, validation
 top-1 {last.get("val_top1", float("nan")):.4f}.
 

@@ -98,3 +98,58 @@ def test_render_case_shapes_and_phenotypes() -> None:
         hu, mask = render_case(c)
         inside = hu[mask > 0]
         assert ((inside > -130) & (inside < -30)).mean() > 0.03
+
+
+def test_staging_and_paraneoplastic_cues_in_both_languages() -> None:
+    v = extract_cues(
+        "Perihilar opacity on the CXR. Hyponatraemia (Na 124), SIADH suspected. "
+        "Doubled in size within a month. No mediastinal lymphadenopathy."
+    ).vector
+    assert v[IDX["central_location"]] == 1 and v[IDX["peripheral_location"]] == 0
+    assert v[IDX["neuroendocrine_paraneoplastic"]] == 1 and v[IDX["hypercalcaemia"]] == 0
+    assert v[IDX["course_rapid"]] == 1
+    assert v[IDX["mediastinal_lymphadenopathy"]] == -1
+    z = extract_cues("周围型结节。高钙血症。纵隔淋巴结肿大。短期内迅速增大。").vector
+    assert z[IDX["peripheral_location"]] == 1 and z[IDX["central_location"]] == 0
+    assert z[IDX["hypercalcaemia"]] == 1 and z[IDX["neuroendocrine_paraneoplastic"]] == 0
+    assert z[IDX["mediastinal_lymphadenopathy"]] == 1 and z[IDX["course_rapid"]] == 1
+    assert extract_cues("纵隔未见肿大淋巴结。").vector[IDX["mediastinal_lymphadenopathy"]] == -1
+
+
+def test_squamous_and_small_cell_notes_differ_only_in_part_of_the_cases() -> None:
+    cases = generate_cases(900, 13)
+
+    def share(name: str, cue: str) -> float:
+        sel = [c for c in cases if c.diagnosis == name and c.note]
+        return float(np.mean([extract_cues(c.note).vector[IDX[cue]] > 0 for c in sel]))
+
+    for cue in ("neuroendocrine_paraneoplastic", "course_rapid", "mediastinal_lymphadenopathy"):
+        assert share("small_cell_carcinoma", cue) > share("squamous_cell_carcinoma", cue) + 0.2
+        assert share("small_cell_carcinoma", cue) < 0.7  # the note alone cannot settle every case
+    assert share("squamous_cell_carcinoma", "hypercalcaemia") > 0.15
+    assert share("small_cell_carcinoma", "hypercalcaemia") == 0.0
+    assert (
+        share("small_cell_carcinoma", "central_location") > share("adenocarcinoma", "central_location") + 0.3
+    )
+
+
+def test_hamartoma_fat_and_small_cell_nodes_are_visible_in_the_crop() -> None:
+    from radiology_app.diagnosis.crops import RADIOMICS_NAMES, radiomics
+
+    cases = generate_cases(450, 17)
+    fat_i, shell_i = RADIOMICS_NAMES.index("fat_fraction"), RADIOMICS_NAMES.index("pleural_contact")
+    fat = [radiomics(*render_case(c))[fat_i] for c in cases if c.phenotype.fat][:8]
+    assert np.mean(fat) > 0.15  # fat lobules fill a good part of the nodule, not a thin rim
+    popcorn = [c for c in cases if c.phenotype.calcification == "popcorn"][:6]
+    assert all((render_case(c)[0] > 400).sum() >= 5 for c in popcorn)
+    sclc = [c for c in cases if c.diagnosis == "small_cell_carcinoma"]
+    with_nodes = [radiomics(*render_case(c))[shell_i] for c in sclc if c.phenotype.adjacent_nodes][:6]
+    without = [
+        radiomics(*render_case(c))[shell_i]
+        for c in sclc
+        if not c.phenotype.adjacent_nodes and not c.phenotype.juxtapleural
+    ][:6]
+    assert np.mean(with_nodes) > np.mean(without) + 0.01  # soft tissue touching the nodule, outside its mask
+    for c in sclc[:4]:
+        _, mask = render_case(c)
+        assert mask.sum() > 0

@@ -244,3 +244,46 @@ def test_cases_csv_errors_name_the_row(tmp_path: Path) -> None:
     p.write_text("crop,note,label\nx.npz,hello,not_a_class\n", encoding="utf-8")
     with pytest.raises(ModelError, match="row 2"):
         read_cases_csv(p)
+
+
+def test_training_pairs_a_degraded_copy_with_its_clean_original(tiny_bert_dir: Path) -> None:
+    import torch
+
+    from radiology_app.diagnosis.text import load_backbone
+    from radiology_app.diagnosis.train import batch_tensors, build_arrays, fused_loss
+
+    a = build_arrays(generate_cases(9, 41), load_backbone(tiny_bert_dir))
+    idx = np.arange(9)
+    b = batch_tensors(a, idx, np.random.default_rng(0), p_drop_note=0.3, p_drop_cues=0.3, n_pairs=4)
+    assert b["image"].shape[0] == 13
+    assert torch.equal(b["labels"][9:], b["labels"][:4])
+    assert torch.equal(b["text_mask"][9:], b["text_mask"][:4])  # same note decisions
+    assert torch.equal(b["cues"][9:], b["cues"][:4])
+    q = b["quality"]
+    assert (q[9:, 0] > q[:4, 0] + 0.4).all()  # the noise estimate sees the degradation
+    assert (q[9:, 1] >= 0.6).all() and (q[:4, 1] <= 0.4).all()  # 3-5 mm vs the case's own slices
+    # Without a generator (evaluation) no pairs are added.
+    assert batch_tensors(a, idx, None, n_pairs=4)["image"].shape[0] == 9
+
+    # The router term: a degraded copy that gives the note no more weight than its original costs the
+    # margin; one that shifts enough weight to the note costs nothing.
+    n, c = 4, len(CLASS_NAMES)
+    labels = torch.zeros(2 * n, dtype=torch.long)
+    logits = torch.zeros(2 * n, c)
+    base = {
+        "log_mix": torch.log_softmax(logits, -1),
+        "logits_image": logits,
+        "logits_text": logits,
+        "logits_joint": logits,
+        "gates": torch.full((2 * n, 3), 0.5),
+        "z_image": torch.nn.functional.normalize(torch.ones(2 * n, 4), dim=-1),
+        "z_text": torch.nn.functional.normalize(torch.ones(2 * n, 4), dim=-1),
+    }
+    same = dict(base, weights=torch.tensor([[0.3, 0.3, 0.4]] * (2 * n)))
+    shifted = dict(base, weights=torch.tensor([[0.3, 0.3, 0.4]] * n + [[0.1, 0.6, 0.3]] * n))
+    mask = torch.ones(2 * n, 5)
+    plain = float(fused_loss(same, labels))
+    assert abs(float(fused_loss(same, labels, n_pairs=n, text_mask=mask)) - (plain + 0.15)) < 1e-5
+    assert abs(float(fused_loss(shifted, labels, n_pairs=n, text_mask=mask)) - plain) < 1e-5
+    no_note = torch.zeros(2 * n, 5)
+    assert abs(float(fused_loss(same, labels, n_pairs=n, text_mask=no_note)) - plain) < 1e-5
