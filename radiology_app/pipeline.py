@@ -54,7 +54,7 @@ from radiology_app.core.findings import (
 from radiology_app.core.logs import hash_uid
 from radiology_app.core.progress import CancelToken, Progress, ProgressCallback, check_cancel, report, scaled
 from radiology_app.core.types import Instance, Patient, Study, Volume
-from radiology_app.reporting.text import SPICULATED_FROM, compose_impression
+from radiology_app.reporting.text import IRREGULAR_FROM, SPICULATED_FROM, compose_impression
 from radiology_app.store.database import StudyDatabase
 
 log = logging.getLogger(__name__)
@@ -358,6 +358,24 @@ def _solid_part(n: NoduleFinding) -> float | None:
     return min(n.solid_component_mm, n.mean_diameter_mm)
 
 
+#: Volume over that of a ball of the long axis's diameter at or under which a nodule is "oval or
+#: lentiform" rather than round (an ellipsoid with both other axes at 0.84 of the long one: 0.7).
+FLAT_ROUNDNESS = 0.7
+
+
+def _benign_juxtapleural_shape(n: NoduleFinding) -> bool:
+    """Smooth margin and an oval/lentiform shape, as the Lung-RADS juxtapleural rule asks.
+
+    Conservative: unknown margins or shape, or any irregularity, answer ``False``.
+    """
+    if not n.juxtapleural or n.spiculation_score is None or n.spiculation_score >= IRREGULAR_FROM:
+        return False
+    if n.long_axis_mm is None or n.volume_mm3 is None or n.long_axis_mm <= 0:
+        return False
+    roundness = n.volume_mm3 / (np.pi / 6.0 * n.long_axis_mm**3)
+    return bool(roundness <= FLAT_ROUNDNESS)
+
+
 def _lung_rads_for(n: NoduleFinding) -> LungRadsAssessment:
     from radiology_app.rules import LungRadsInput, RuleInputError, lung_rads
 
@@ -375,6 +393,7 @@ def _lung_rads_for(n: NoduleFinding) -> LungRadsAssessment:
                 benign_calcification=n.calcification in BENIGN_CALCIFICATION,
                 fat=bool(n.fat),
                 juxtapleural=bool(n.juxtapleural),
+                benign_juxtapleural_morphology=_benign_juxtapleural_shape(n),
                 suspicious_features=("spiculation",) if spiculated else (),
             )
         )
@@ -543,7 +562,8 @@ def _diagnose(
 
 
 def _model_records(diag_model: Any, segmenter: Any) -> tuple[ModelRecord, ...]:
-    """Provenance of the models used: the segmenter (name, version, SHA-256) and the diagnosis model's."""
+    """Provenance of the models used: the segmenter (name, version, SHA-256), its candidate classifier
+    when it has one, and the diagnosis model's."""
     config = getattr(segmenter, "config", None)
     extra = getattr(config, "extra", None) or {}
     version = extra.get("version") if isinstance(extra, Mapping) else None
@@ -554,6 +574,9 @@ def _model_records(diag_model: Any, segmenter: Any) -> tuple[ModelRecord, ...]:
             getattr(segmenter, "sha256", None) or None,
         )
     ]
+    classifier = getattr(segmenter, "classifier", None)
+    if classifier is not None:
+        records.append(ModelRecord("nodule_fp_classifier", None, getattr(classifier, "sha256", None) or None))
     if diag_model is not None and hasattr(diag_model, "model_info"):
         records += [
             ModelRecord(str(i.name), getattr(i, "version", None), getattr(i, "sha256", None))

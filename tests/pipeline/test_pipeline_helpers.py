@@ -72,3 +72,29 @@ def test_solid_component_larger_than_nodule_is_capped_for_the_rules() -> None:
     lr = _lung_rads_for(n)
     assert lr.category is not None  # assessable (the raw value would be rejected by the rules)
     assert _solid_part(NoduleFinding(id="N2", composition="solid", solid_component_mm=5.0)) is None
+
+
+def test_juxtapleural_rule_needs_a_smooth_flat_nodule() -> None:
+    from radiology_app.core.findings import NoduleFinding
+    from radiology_app.pipeline import _lung_rads_for
+
+    def nodule(**kw: object) -> NoduleFinding:
+        base: dict[str, object] = {
+            "id": "N1",
+            "composition": "solid",
+            "mean_diameter_mm": 7.0,
+            "long_axis_mm": 9.0,
+            "short_axis_mm": 5.0,
+            "volume_mm3": 110.0,  # a lentil: 0.29 of a 9 mm ball
+            "juxtapleural": True,
+            "spiculation_score": 0.05,
+        }
+        base.update(kw)
+        return NoduleFinding(**base)  # type: ignore[arg-type]
+
+    assert _lung_rads_for(nodule()).category == "2"
+    # solid 7 mm without the benign juxtapleural features: category 3
+    assert _lung_rads_for(nodule(spiculation_score=0.3)).category == "3"
+    assert _lung_rads_for(nodule(volume_mm3=350.0)).category == "3"  # round (0.92 of the ball)
+    assert _lung_rads_for(nodule(juxtapleural=False)).category == "3"
+    assert _lung_rads_for(nodule(spiculation_score=None)).category == "3"
