@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 
 #: Candidate-case phantoms use seeds ``CANDIDATE_SEED_BASE + i`` (training range, away from U-Net cases).
 CANDIDATE_SEED_BASE = TRAIN_SEED_BASE + 20_000
+#: Case indices from here on are validation cases (realistic geometry, every candidate kept).
+VALIDATION_START = 500
 #: Lung dilation (working voxels) of the region where candidates may lie.
 LUNG_DILATION = 5
 #: Negative crops kept per training case (a random sample of its candidates).
@@ -41,7 +43,7 @@ NEGATIVES_PER_CASE = 400
 
 def generate_candidate_cases(
     out_dir: Path,
-    n_cases: int,
+    indices: Sequence[int],
     segmenter: Any,
     *,
     seed_base: int = CANDIDATE_SEED_BASE,
@@ -50,19 +52,37 @@ def generate_candidate_cases(
     cancel: object | None = None,
     phantom_kwargs: dict[str, Any] | None = None,
 ) -> list[Path]:
-    """Write ``n_cases`` phantoms with the U-Net's probability (existing files are kept)."""
+    """Write phantoms ``cand_IIII.npz`` with the U-Net's probability (existing files are kept).
+
+    Phantom ``i`` uses seed ``seed_base + i``. Training indices (below :data:`VALIDATION_START`)
+    get 340-380 mm fields of 0.75-1.1 mm pixels (fast to generate; the working grid is coarser
+    still); validation indices get the realistic 512 x 512 geometry of the evaluation.
+    """
     from segmentation.inference import _sliding_window
     from segmentation.phantom.chest import make_chest_phantom
 
     out_dir.mkdir(parents=True, exist_ok=True)
     paths: list[Path] = []
-    for i in range(n_cases):
+    for n, i in enumerate(indices):
         check_cancel(cancel)
         path = out_dir / f"cand_{i:04d}.npz"
         paths.append(path)
         if path.exists():
             continue
-        ph = make_chest_phantom(seed_base + i, n_nodules=n_nodules, **(phantom_kwargs or {}))
+        seed = seed_base + i
+        kw = dict(phantom_kwargs or {})
+        if not kw and i < VALIDATION_START:
+            rng = np.random.default_rng(seed)
+            sz = float(rng.choice((1.0, 1.25, 1.5, 2.0, 2.5, 3.0)))
+            sxy = float(np.round(rng.uniform(0.75, 1.1), 3))
+            n_xy = round(rng.uniform(340.0, 380.0) / sxy)
+            kw = {
+                "spacing_zyx_mm": (sz, sxy, sxy),
+                "shape_zyx": (round(rng.uniform(260.0, 310.0) / sz), n_xy, n_xy),
+            }
+        if "nodules" not in kw:
+            kw["n_nodules"] = n_nodules
+        ph = make_chest_phantom(seed, **kw)
         case = phantom_to_working_grid(ph, segmenter.config.working_spacing_mm)
         prob = _sliding_window(segmenter, case.image.astype(np.float32), None, cancel, 0, 1)
         truth = [
@@ -80,7 +100,7 @@ def generate_candidate_cases(
             truth=np.array(json.dumps(truth)),
         )
         tmp.replace(path)
-        report(on_progress, i + 1, n_cases, f"candidate case {i + 1}/{n_cases}")
+        report(on_progress, n + 1, len(indices), f"candidate case {n + 1}/{len(indices)}")
     return paths
 
 
@@ -352,3 +372,69 @@ def export_classifier(checkpoint: Path, weights_out: Path, threshold: float, une
     weights_out.parent.mkdir(parents=True, exist_ok=True)
     save_file(tensors, str(weights_out), metadata=meta)
     return hashlib.sha256(weights_out.read_bytes()).hexdigest()
+
+
+def cached_examples(path: Path, *, all_negatives: bool) -> CaseExamples:
+    """:func:`case_examples` of a case, kept in ``examples/`` beside it for the next run."""
+    cache = path.parent / "examples" / path.name
+    if cache.exists():
+        with np.load(cache) as z:
+            return CaseExamples(z["crops"], z["labels"], z["nodule_of"], json.loads(str(z["truth"])))
+    ex = case_examples(path, all_negatives=all_negatives, seed=int(path.stem.split("_")[-1]))
+    cache.parent.mkdir(exist_ok=True)
+    tmp = cache.with_suffix(".tmp.npz")
+    np.savez(
+        tmp, crops=ex.crops, labels=ex.labels, nodule_of=ex.nodule_of, truth=np.array(json.dumps(ex.truth))
+    )
+    tmp.replace(cache)
+    return ex
+
+
+def run_fp_training(
+    data_dir: Path,
+    out_dir: Path,
+    segmenter: Any,
+    *,
+    cases: int,
+    val_cases: int,
+    settings: FpTrainSettings | None = None,
+    max_fp_per_scan: float = 0.7,
+    export: Path | None = None,
+    on_progress: ProgressFn | None = None,
+    cancel: object | None = None,
+) -> dict[str, Any]:
+    """Generate (or reuse) candidate cases, train, pick the threshold on validation and export.
+
+    Returns
+    -------
+    dict
+        :func:`train_classifier`'s result plus ``threshold``, ``operating_points`` (validation)
+        and ``sha256`` when exported. The same is written to ``out_dir/fp_validation.json``.
+    """
+    import torch
+
+    train_idx = list(range(cases))
+    val_idx = list(range(VALIDATION_START, VALIDATION_START + val_cases))
+    paths = generate_candidate_cases(
+        data_dir, train_idx + val_idx, segmenter, on_progress=on_progress, cancel=cancel
+    )
+    train_ex = [cached_examples(p, all_negatives=False) for p in paths[: len(train_idx)]]
+    val_ex = [cached_examples(p, all_negatives=True) for p in paths[len(train_idx) :]]
+    st = settings if settings is not None else FpTrainSettings(out_dir=out_dir)
+    res = train_classifier(train_ex, st, on_progress=on_progress, cancel=cancel)
+    state = torch.load(Path(res["checkpoint"]), map_location="cpu", weights_only=False)
+    net = build_classifier(ClassifierConfig.from_json(state["config"]))
+    net.load_state_dict(state["model"])
+    threshold, table = choose_threshold(net, val_ex, max_fp_per_scan=max_fp_per_scan) if val_ex else (0.5, [])
+    res.update(
+        threshold=threshold,
+        operating_points=table,
+        train_cases=len(train_ex),
+        validation_cases=len(val_ex),
+        train_crops=int(sum(len(e.labels) for e in train_ex)),
+        train_positives=int(sum(int(e.labels.sum()) for e in train_ex)),
+    )
+    if export is not None:
+        res["sha256"] = export_classifier(Path(res["checkpoint"]), export, threshold, segmenter.sha256)
+    (out_dir / "fp_validation.json").write_text(json.dumps(res, indent=1), encoding="utf-8")
+    return res

@@ -54,6 +54,22 @@ def register(sub: Any) -> None:
     p.add_argument("--seed", type=int, default=1234, help="training seed")
     p.add_argument("--export", type=Path, default=None, help="write safetensors weights here at the end")
 
+    p = add_command(
+        sub,
+        "train-fp",
+        _cmd_train_fp,
+        "train the candidate classifier that removes false positives of the shipped U-Net (CPU)",
+    )
+    p.add_argument("--data", type=Path, required=True, help="folder of candidate cases (cand_*.npz)")
+    p.add_argument("--out", type=Path, required=True, help="folder for fp_checkpoint.pt and the curve")
+    p.add_argument("--cases", type=int, default=60, help="training phantoms (generated when missing)")
+    p.add_argument("--val-cases", type=int, default=12, help="validation phantoms (realistic size)")
+    p.add_argument("--iters", type=int, default=3000, help="optimiser steps (default 3000)")
+    p.add_argument("--minutes", type=float, default=60.0, help="wall-clock budget of the training")
+    p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    p.add_argument("--max-fp", type=float, default=0.7, help="false positives per scan allowed on validation")
+    p.add_argument("--export", type=Path, default=None, help="write safetensors weights here at the end")
+
 
 def _progress(label: str) -> Any:
     if not sys.stderr.isatty():
@@ -138,6 +154,38 @@ def _cmd_train(args: argparse.Namespace) -> int:
         )
         if args.export is not None:
             res["sha256"] = export_weights(Path(res["checkpoint"]), args.export)
+    except SegmentationError as exc:
+        raise _map_errors(exc) from exc
+    emit(args, res)
+    return 0
+
+
+def _cmd_train_fp(args: argparse.Namespace) -> int:
+    import torch
+
+    from segmentation.errors import SegmentationError
+    from segmentation.fp_train import FpTrainSettings, run_fp_training
+    from segmentation.inference import load_model
+
+    torch.set_num_threads(max(1, int(args.threads)))
+    try:
+        seg = load_model()
+        res = run_fp_training(
+            args.data,
+            args.out,
+            seg,
+            cases=int(args.cases),
+            val_cases=int(args.val_cases),
+            settings=FpTrainSettings(
+                out_dir=args.out,
+                max_iters=int(args.iters),
+                max_minutes=float(args.minutes),
+                threads=int(args.threads),
+            ),
+            max_fp_per_scan=float(args.max_fp),
+            export=args.export,
+            on_progress=_progress("train-fp"),
+        )
     except SegmentationError as exc:
         raise _map_errors(exc) from exc
     emit(args, res)

@@ -140,7 +140,7 @@ def candidate_case(tmp_path_factory: pytest.TempPathFactory) -> Path:
         **SMALL,
         "nodules": [NoduleSpec("solid", 14.0), NoduleSpec("part_solid", 12.0, solid_diameter_mm=6.0)],
     }
-    (path,) = generate_candidate_cases(out, 1, seg, phantom_kwargs=kw)
+    (path,) = generate_candidate_cases(out, [0], seg, phantom_kwargs=kw)
     return path
 
 
