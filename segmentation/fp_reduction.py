@@ -1,6 +1,6 @@
 """False-positive reduction: a small MONAI CNN that scores nodule candidates from their crops.
 
-Input: ``[N, 2, 32, 32, 32]`` crops on the 1.25 mm working grid (normalised HU, U-Net probability,
+Input: 32^3 crops on the 1.25 mm working grid (normalised HU, and optionally the U-Net's probability,
 see :func:`segmentation.candidates.candidate_crops`). Output: the probability that the candidate is
 a nodule. The operating threshold is stored with the weights.
 """
@@ -38,6 +38,8 @@ class ClassifierConfig:
         MONAI ``Classifier`` layers.
     crop_size
         Crop edge (working voxels).
+    in_channels
+        Crop channels read: 1 (normalised HU) or 2 (plus the network's probability).
     threshold
         Candidates scoring at least this are kept as nodules.
     """
@@ -45,6 +47,7 @@ class ClassifierConfig:
     channels: tuple[int, ...] = (8, 16, 32, 64)
     strides: tuple[int, ...] = (2, 2, 2, 2)
     crop_size: int = CROP_SIZE
+    in_channels: int = 1
     threshold: float = 0.5
 
     def to_json(self) -> str:
@@ -59,17 +62,18 @@ class ClassifierConfig:
             channels=tuple(int(c) for c in raw["channels"]),
             strides=tuple(int(s) for s in raw["strides"]),
             crop_size=int(raw["crop_size"]),
+            in_channels=int(raw.get("in_channels", 2)),
             threshold=float(raw["threshold"]),
         )
 
 
 def build_classifier(config: ClassifierConfig) -> torch.nn.Module:
-    """A MONAI ``Classifier`` CNN: 2 input channels, one logit."""
+    """A MONAI ``Classifier`` CNN: ``config.in_channels`` input channels, one logit."""
     from monai.networks.nets.classifier import Classifier
 
     s = config.crop_size
     net: torch.nn.Module = Classifier(
-        in_shape=(2, s, s, s),
+        in_shape=(config.in_channels, s, s, s),
         classes=1,
         channels=config.channels,
         strides=config.strides,
@@ -111,9 +115,10 @@ class CandidateClassifier:
             self.threshold = self.config.threshold
 
     def score(self, crops: NDArray[np.float32]) -> NDArray[np.float32]:
-        """Nodule probability of each crop ``[N, 2, s, s, s]``."""
+        """Nodule probability of each crop ``[N, C, s, s, s]`` (the first ``in_channels`` are read)."""
         import torch
 
+        crops = crops[:, : self.config.in_channels]
         out = np.zeros(len(crops), dtype=np.float32)
         with torch.inference_mode():
             for a in range(0, len(crops), self.batch_size):

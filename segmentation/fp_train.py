@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -185,15 +186,68 @@ def _augment(x: NDArray[np.float32], rng: np.random.Generator) -> NDArray[np.flo
     return out
 
 
+def _paste_nodules(
+    x: NDArray[np.float32], rng: np.random.Generator, spacing_mm: float
+) -> NDArray[np.float32]:
+    """Paint a random nodule (any kind, 3.5-30 mm) at the centre of each crop's HU channel.
+
+    The painted change gets a random slice-direction blur (thin to 5 mm slices) and scanner noise
+    matched to the crop's lung, so it cannot be told apart by sharpness or missing noise.
+    """
+    from segmentation.model import HU_CENTER, HU_SCALE, normalize_hu
+    from segmentation.phantom.nodules import paint_nodule, random_spec
+
+    out = x.copy()
+    size = x.shape[-1]
+    for i in range(len(x)):
+        before = x[i, 0] * np.float32(HU_SCALE) + np.float32(HU_CENTER)
+        vol = before.copy()
+        spec = random_spec(rng, diameter_range_mm=(3.5, 30.0))
+        if spec.juxtapleural:
+            spec = dataclasses.replace(spec, juxtapleural=False)
+        centre = [(size / 2.0 + float(rng.uniform(-1.5, 1.5))) * spacing_mm for _ in range(3)]
+        paint_nodule(vol, None, 1, spec, centre, (spacing_mm,) * 3, rng)
+        sz = float(rng.uniform(0.3, 1.6))
+        delta = ndimage.gaussian_filter(vol - before, (sz, 0.5, 0.5))
+        changed = np.abs(delta) > 1.0
+        resid = before - ndimage.gaussian_filter(before, 1.0)
+        lungish = (before > -950) & (before < -700)
+        noise_sd = float(resid[lungish].std()) * 1.3 if lungish.sum() > 100 else 15.0
+        field = ndimage.gaussian_filter(rng.standard_normal(vol.shape).astype(np.float32), 0.6)
+        field *= np.float32(noise_sd / (float(field.std()) or 1.0))
+        new = before + delta
+        new[changed] += field[changed]
+        out[i, 0] = normalize_hu(new)
+    return out
+
+
+def _lung_centred(crops: NDArray[np.float16]) -> NDArray[np.bool_]:
+    """Crops whose centre is aerated lung (normalised HU below -500 over the central 3^3 voxels)."""
+    from segmentation.model import normalize_hu
+
+    c = crops.shape[-1] // 2
+    centre = crops[:, 0, c - 1 : c + 2, c - 1 : c + 2, c - 1 : c + 2].astype(np.float32).mean(axis=(1, 2, 3))
+    lung_level = float(normalize_hu(np.array([-500.0]))[0])
+    result: NDArray[np.bool_] = centre < lung_level
+    return result
+
+
 @dataclass(frozen=True)
 class FpTrainSettings:
-    """Settings of :func:`train_classifier` (iterations, time budget in minutes, batch, lr, seed)."""
+    """Settings of :func:`train_classifier`.
+
+    ``positive_fraction`` of each batch are the cases' nodule candidates and ``pasted_fraction``
+    lung candidates with a random nodule painted in; the rest are negatives. Pasting needs a
+    classifier that reads the HU channel only (``config.in_channels == 1``).
+    """
 
     out_dir: Path
     max_iters: int = 3000
     max_minutes: float = 60.0
     batch_size: int = 64
-    positive_fraction: float = 0.25
+    positive_fraction: float = 0.2
+    pasted_fraction: float = 0.2
+    spacing_mm: float = 1.25
     lr: float = 1e-3
     seed: int = 4321
     threads: int = 1
@@ -239,6 +293,11 @@ def train_classifier(
     rng = np.random.default_rng([settings.seed, it])
     loss_fn = torch.nn.BCEWithLogitsLoss()
     n_pos = max(1, round(settings.batch_size * settings.positive_fraction))
+    paste = settings.pasted_fraction > 0 and settings.config.in_channels == 1
+    n_paste = round(settings.batch_size * settings.pasted_fraction) if paste else 0
+    lung_neg = neg[_lung_centred(crops[neg])] if paste else neg
+    if n_paste and len(lung_neg) == 0:
+        n_paste = 0
     t0 = time.monotonic()
     running: list[float] = []
     last = float("nan")
@@ -270,9 +329,17 @@ def train_classifier(
         lr = settings.lr * 0.5 * (1.0 + math.cos(math.pi * it / settings.max_iters))
         for g in opt.param_groups:
             g["lr"] = max(lr, settings.lr * 0.02)
-        idx = np.concatenate([rng.choice(pos, n_pos), rng.choice(neg, settings.batch_size - n_pos)])
-        x = _augment(crops[idx].astype(np.float32), rng)
-        y = torch.from_numpy(labels[idx].astype(np.float32))
+        idx = np.concatenate([rng.choice(pos, n_pos), rng.choice(neg, settings.batch_size - n_pos - n_paste)])
+        x = crops[idx, : settings.config.in_channels].astype(np.float32)
+        y_np = labels[idx].astype(np.float32)
+        if n_paste:
+            pasted = _paste_nodules(
+                crops[rng.choice(lung_neg, n_paste), :1].astype(np.float32), rng, settings.spacing_mm
+            )
+            x = np.concatenate([x, pasted])
+            y_np = np.concatenate([y_np, np.ones(n_paste, dtype=np.float32)])
+        x = _augment(x, rng)
+        y = torch.from_numpy(y_np)
         loss = loss_fn(net(torch.from_numpy(x))[:, 0], y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -322,14 +389,14 @@ def choose_threshold(
     import torch
 
     net.eval()
+    n_in = int(next(net.parameters()).shape[1])
     scored: list[tuple[NDArray[np.float32], CaseExamples]] = []
     with torch.inference_mode():
         for e in validation:
             s = np.zeros(len(e.crops), dtype=np.float32)
             for a in range(0, len(e.crops), 128):
-                s[a : a + 128] = torch.sigmoid(
-                    net(torch.from_numpy(e.crops[a : a + 128].astype(np.float32)))[:, 0]
-                ).numpy()
+                x = e.crops[a : a + 128, :n_in].astype(np.float32)
+                s[a : a + 128] = torch.sigmoid(net(torch.from_numpy(x))[:, 0]).numpy()
             scored.append((s, e))
     table: list[dict[str, float]] = []
     best = 0.99
@@ -354,7 +421,6 @@ def choose_threshold(
 
 def export_classifier(checkpoint: Path, weights_out: Path, threshold: float, unet_sha256: str) -> str:
     """Write a checkpoint as safetensors with its threshold in the config; return its SHA-256."""
-    import dataclasses
     import hashlib
 
     import torch
