@@ -616,12 +616,18 @@ def _csv_value(value: Any) -> str:
 
 
 #: Summary columns computed from nested findings; every other nodule column is copied by name.
-_DERIVED_NODULE_COLUMNS = frozenset({
-    "lung_rads_category", "fleischner_recommendation", "top_diagnosis", "top_probability",
-    "image_weight", "text_weight",
-})
+_DERIVED_NODULE_COLUMNS = frozenset(
+    {
+        "lung_rads_category",
+        "fleischner_recommendation",
+        "top_diagnosis",
+        "top_probability",
+        "image_weight",
+        "text_weight",
+    }
+)
 _COPIED_NODULE_COLUMNS = tuple(
-    c for c in SUMMARY_COLUMNS[SUMMARY_COLUMNS.index("long_axis_mm"):] if c not in _DERIVED_NODULE_COLUMNS
+    c for c in SUMMARY_COLUMNS[SUMMARY_COLUMNS.index("long_axis_mm") :] if c not in _DERIVED_NODULE_COLUMNS
 )
 
 
