@@ -10,10 +10,17 @@ folder each time:
 1. anchor: a plain serial loop ``radiology-app analyze <study folder> --report R.pdf`` over the first
    ``BENCH_BATCH_SERIAL`` studies (default 5), one process per study, as a script would do it;
 2. ``radiology-app batch ROOT --analyze --report-dir D --summary S.csv`` over everything: studies per
-   minute, and the ratio to the anchor; every good study must be done, the broken study failed with
-   its reason, the broken files listed as issues;
-3. a batch killed (SIGKILL) once a third of the studies are done, then run again: every good study
-   ends ``done`` with exactly one completed analysis run (nothing lost, nothing repeated).
+   minute, and the ratio to the anchor; it must exit 0 (the broken study is a result, not a command
+   failure); every good study done with one completed analysis run and its PDF report, the broken
+   study failed with its reason, the broken files listed as issues, the summary listing every nodule
+   of the stored findings (``BENCH_BATCH_COMPARE_PREFETCH=1`` also times ``--no-prefetch``); then the
+   time to read and decode one study's volume, from disk and from the page cache;
+3. the same batch killed (SIGKILL) once the database shows a third of the good studies done and the
+   next one mid-analysis, then run again: the same checks, the studies done before the kill skipped,
+   and no analysis repeated (the only extra run is the one the kill cut short).
+
+The cohort's files are dropped from the page cache before each timed phase; each line gives how many
+cores the timed processes kept busy on average.
 
 Without the segmentation weights (``resources/models``) the analysis cannot run: the benchmark then
 measures import-only batches against a serial loop over ``radiology-app import`` and says so.
