@@ -905,12 +905,15 @@ def add_nodule_at(
     return reassess(out)
 
 
-def store_findings(db: StudyDatabase, findings: Findings) -> Findings:
-    """Save reviewed findings into their analysis run (a new run when they have none)."""
+def store_findings(db: StudyDatabase, findings: Findings, *, status: str | None = None) -> Findings:
+    """Save findings into their analysis run (a new run when they have none).
+
+    ``status`` defaults to ``"signed"`` for signed findings and ``"reviewed"`` otherwise.
+    """
+    status = status or ("signed" if findings.is_signed else "reviewed")
     if findings.run_id is None:
-        run_id = db.save_analysis_run(findings.study_uid, "{}", "reviewed")
+        run_id = db.save_analysis_run(findings.study_uid, "{}", status)
         findings = dataclasses.replace(findings, run_id=run_id)
-    status = "signed" if findings.is_signed else "reviewed"
     db.update_analysis_run(findings.run_id or 0, findings_json=findings.to_json_text(), status=status)
     return findings
 
@@ -1014,7 +1017,9 @@ def write_report(
     out = render_report_pdf(ctx, Path(out_pdf))
     findings = dataclasses.replace(findings, report=str(out.resolve()))
     if findings.run_id is not None:
-        store_findings(db, findings)
+        # writing a report is not a review: the run keeps its status unless the findings are signed
+        kept = "signed" if findings.is_signed else db.get_analysis_run(findings.run_id).status
+        store_findings(db, findings, status=kept)
     db.audit(
         "report.write",
         {"study": hash_uid(findings.study_uid), "run_id": findings.run_id, "signed": findings.is_signed},

@@ -185,6 +185,8 @@ def test_chinese_note_through_pipeline_and_report(
     assert f.fact_value("age") == 68 and f.fact_value("sex") == "F"
     assert f.fact_value("fever") is False
     out = write_report(f, db, tmp_path / "zh.pdf")
+    assert f.run_id is not None
+    assert db.get_analysis_run(f.run_id).status == "done"  # writing a report is not a review
     if shutil.which("pdftotext"):
         assert out.report is not None
         text = subprocess.run(["pdftotext", out.report, "-"], capture_output=True, text=True).stdout
