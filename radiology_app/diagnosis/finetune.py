@@ -255,7 +255,7 @@ def finetune(
     epochs: int = 6,
     lr: float = 1e-3,
     lora_r: int = 8,
-    distill_weight: float = 1.0,
+    distill_weight: float = 2.0,
     activate: bool = True,
     threads: int = 2,
     weights: Path | None = None,
