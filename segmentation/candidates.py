@@ -170,11 +170,23 @@ def blob_candidates(
 
 
 def all_candidates(
-    image_hu: NDArray[np.generic], prob: NDArray[np.floating], region: NDArray[np.bool_], spacing_mm: float
+    image_hu: NDArray[np.generic],
+    prob: NDArray[np.floating],
+    region: NDArray[np.bool_],
+    spacing_mm: float,
+    *,
+    network_region: NDArray[np.bool_] | None = None,
 ) -> list[Candidate]:
-    """Network candidates, then blob candidates away from them (the set the classifier scores)."""
+    """Network candidates, then blob candidates away from them (the set the classifier scores).
+
+    Blobs are looked for in ``region``; network peaks in ``network_region`` (wider, so that a
+    juxtapleural nodule the classical lung mask leaves out still counts) or ``region``.
+    """
     net = find_candidates(
-        prob, region, min_probability=MIN_CANDIDATE_PROBABILITY, max_candidates=MAX_NETWORK_CANDIDATES
+        prob,
+        region if network_region is None else network_region,
+        min_probability=MIN_CANDIDATE_PROBABILITY,
+        max_candidates=MAX_NETWORK_CANDIDATES,
     )
     blobs = blob_candidates(
         image_hu, region, spacing_mm, max_candidates=MAX_BLOB_CANDIDATES, exclude=[c.centre for c in net]

@@ -42,6 +42,8 @@ DEFAULT_WEIGHTS = MODELS_DIR / "nodule_unet.safetensors"
 DEFAULT_CARD = MODELS_DIR / "nodule_unet.md"
 #: Grid (mm) of the lung mask computed during inference.
 LUNG_GRID_MM = 2.5
+#: How far (mm) beyond the dilated lung mask network peaks still make candidates (with a classifier).
+WALL_REACH_MM = 6.0
 #: Edge (mm) of the cube segmented around a classifier-accepted point outside the network's mask.
 POINT_ROI_MM = 40.0
 
@@ -441,10 +443,17 @@ def segment_nodules(
     # instances on the working grid, restricted to (a dilated) lung, with false-positive reduction
     lung_crop = lung_w[crop] > 0
     near_lung = ndimage.binary_dilation(lung_crop, iterations=max(1, round(6.0 / w)))
-    fg = (prob_crop >= seg.threshold) & near_lung
+    if seg.classifier is not None:
+        # the classical lung mask leaves out nodules on the pleura: let network peaks reach further
+        # out (the classifier, not the mask, rejects what lies in the chest wall)
+        wide = ndimage.binary_dilation(near_lung, iterations=max(1, round(WALL_REACH_MM / w)))
+        fg = (prob_crop >= seg.threshold) & wide
+    else:
+        wide = near_lung
+        fg = (prob_crop >= seg.threshold) & near_lung
     comp, n = ndimage.label(fg, structure=np.ones((3, 3, 3)))
     if seg.classifier is not None:
-        kept, points = _classified_candidates(seg, sub, prob_crop, lung_crop, near_lung, comp, sp_w)
+        kept, points = _classified_candidates(seg, sub, prob_crop, near_lung, wide, comp, sp_w)
     else:
         kept, points = _filtered_components(seg, prob_crop, lung_crop, comp, n, sp_w), []
 
@@ -478,7 +487,15 @@ def segment_nodules(
             mask_o = _refine(hu_arr, sp, osl, po, mask_o)
         mask_o &= labels[osl] == 0
         if mask_o.sum() >= 10 and _elongation(mask_o, sp) > seg.max_elongation:
-            continue  # on the original grid the refined outline shows a vessel or fissure piece
+            # on the original grid the outline shows a vessel or fissure piece; an accepted
+            # candidate gets the classical outline at its peak instead (it cuts attached vessels)
+            if seg.classifier is not None:
+                own = np.where(comp[sl] == k, prob_crop[sl], -1.0)
+                pk = np.unravel_index(int(np.argmax(own)), own.shape)
+                points.append(
+                    ((sl[0].start + int(pk[0]), sl[1].start + int(pk[1]), sl[2].start + int(pk[2])), score)
+                )
+            continue
         if not mask_o.any():
             # a tiny nodule whose interpolated peak falls under the threshold: keep its peak voxel
             peak = np.unravel_index(int(np.argmax(po)), po.shape)
@@ -644,20 +661,23 @@ def _classified_candidates(
     seg: NoduleSegmenter,
     img: NDArray[np.float32],
     prob: NDArray[np.float32],
-    lung: NDArray[np.bool_],
     region: NDArray[np.bool_],
+    wide: NDArray[np.bool_],
     comp: NDArray[np.int32],
     sp_w: Sequence[float],
 ) -> tuple[list[_Kept], list[tuple[tuple[int, int, int], float]]]:
-    """Candidates the classifier accepts: network components, and points outside any component."""
-    cands = all_candidates(img, prob, region, float(np.mean(sp_w)))
+    """Candidates the classifier accepts: network components, and points outside any component.
+
+    Blob candidates lie in ``region`` (the dilated lung), network peaks in ``wide``.
+    """
+    cands = all_candidates(img, prob, region, float(np.mean(sp_w)), network_region=wide)
     if not cands:
         return [], []
     scores = seg.classifier.score(candidate_crops(img, prob, [c.centre for c in cands]))
     best: dict[int, float] = {}
     points: list[tuple[tuple[int, int, int], float]] = []
     for c, sc in zip(cands, scores, strict=True):
-        if float(sc) < seg.classifier.threshold or (not lung[c.centre] and not region[c.centre]):
+        if float(sc) < seg.classifier.threshold:
             continue
         k = int(comp[c.centre])
         if k:
