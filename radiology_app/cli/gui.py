@@ -28,5 +28,9 @@ def _run(args: argparse.Namespace) -> int:
 def register(sub: Any) -> None:
     """Register the ``gui`` subcommand."""
     parser = add_command(sub, "gui", _run, "open the desktop workstation (study browser, viewer, review)")
-    parser.add_argument("--study", metavar="REF", default=None,
-                        help="study to open: StudyInstanceUID, unique prefix, or an imported path")
+    parser.add_argument(
+        "--study",
+        metavar="REF",
+        default=None,
+        help="study to open: StudyInstanceUID, unique prefix, or an imported path",
+    )

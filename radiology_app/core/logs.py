@@ -27,8 +27,9 @@ def configure_logging(verbose: bool = False) -> None:
     try:
         logs = app_paths().logs
         logs.mkdir(parents=True, exist_ok=True)
-        handler = logging.handlers.RotatingFileHandler(logs / "radiology-app.log", maxBytes=2_000_000,
-                                                       backupCount=3, encoding="utf-8")
+        handler = logging.handlers.RotatingFileHandler(
+            logs / "radiology-app.log", maxBytes=2_000_000, backupCount=3, encoding="utf-8"
+        )
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         root.addHandler(handler)
     except OSError:

@@ -73,15 +73,21 @@ def check_cancel(cancel: CancelToken | None) -> None:
         cancel.raise_if_cancelled()
 
 
-def report(on_progress: ProgressCallback | None, done: int, total: int | None, unit: str = "",
-           message: str = "") -> None:
+def report(
+    on_progress: ProgressCallback | None, done: int, total: int | None, unit: str = "", message: str = ""
+) -> None:
     """Call ``on_progress`` with a :class:`Progress` when a callback was given."""
     if on_progress is not None:
         on_progress(Progress(done=done, total=total, unit=unit, message=message))
 
 
-def scaled(on_progress: ProgressCallback | None, start: float, stop: float,
-           total: int = 1000, message: str | None = None) -> ProgressCallback | None:
+def scaled(
+    on_progress: ProgressCallback | None,
+    start: float,
+    stop: float,
+    total: int = 1000,
+    message: str | None = None,
+) -> ProgressCallback | None:
     """Map a sub-step's progress onto the ``[start, stop]`` share of an overall bar of ``total`` units."""
     if on_progress is None:
         return None

@@ -130,8 +130,11 @@ def write_ct_series(
     col = np.asarray(column_direction, dtype=float)
     normal = np.cross(row, col)
     origin = np.asarray(origin_lps_mm, dtype=float)
-    offsets = [float(p) for p in slice_positions_mm] if slice_positions_mm is not None else [
-        k * sz for k in range(nz)]
+    offsets = (
+        [float(p) for p in slice_positions_mm]
+        if slice_positions_mm is not None
+        else [k * sz for k in range(nz)]
+    )
 
     seed = uid_seed
     series_uid = series_uid or _uid(seed, "series", study.study_uid, str(series_number))

@@ -17,9 +17,11 @@ from PySide6.QtWidgets import (
 from radiology_app import __version__
 from radiology_app.core.config import RESOURCES_DIR
 
-AI_STATEMENT = ("Results shown by this program — nodule detections, measurements, guideline categories "
-                "and the differential diagnosis — are AI suggestions for review by a qualified clinician. "
-                "They are not a diagnosis. The signing clinician is responsible for the report.")
+AI_STATEMENT = (
+    "Results shown by this program — nodule detections, measurements, guideline categories "
+    "and the differential diagnosis — are AI suggestions for review by a qualified clinician. "
+    "They are not a diagnosis. The signing clinician is responsible for the report."
+)
 MODELS_DIR = RESOURCES_DIR / "models"
 
 
@@ -46,10 +48,13 @@ class AboutDialog(QDialog):
         self.setWindowTitle("About Radiology App")
         self.resize(760, 560)
         layout = QVBoxLayout(self)
-        head = QLabel(f"<h2>Radiology App {__version__}</h2>"
-                      "<p>Chest-CT nodule workstation: import, viewer, nodule detection and measurement, "
-                      "Lung-RADS v2022, Fleischner 2017, Brock, fused image+text differential, PDF and "
-                      "DICOM reports. Runs entirely on this computer.</p>", self)
+        head = QLabel(
+            f"<h2>Radiology App {__version__}</h2>"
+            "<p>Chest-CT nodule workstation: import, viewer, nodule detection and measurement, "
+            "Lung-RADS v2022, Fleischner 2017, Brock, fused image+text differential, PDF and "
+            "DICOM reports. Runs entirely on this computer.</p>",
+            self,
+        )
         head.setWordWrap(True)
         layout.addWidget(head)
         self.statement = QLabel(AI_STATEMENT, self)

@@ -52,8 +52,9 @@ class AnalysisController(QObject):
         if self.is_running():
             return None
         self.study_uid = study_uid
-        worker = FunctionWorker(services.analyze, self.db, study_uid, note_text or None,
-                                partial_kwarg="on_nodule")
+        worker = FunctionWorker(
+            services.analyze, self.db, study_uid, note_text or None, partial_kwarg="on_nodule"
+        )
         worker.signals.progress.connect(self._on_progress)
         worker.signals.partial.connect(self.nodule_found)
         worker.signals.result.connect(self._on_result)

@@ -38,6 +38,7 @@ STATUS_COLUMNS = ("Study / input", "Status", "Reason", "Report")
 
 def item_fields(item: Any) -> tuple[str, str, str, str]:
     """``(key, status, reason, report)`` of one batch item (a mapping or an object with those attributes)."""
+
     def get(name: str) -> Any:
         return item.get(name) if isinstance(item, Mapping) else getattr(item, name, None)
 
@@ -138,8 +139,14 @@ class BatchDialog(QDialog):
             show_error(self, "Cannot start the batch", missing)
             return None
         report_dir = Path(self.report_dir.text()) if self.write_reports.isChecked() else None
-        worker = FunctionWorker(services.run_batch, [folder], self.db, analyze=self.analyze.isChecked(),
-                                report_dir=report_dir, partial_kwarg="on_item")
+        worker = FunctionWorker(
+            services.run_batch,
+            [folder],
+            self.db,
+            analyze=self.analyze.isChecked(),
+            report_dir=report_dir,
+            partial_kwarg="on_item",
+        )
         worker.signals.progress.connect(self._on_progress)
         worker.signals.partial.connect(self.update_item)
         worker.signals.result.connect(self._on_result)
@@ -180,8 +187,11 @@ class BatchDialog(QDialog):
         for item in items or ():
             if not isinstance(item, str):
                 self.update_item(item)
-        failed = sum(1 for r in range(self.table.rowCount())
-                     if (self.table.item(r, 1) or QTableWidgetItem()).text().startswith("failed"))
+        failed = sum(
+            1
+            for r in range(self.table.rowCount())
+            if (self.table.item(r, 1) or QTableWidgetItem()).text().startswith("failed")
+        )
         self.status.setText(f"Batch finished: {self.table.rowCount()} stud(ies), {failed} failed.")
         self.progress.setValue(self.progress.maximum())
         self.finished_batch.emit(result)

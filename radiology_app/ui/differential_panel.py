@@ -40,13 +40,19 @@ class BarChartWidget(QWidget):
         for i, (label, value) in enumerate(self.items):
             y = 2 + i * self.row_height
             p.setPen(QColor(216, 220, 226))
-            p.drawText(QRectF(0, y, label_w - 6, self.row_height), Qt.AlignmentFlag.AlignRight
-                       | Qt.AlignmentFlag.AlignVCenter, label.replace("_", " "))
+            p.drawText(
+                QRectF(0, y, label_w - 6, self.row_height),
+                Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
+                label.replace("_", " "),
+            )
             p.fillRect(QRectF(label_w, y + 4, bar_w, self.row_height - 8), QColor(40, 44, 50))
             color = QColor(230, 140, 60) if label in MALIGNANT else QColor(74, 163, 223)
             p.fillRect(QRectF(label_w, y + 4, bar_w * min(max(value, 0.0), 1.0), self.row_height - 8), color)
-            p.drawText(QRectF(label_w + bar_w + 6, y, 54, self.row_height), Qt.AlignmentFlag.AlignVCenter,
-                       f"{100 * value:.0f}%")
+            p.drawText(
+                QRectF(label_w + bar_w + 6, y, 54, self.row_height),
+                Qt.AlignmentFlag.AlignVCenter,
+                f"{100 * value:.0f}%",
+            )
         p.end()
 
 
@@ -100,8 +106,11 @@ class DifferentialPanelWidget(QWidget):
             self.weights.set_items([])
             self.saliency.setEnabled(False)
             return
-        mal = (f" · malignancy {100 * nodule.malignancy_probability:.0f}%"
-               if nodule.malignancy_probability is not None else "")
+        mal = (
+            f" · malignancy {100 * nodule.malignancy_probability:.0f}%"
+            if nodule.malignancy_probability is not None
+            else ""
+        )
         self.title.setText(f"Differential diagnosis — {nodule.id}{mal}")
         self.bars.set_items(list(nodule.differential))
         weights = [(k, float(v)) for k, v in nodule.modality_weights.items()]

@@ -20,8 +20,9 @@ def error_text(exc: BaseException) -> str:
     return f"Unexpected error: {type(exc).__name__}: {exc}"
 
 
-def make_error_dialog(parent: QWidget | None, title: str, error: BaseException | WorkerError,
-                      details: str = "") -> QMessageBox:
+def make_error_dialog(
+    parent: QWidget | None, title: str, error: BaseException | WorkerError, details: str = ""
+) -> QMessageBox:
     """Build (without showing) the error dialog for ``error``.
 
     Parameters
@@ -52,8 +53,9 @@ def make_error_dialog(parent: QWidget | None, title: str, error: BaseException |
     return box
 
 
-def show_error(parent: QWidget | None, title: str, error: BaseException | WorkerError,
-               details: str = "") -> None:
+def show_error(
+    parent: QWidget | None, title: str, error: BaseException | WorkerError, details: str = ""
+) -> None:
     """Show the error dialog, window-modal and non-blocking (``open()``, no nested event loop)."""
     box = make_error_dialog(parent, title, error, details)
     box.open()

@@ -34,12 +34,25 @@ from radiology_app.core.findings import COMPOSITIONS, Findings, NoduleFinding
 from radiology_app.ui import services
 from radiology_app.ui.error_dialog import show_error
 
-COLUMNS = ("ID", "Review", "Location", "Composition", "Mean Ø mm", "Volume mm³", "Lung-RADS", "Brock %",
-           "Top diagnosis")
+COLUMNS = (
+    "ID",
+    "Review",
+    "Location",
+    "Composition",
+    "Mean Ø mm",
+    "Volume mm³",
+    "Lung-RADS",
+    "Brock %",
+    "Top diagnosis",
+)
 _Index = QModelIndex | QPersistentModelIndex
-REVIEW_COLORS = {"accepted": QColor(110, 200, 120), "rejected": QColor(200, 90, 90),
-                 "edited": QColor(120, 170, 230), "added": QColor(200, 160, 240),
-                 "pending": QColor(200, 200, 200)}
+REVIEW_COLORS = {
+    "accepted": QColor(110, 200, 120),
+    "rejected": QColor(200, 90, 90),
+    "edited": QColor(120, 170, 230),
+    "added": QColor(200, 160, 240),
+    "pending": QColor(200, 200, 200),
+}
 
 
 def location_text(n: NoduleFinding) -> str:
@@ -78,8 +91,9 @@ class FindingsTableModel(QAbstractTableModel):
     def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(COLUMNS)
 
-    def headerData(self, section: int, orientation: Qt.Orientation,
-                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
         if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
             return COLUMNS[section]
         return None
@@ -91,10 +105,17 @@ class FindingsTableModel(QAbstractTableModel):
         col = index.column()
         if role == Qt.ItemDataRole.DisplayRole:
             top = n.top_diagnosis
-            values = (n.id, n.review, location_text(n), (n.composition or "").replace("_", "-"),
-                      _fmt(n.mean_diameter_mm), _fmt(n.volume_mm3, 0), n.lung_rads.category or "",
-                      "" if n.brock_probability is None else f"{100 * n.brock_probability:.1f}",
-                      "" if top is None else f"{top[0].replace('_', ' ')} {100 * top[1]:.0f}%")
+            values = (
+                n.id,
+                n.review,
+                location_text(n),
+                (n.composition or "").replace("_", "-"),
+                _fmt(n.mean_diameter_mm),
+                _fmt(n.volume_mm3, 0),
+                n.lung_rads.category or "",
+                "" if n.brock_probability is None else f"{100 * n.brock_probability:.1f}",
+                "" if top is None else f"{top[0].replace('_', ' ')} {100 * top[1]:.0f}%",
+            )
             return values[col]
         if role == Qt.ItemDataRole.UserRole:
             return n.id
@@ -162,8 +183,13 @@ class FindingsPanelWidget(QWidget):
         self.summary = QLabel(self)
         self.summary.setWordWrap(True)
         buttons = QHBoxLayout()
-        for w in (self.accept_button, self.reject_button, self.remove_button, self.composition,
-                  self.composition_button):
+        for w in (
+            self.accept_button,
+            self.reject_button,
+            self.remove_button,
+            self.composition,
+            self.composition_button,
+        ):
             buttons.addWidget(w)
         buttons.addStretch(1)
         buttons.addWidget(self.add_button)
@@ -181,7 +207,8 @@ class FindingsPanelWidget(QWidget):
         """Review keys on the table: A accept, X reject, Delete remove."""
         if watched is self.table and event.type() == QEvent.Type.KeyPress and isinstance(event, QKeyEvent):
             action = {Qt.Key.Key_A: "accept", Qt.Key.Key_X: "reject", Qt.Key.Key_Delete: "remove"}.get(
-                Qt.Key(event.key()))
+                Qt.Key(event.key())
+            )
             if action is not None and not event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier:
                 self._edit(action)
                 return True
@@ -244,8 +271,13 @@ class FindingsPanelWidget(QWidget):
 
     def _update_buttons(self) -> None:
         have = self.findings is not None and self.selected_id() is not None
-        for w in (self.accept_button, self.reject_button, self.remove_button, self.composition,
-                  self.composition_button):
+        for w in (
+            self.accept_button,
+            self.reject_button,
+            self.remove_button,
+            self.composition,
+            self.composition_button,
+        ):
             w.setEnabled(have)
         self.add_button.setEnabled(self.findings is not None)
 

@@ -57,8 +57,11 @@ class PlaneGeometry:
     col_spacing_mm: float
 
 
-def plane_geometry(plane: Plane, spacing_zyx_mm: tuple[float, float, float],
-                   direction: tuple[tuple[float, float, float], ...]) -> PlaneGeometry:
+def plane_geometry(
+    plane: Plane,
+    spacing_zyx_mm: tuple[float, float, float],
+    direction: tuple[tuple[float, float, float], ...],
+) -> PlaneGeometry:
     """Return the :class:`PlaneGeometry` of ``plane`` for a volume.
 
     Parameters
@@ -75,13 +78,16 @@ def plane_geometry(plane: Plane, spacing_zyx_mm: tuple[float, float, float],
     # z-axis LPS S component: when positive, higher z index = more superior -> flip for display.
     flip = bool(d[2, 2] > 0) if abs(d[2, 2]) > 1e-6 else False
     if plane is Plane.AXIAL:
-        return PlaneGeometry(row_axis=1, col_axis=2, slice_axis=0, flip_rows=False,
-                             row_spacing_mm=sy, col_spacing_mm=sx)
+        return PlaneGeometry(
+            row_axis=1, col_axis=2, slice_axis=0, flip_rows=False, row_spacing_mm=sy, col_spacing_mm=sx
+        )
     if plane is Plane.CORONAL:
-        return PlaneGeometry(row_axis=0, col_axis=2, slice_axis=1, flip_rows=flip,
-                             row_spacing_mm=sz, col_spacing_mm=sx)
-    return PlaneGeometry(row_axis=0, col_axis=1, slice_axis=2, flip_rows=flip,
-                         row_spacing_mm=sz, col_spacing_mm=sy)
+        return PlaneGeometry(
+            row_axis=0, col_axis=2, slice_axis=1, flip_rows=flip, row_spacing_mm=sz, col_spacing_mm=sx
+        )
+    return PlaneGeometry(
+        row_axis=0, col_axis=1, slice_axis=2, flip_rows=flip, row_spacing_mm=sz, col_spacing_mm=sy
+    )
 
 
 def extract_slice(volume: npt.NDArray[Any], geom: PlaneGeometry, index: int) -> npt.NDArray[Any]:
@@ -103,8 +109,9 @@ def extract_slice(volume: npt.NDArray[Any], geom: PlaneGeometry, index: int) -> 
     return result
 
 
-def screen_to_voxel(geom: PlaneGeometry, shape_zyx: tuple[int, int, int], slice_index: int,
-                    row: float, col: float) -> tuple[float, float, float]:
+def screen_to_voxel(
+    geom: PlaneGeometry, shape_zyx: tuple[int, int, int], slice_index: int, row: float, col: float
+) -> tuple[float, float, float]:
     """Map a (fractional) screen pixel ``(row, col)`` of a slice back to a voxel index ``(z, y, x)``."""
     zyx = [0.0, 0.0, 0.0]
     zyx[geom.slice_axis] = float(slice_index)
@@ -115,8 +122,9 @@ def screen_to_voxel(geom: PlaneGeometry, shape_zyx: tuple[int, int, int], slice_
     return zyx[0], zyx[1], zyx[2]
 
 
-def voxel_to_screen(geom: PlaneGeometry, shape_zyx: tuple[int, int, int],
-                    zyx: tuple[float, float, float]) -> tuple[float, float]:
+def voxel_to_screen(
+    geom: PlaneGeometry, shape_zyx: tuple[int, int, int], zyx: tuple[float, float, float]
+) -> tuple[float, float]:
     """Map a voxel index ``(z, y, x)`` to the screen pixel ``(row, col)`` of ``geom``'s plane."""
     row = zyx[geom.row_axis]
     if geom.flip_rows:
@@ -156,8 +164,9 @@ class WindowLut:
             self._key32 = key
         return self._table32
 
-    def apply_rgb32(self, image: npt.NDArray[Any], width_hu: float,
-                    level_hu: float) -> npt.NDArray[np.uint32]:
+    def apply_rgb32(
+        self, image: npt.NDArray[Any], width_hu: float, level_hu: float
+    ) -> npt.NDArray[np.uint32]:
         """Return ``image`` windowed to opaque grey RGB32 pixels (C-contiguous uint32, same shape).
 
         Qt draws (and scales) RGB32 images about twice as fast as 8-bit grey ones.
@@ -166,8 +175,10 @@ class WindowLut:
         if image.dtype == np.int16:
             idx = image.view(np.uint16) ^ np.uint16(0x8000)
         else:
-            idx = (np.clip(np.rint(np.asarray(image, dtype=np.float32)), -32768, 32767).astype(np.int32)
-                   + _LUT_OFFSET)
+            idx = (
+                np.clip(np.rint(np.asarray(image, dtype=np.float32)), -32768, 32767).astype(np.int32)
+                + _LUT_OFFSET
+            )
         out: npt.NDArray[np.uint32] = np.ascontiguousarray(self.table_rgb32(width_hu, level_hu)[idx])
         return out
 
@@ -191,8 +202,13 @@ def window_float(hu: npt.NDArray[np.floating], width_hu: float, level_hu: float)
     return out
 
 
-def place_in_slice(sub: npt.NDArray[Any], origin_zyx: tuple[int, int, int], shape_zyx: tuple[int, int, int],
-                   geom: PlaneGeometry, index: int) -> npt.NDArray[np.float32] | None:
+def place_in_slice(
+    sub: npt.NDArray[Any],
+    origin_zyx: tuple[int, int, int],
+    shape_zyx: tuple[int, int, int],
+    geom: PlaneGeometry,
+    index: int,
+) -> npt.NDArray[np.float32] | None:
     """Return slice ``index`` of a sub-volume placed at ``origin_zyx`` in a volume of ``shape_zyx``.
 
     The result has the plane's full 2-D screen shape (zeros outside the sub-volume), or is ``None`` when
@@ -212,7 +228,7 @@ def place_in_slice(sub: npt.NDArray[Any], origin_zyx: tuple[int, int, int], shap
     re, ce = min(r0 + plane.shape[0], rows), min(c0 + plane.shape[1], cols)
     if rs >= re or cs >= ce:
         return None
-    out[rs:re, cs:ce] = plane[rs - r0:re - r0, cs - c0:ce - c0]
+    out[rs:re, cs:ce] = plane[rs - r0 : re - r0, cs - c0 : ce - c0]
     return out[::-1] if geom.flip_rows else out
 
 
@@ -226,7 +242,7 @@ def contour_mask(labels_2d: npt.NDArray[Any]) -> npt.NDArray[np.bool_]:
     centre = pad[1:-1, 1:-1]
     edge = np.zeros(lab.shape, dtype=bool)
     for dy, dx in ((0, 1), (1, 0), (1, 2), (2, 1)):
-        edge |= pad[dy:dy + lab.shape[0], dx:dx + lab.shape[1]] != centre
+        edge |= pad[dy : dy + lab.shape[0], dx : dx + lab.shape[1]] != centre
     result: npt.NDArray[np.bool_] = edge & fg
     return result
 
@@ -241,14 +257,17 @@ def direction_letter(vector_lps: npt.ArrayLike) -> str:
     return _AXIS_LETTERS[k][1] if v[k] > 0 else _AXIS_LETTERS[k][0]
 
 
-def orientation_labels(geom: PlaneGeometry,
-                       direction: tuple[tuple[float, float, float], ...]) -> dict[str, str]:
+def orientation_labels(
+    geom: PlaneGeometry, direction: tuple[tuple[float, float, float], ...]
+) -> dict[str, str]:
     """Return the patient-direction letters at the ``left``/``right``/``top``/``bottom`` screen edges."""
     d = np.asarray(direction, dtype=float)
     # Volume axis a (0=z, 1=y, 2=x) runs along the LPS vector d[:, 2 - a].
     col_vec = d[:, 2 - geom.col_axis]
     row_vec = d[:, 2 - geom.row_axis] * (-1.0 if geom.flip_rows else 1.0)
     return {
-        "right": direction_letter(col_vec), "left": direction_letter(-col_vec),
-        "bottom": direction_letter(row_vec), "top": direction_letter(-row_vec),
+        "right": direction_letter(col_vec),
+        "left": direction_letter(-col_vec),
+        "bottom": direction_letter(row_vec),
+        "top": direction_letter(-row_vec),
     }

@@ -60,12 +60,22 @@ class OpenedStudy:
     labels: npt.NDArray[np.int16] | None
 
 
-def open_study(db: StudyDatabase, study_uid: str, *, on_progress: ProgressCallback | None = None,
-               cancel: CancelToken | None = None) -> OpenedStudy:
+def open_study(
+    db: StudyDatabase,
+    study_uid: str,
+    *,
+    on_progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> OpenedStudy:
     """Load a study's volume, its latest findings and their label map (Qt-free; runs in a worker)."""
     findings = services.latest_findings(db, study_uid)
-    volume = services.load_volume(db, study_uid, series_uid=findings.series_uid if findings else None,
-                                  on_progress=on_progress, cancel=cancel)
+    volume = services.load_volume(
+        db,
+        study_uid,
+        series_uid=findings.series_uid if findings else None,
+        on_progress=on_progress,
+        cancel=cancel,
+    )
     labels = services.load_labels(findings) if findings is not None else None
     if labels is not None and labels.shape != volume.shape_zyx:
         labels = None
@@ -124,8 +134,9 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.report, "Report")
         self.setCentralWidget(self.tabs)
 
-    def _action(self, text: str, slot: object, shortcut: str | None = None,
-                checkable: bool = False) -> QAction:
+    def _action(
+        self, text: str, slot: object, shortcut: str | None = None, checkable: bool = False
+    ) -> QAction:
         action = QAction(text, self)
         if shortcut:
             action.setShortcut(QKeySequence(shortcut))
@@ -136,8 +147,9 @@ class MainWindow(QMainWindow):
 
     def _build_actions(self) -> None:
         self.act_import_folder = self._action("Import folder…", self.browser.choose_folder, "Ctrl+I")
-        self.act_import_file = self._action("Import ZIP / DICOMDIR…", self.browser.choose_file,
-                                            "Ctrl+Shift+I")
+        self.act_import_file = self._action(
+            "Import ZIP / DICOMDIR…", self.browser.choose_file, "Ctrl+Shift+I"
+        )
         self.act_open = self._action("Open selected study", self._open_selected, "Ctrl+O")
         self.act_batch = self._action("Batch import…", self.show_batch_dialog, "Ctrl+B")
         self.act_quit = self._action("Quit", self.close, "Ctrl+Q")
@@ -145,13 +157,16 @@ class MainWindow(QMainWindow):
         self.act_cancel = self._action("Cancel", self.cancel_analysis, "Ctrl+.")
         self.act_add = self._action("Add nodule by click", self._toggle_add_mode, "Ctrl+N", checkable=True)
         self.act_ruler = self._action("Ruler", self._toggle_ruler, None, checkable=True)
-        self.act_overlay = self._action("Contours", self.viewer.model.set_overlay_visible, None,
-                                        checkable=True)
+        self.act_overlay = self._action(
+            "Contours", self.viewer.model.set_overlay_visible, None, checkable=True
+        )
         self.act_overlay.setChecked(True)
         self.act_settings = self._action("Settings…", self.show_settings, "Ctrl+,")
         self.act_about = self._action("About…", self.show_about)
-        self.act_preset = {name: self._action(name.capitalize(), self._preset_slot(name))
-                           for name in ("lung", "mediastinum", "soft tissue", "bone")}
+        self.act_preset = {
+            name: self._action(name.capitalize(), self._preset_slot(name))
+            for name in ("lung", "mediastinum", "soft tissue", "bone")
+        }
         menu = self.menuBar()
         file_menu = menu.addMenu("&File")
         for a in (self.act_import_folder, self.act_import_file, self.act_open, self.act_batch):
@@ -293,8 +308,12 @@ class MainWindow(QMainWindow):
         self._update_actions()
 
     # -- findings ----------------------------------------------------------------------------------
-    def _set_findings(self, findings: Findings | None, labels: npt.NDArray[np.int16] | None = None,
-                      reload_labels: bool = False) -> None:
+    def _set_findings(
+        self,
+        findings: Findings | None,
+        labels: npt.NDArray[np.int16] | None = None,
+        reload_labels: bool = False,
+    ) -> None:
         self.findings = findings
         self.findings_panel.set_findings(findings)
         self.report.set_findings(findings)
@@ -308,8 +327,9 @@ class MainWindow(QMainWindow):
         elif findings is None:
             self.viewer.model.set_labels(None)
         nid = self.findings_panel.selected_id()
-        self.differential.set_nodule(findings.nodule(nid) if findings and nid and any(
-            n.id == nid for n in findings.nodules) else None)
+        self.differential.set_nodule(
+            findings.nodule(nid) if findings and nid and any(n.id == nid for n in findings.nodules) else None
+        )
         self._update_actions()
 
     def _show_labels(self, labels: object) -> None:
@@ -318,8 +338,13 @@ class MainWindow(QMainWindow):
         colors: dict[int, tuple[int, int, int]] = {}
         for n in self.findings.nodules if self.findings else ():
             if n.label_id:
-                colors[n.label_id] = ((230, 80, 80) if n.review == "rejected" else
-                                      (200, 160, 240) if n.source == "clinician" else (80, 230, 120))
+                colors[n.label_id] = (
+                    (230, 80, 80)
+                    if n.review == "rejected"
+                    else (200, 160, 240)
+                    if n.source == "clinician"
+                    else (80, 230, 120)
+                )
         for n in self.findings.nodules if self.findings else ():
             if n.review == "rejected" and n.label_id:
                 colors[n.label_id] = (110, 110, 110)
@@ -328,8 +353,11 @@ class MainWindow(QMainWindow):
     def _update_markers(self) -> None:
         selected = self.findings_panel.selected_id()
         nodules = self.findings.nodules if self.findings else ()
-        markers = tuple(Marker(n.id, n.centroid_zyx, selected=n.id == selected)
-                        for n in nodules if n.centroid_zyx is not None)
+        markers = tuple(
+            Marker(n.id, n.centroid_zyx, selected=n.id == selected)
+            for n in nodules
+            if n.centroid_zyx is not None
+        )
         self.viewer.model.set_markers(markers)
 
     def _on_nodule_selected(self, nodule_id: str) -> None:
@@ -495,8 +523,11 @@ class MainWindow(QMainWindow):
             self.status_text.setText(p.message)
 
     def _hide_progress(self) -> None:
-        busy = self.analysis.is_running() or (self.open_worker is not None and not self.open_worker.done) or (
-            self.edit_worker is not None and not self.edit_worker.done)
+        busy = (
+            self.analysis.is_running()
+            or (self.open_worker is not None and not self.open_worker.done)
+            or (self.edit_worker is not None and not self.edit_worker.done)
+        )
         if not busy:
             self.progress.hide()
             self.cancel_button.hide()

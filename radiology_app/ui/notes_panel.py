@@ -190,8 +190,9 @@ class NotesPanelWidget(QWidget):
     def _fill_tree(self) -> None:
         self.fact_tree.clear()
         for name, fact in self.facts.items():
-            item = QTreeWidgetItem([name.replace("_", " "), format_value(fact.get("value")),
-                                    str(fact.get("text") or "")])
+            item = QTreeWidgetItem(
+                [name.replace("_", " "), format_value(fact.get("value")), str(fact.get("text") or "")]
+            )
             item.setData(0, Qt.ItemDataRole.UserRole, name)
             if fact.get("value") is None:
                 for col in range(3):
@@ -200,8 +201,9 @@ class NotesPanelWidget(QWidget):
 
     def highlighted_spans(self) -> list[tuple[int, int]]:
         """The character spans highlighted in the editor, sorted."""
-        return sorted((s.cursor.selectionStart(), s.cursor.selectionEnd())
-                      for s in self.editor.extraSelections())
+        return sorted(
+            (s.cursor.selectionStart(), s.cursor.selectionEnd()) for s in self.editor.extraSelections()
+        )
 
     def _highlight(self, selected: str | None = None) -> None:
         selections: list[QTextEdit.ExtraSelection] = []

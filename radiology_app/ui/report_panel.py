@@ -89,7 +89,7 @@ class ReportPanelWidget(QWidget):
     # -- state -------------------------------------------------------------------------------------
     def set_findings(self, findings: Findings | None) -> None:
         """Follow the current findings (the preview is regenerated on demand)."""
-        changed = (self.findings is None or findings is None or findings.to_json() != self.findings.to_json())
+        changed = self.findings is None or findings is None or findings.to_json() != self.findings.to_json()
         self.findings = findings
         if changed and self.pdf_path is not None:
             self.status.setText("The findings changed since this preview; press Preview to update it.")
@@ -194,8 +194,11 @@ class ReportPanelWidget(QWidget):
         self.findings = findings
         self.document.close()
         self.document.load(str(path))
-        signed = (f"Signed by {self.findings.reviewer} at {self.findings.signed_at}."
-                  if self.findings and self.findings.is_signed else "Draft: not signed yet.")
+        signed = (
+            f"Signed by {self.findings.reviewer} at {self.findings.signed_at}."
+            if self.findings and self.findings.is_signed
+            else "Draft: not signed yet."
+        )
         self.status.setText(f"{signed} {self.document.pageCount()} page(s): {path}")
         self.report_written.emit(findings)
 

@@ -20,8 +20,13 @@ from radiology_app.store.database import StudyDatabase
 Facts = dict[str, dict[str, Any]]
 
 
-def import_paths(paths: Sequence[Path], db: StudyDatabase, *, on_progress: ProgressCallback | None = None,
-                 cancel: CancelToken | None = None) -> ImportResult:
+def import_paths(
+    paths: Sequence[Path],
+    db: StudyDatabase,
+    *,
+    on_progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> ImportResult:
     """Import folders, ZIP files or DICOMDIRs into ``db`` (see ``radiology_app.importer``)."""
     from radiology_app.importer import import_paths as _import_paths
 
@@ -29,16 +34,23 @@ def import_paths(paths: Sequence[Path], db: StudyDatabase, *, on_progress: Progr
     return result
 
 
-def load_volume(db: StudyDatabase, study_uid: str, *, series_uid: str | None = None,
-                on_progress: ProgressCallback | None = None, cancel: CancelToken | None = None) -> Volume:
+def load_volume(
+    db: StudyDatabase,
+    study_uid: str,
+    *,
+    series_uid: str | None = None,
+    on_progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> Volume:
     """Read the study's chosen CT series (or ``series_uid``) as the pipeline does.
 
     The series-selection warnings come first in the volume's ``warnings``.
     """
     from radiology_app.importer import load_study_volume
 
-    choice, volume = load_study_volume(db, study_uid, series_uid=series_uid, on_progress=on_progress,
-                                       cancel=cancel)
+    choice, volume = load_study_volume(
+        db, study_uid, series_uid=series_uid, on_progress=on_progress, cancel=cancel
+    )
     if choice.warnings and series_uid is None:  # selection warnings only when the series was chosen here
         volume = dataclasses.replace(volume, warnings=(*choice.warnings, *volume.warnings))
     return volume
@@ -67,22 +79,38 @@ def facts_mapping(obj: Any) -> Facts:
             fact = dataclasses.asdict(fact)
         if isinstance(fact, Mapping):
             span = fact.get("span")
-            out[str(name)] = {"value": fact.get("value"), "span": list(span) if span else None,
-                              "text": fact.get("text")}
+            out[str(name)] = {
+                "value": fact.get("value"),
+                "span": list(span) if span else None,
+                "text": fact.get("text"),
+            }
         else:
             out[str(name)] = {"value": fact, "span": None, "text": None}
     return out
 
 
-def analyze(db: StudyDatabase, study_uid: str, note_text: str | None, *,
-            on_progress: ProgressCallback | None = None, cancel: CancelToken | None = None,
-            on_nodule: Callable[[NoduleFinding], None] | None = None) -> Findings:
+def analyze(
+    db: StudyDatabase,
+    study_uid: str,
+    note_text: str | None,
+    *,
+    on_progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+    on_nodule: Callable[[NoduleFinding], None] | None = None,
+) -> Findings:
     """Run the whole analysis of a study (``radiology_app.pipeline.analyze_study``) and store it."""
     from radiology_app import pipeline
     from radiology_app.core.config import load_settings
 
-    findings: Findings = pipeline.analyze_study(db, study_uid, note_text=note_text, settings=load_settings(),
-                                                on_progress=on_progress, cancel=cancel, on_nodule=on_nodule)
+    findings: Findings = pipeline.analyze_study(
+        db,
+        study_uid,
+        note_text=note_text,
+        settings=load_settings(),
+        on_progress=on_progress,
+        cancel=cancel,
+        on_nodule=on_nodule,
+    )
     return findings
 
 
@@ -108,8 +136,15 @@ def review(findings: Findings, nodule_id: str, action: str, **changes: Any) -> F
     return pipeline.review_nodule(findings, nodule_id, action, **changes)
 
 
-def add_nodule_at(db: StudyDatabase, findings: Findings, volume: Volume, zyx: tuple[int, int, int], *,
-                  on_progress: ProgressCallback | None = None, cancel: CancelToken | None = None) -> Findings:
+def add_nodule_at(
+    db: StudyDatabase,
+    findings: Findings,
+    volume: Volume,
+    zyx: tuple[int, int, int],
+    *,
+    on_progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> Findings:
     """Segment and measure the nodule at voxel ``zyx`` (click-to-segment) and add it to ``findings``."""
     from radiology_app import pipeline
     from radiology_app.core.config import load_settings
@@ -126,8 +161,15 @@ def edit_composition(findings: Findings, nodule_id: str, composition: str) -> Fi
     return review(findings, nodule_id, "edit", composition=composition)
 
 
-def write_report(db: StudyDatabase, findings: Findings, out_pdf: Path, *, volume: Volume | None = None,
-                 on_progress: ProgressCallback | None = None, cancel: CancelToken | None = None) -> Findings:
+def write_report(
+    db: StudyDatabase,
+    findings: Findings,
+    out_pdf: Path,
+    *,
+    volume: Volume | None = None,
+    on_progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> Findings:
     """Write the PDF report of ``findings`` to ``out_pdf``; return the findings with ``report`` set
     (stored in their analysis run)."""
     from radiology_app import pipeline
@@ -139,14 +181,21 @@ def write_report(db: StudyDatabase, findings: Findings, out_pdf: Path, *, volume
     return result
 
 
-def export_dicom(db: StudyDatabase, findings: Findings, out_dir: Path, *, volume: Volume | None = None,
-                 on_progress: ProgressCallback | None = None,
-                 cancel: CancelToken | None = None) -> list[Path]:
+def export_dicom(
+    db: StudyDatabase,
+    findings: Findings,
+    out_dir: Path,
+    *,
+    volume: Volume | None = None,
+    on_progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> list[Path]:
     """Write DICOM SEG, SR and encapsulated PDF of ``findings`` into ``out_dir``; return the files."""
     from radiology_app import pipeline
 
-    result = pipeline.export_dicom(findings, db, Path(out_dir), volume=volume, on_progress=on_progress,
-                                   cancel=cancel)
+    result = pipeline.export_dicom(
+        findings, db, Path(out_dir), volume=volume, on_progress=on_progress, cancel=cancel
+    )
     return [Path(p) for p in result.paths]
 
 
@@ -157,9 +206,14 @@ def load_labels(findings: Findings) -> Any:
     return pipeline.load_labels(findings)
 
 
-def nodule_saliency(findings: Findings, volume: Volume, nodule_id: str, *,
-                    on_progress: ProgressCallback | None = None,
-                    cancel: CancelToken | None = None) -> tuple[Any, tuple[int, int, int]]:
+def nodule_saliency(
+    findings: Findings,
+    volume: Volume,
+    nodule_id: str,
+    *,
+    on_progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> tuple[Any, tuple[int, int, int]]:
     """The fused model's image saliency around one nodule, on the volume's voxel grid.
 
     The nodule's crop is run through the diagnosis model again with saliency on (PyTorch backend); the
@@ -192,11 +246,17 @@ def nodule_saliency(findings: Findings, volume: Volume, nodule_id: str, *,
     check_cancel(cancel)
     report(on_progress, 0, 2, "steps", "computing image saliency")
     mask = (labels == nodule.label_id).astype(np.uint8)
-    crop_hu, crop_mask, crop_spacing = api.extract_crop(volume.hu, volume.spacing_zyx_mm, mask,
-                                                        nodule.centroid_zyx)
+    crop_hu, crop_mask, crop_spacing = api.extract_crop(
+        volume.hu, volume.spacing_zyx_mm, mask, nodule.centroid_zyx
+    )
     model = pipeline.MODELS.diagnosis(load_settings())
-    inp = api.DiagnosisInput(crop_hu=crop_hu, crop_mask=crop_mask, spacing_zyx_mm=crop_spacing,
-                             note_text=findings.note_text or "", slice_thickness_mm=volume.slice_thickness_mm)
+    inp = api.DiagnosisInput(
+        crop_hu=crop_hu,
+        crop_mask=crop_mask,
+        spacing_zyx_mm=crop_spacing,
+        note_text=findings.note_text or "",
+        slice_thickness_mm=volume.slice_thickness_mm,
+    )
     result = model.predict([inp])[0]
     if result.saliency is None:
         raise ModelError("the ONNX Runtime backend computes no saliency; choose PyTorch in Settings")
@@ -221,9 +281,16 @@ def nodule_saliency(findings: Findings, volume: Volume, nodule_id: str, *,
     return out, (lo[0], lo[1], lo[2])
 
 
-def run_batch(paths: Sequence[Path], db: StudyDatabase, *, analyze: bool, report_dir: Path | None,
-              on_progress: ProgressCallback | None = None, cancel: CancelToken | None = None,
-              on_item: Callable[[Any], None] | None = None) -> Any:
+def run_batch(
+    paths: Sequence[Path],
+    db: StudyDatabase,
+    *,
+    analyze: bool,
+    report_dir: Path | None,
+    on_progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+    on_item: Callable[[Any], None] | None = None,
+) -> Any:
     """Import (and optionally analyse and report) every study under ``paths`` with ``radiology_app.batch``.
 
     ``on_item`` receives each study's status as it changes (``study_uid``/``item_key``, ``status``,
@@ -231,5 +298,12 @@ def run_batch(paths: Sequence[Path], db: StudyDatabase, *, analyze: bool, report
     """
     from radiology_app import batch
 
-    return batch.run_batch([Path(p) for p in paths], db, analyze=analyze, report_dir=report_dir,
-                           on_progress=on_progress, cancel=cancel, on_item=on_item)
+    return batch.run_batch(
+        [Path(p) for p in paths],
+        db,
+        analyze=analyze,
+        report_dir=report_dir,
+        on_progress=on_progress,
+        cancel=cancel,
+        on_item=on_item,
+    )

@@ -64,8 +64,11 @@ class SettingsDialog(QDialog):
         self.adapter.setPlaceholderText("none")
         self.backend = QComboBox(self)
         self.backend.addItems(["PyTorch", "ONNX Runtime"])
-        self.backend.setCurrentIndex(BACKENDS.index(self.settings.inference_backend)
-                                     if self.settings.inference_backend in BACKENDS else 0)
+        self.backend.setCurrentIndex(
+            BACKENDS.index(self.settings.inference_backend)
+            if self.settings.inference_backend in BACKENDS
+            else 0
+        )
         self.reviewer = QLineEdit(self.settings.reviewer_name, self)
         form = QFormLayout()
         form.addRow("Data folder (next start)", _path_row(self.data_home, self, "Data folder"))

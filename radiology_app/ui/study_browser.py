@@ -43,8 +43,16 @@ from radiology_app.ui import services
 from radiology_app.ui.error_dialog import show_error
 from radiology_app.ui.worker import FunctionWorker, WorkerError, start_worker
 
-COLUMNS = ("Patient", "Patient ID", "Study date", "Description", "Modalities", "Series", "Images",
-           "Study UID")
+COLUMNS = (
+    "Patient",
+    "Patient ID",
+    "Study date",
+    "Description",
+    "Modalities",
+    "Series",
+    "Images",
+    "Study UID",
+)
 
 _Index = QModelIndex | QPersistentModelIndex
 
@@ -68,8 +76,9 @@ class StudyTableModel(QAbstractTableModel):
     def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(COLUMNS)
 
-    def headerData(self, section: int, orientation: Qt.Orientation,
-                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
         if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
             return COLUMNS[section]
         return None
@@ -80,9 +89,16 @@ class StudyTableModel(QAbstractTableModel):
         s = self.studies[index.row()]
         col = index.column()
         if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
-            values = (s.patient_name.replace("^", " ").strip(), s.patient_id,
-                      s.study_date.isoformat() if s.study_date else "", s.description,
-                      ", ".join(s.modalities), s.series_count, s.instance_count, s.study_uid)
+            values = (
+                s.patient_name.replace("^", " ").strip(),
+                s.patient_id,
+                s.study_date.isoformat() if s.study_date else "",
+                s.description,
+                ", ".join(s.modalities),
+                s.series_count,
+                s.instance_count,
+                s.study_uid,
+            )
             return values[col]
         if role == Qt.ItemDataRole.UserRole:
             return s.study_uid
@@ -100,9 +116,12 @@ class ImportIssuesDialog(QDialog):
         self.setWindowTitle("Import report")
         self.resize(820, 420)
         layout = QVBoxLayout(self)
-        layout.addWidget(QLabel(
-            f"{result.instances_added} images added, {result.instances_already_present} already present, "
-            f"{len(result.studies)} studies touched, {len(result.issues)} files not imported."))
+        layout.addWidget(
+            QLabel(
+                f"{result.instances_added} images added, {result.instances_already_present} already present, "
+                f"{len(result.studies)} studies touched, {len(result.issues)} files not imported."
+            )
+        )
         self.table = QTableWidget(len(result.issues), 2, self)
         self.table.setHorizontalHeaderLabels(["File", "Reason"])
         self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
@@ -228,8 +247,9 @@ class StudyBrowserWidget(QWidget):
 
     def choose_file(self) -> None:
         """Ask for ZIP files or a DICOMDIR and import them."""
-        files, _ = QFileDialog.getOpenFileNames(self, "Import ZIP or DICOMDIR", "",
-                                                "DICOM archives (*.zip DICOMDIR);;All files (*)")
+        files, _ = QFileDialog.getOpenFileNames(
+            self, "Import ZIP or DICOMDIR", "", "DICOM archives (*.zip DICOMDIR);;All files (*)"
+        )
         if files:
             self.start_import([Path(f) for f in files])
 

@@ -17,13 +17,20 @@ def dark_palette() -> QPalette:
     """Return the dark palette (used by widgets the stylesheet does not cover, e.g. dialogs' frames)."""
     p = QPalette()
     colors = {
-        QPalette.ColorRole.Window: "#1b1d21", QPalette.ColorRole.WindowText: "#d8dce2",
-        QPalette.ColorRole.Base: "#14161a", QPalette.ColorRole.AlternateBase: "#1d2025",
-        QPalette.ColorRole.ToolTipBase: "#23262b", QPalette.ColorRole.ToolTipText: "#d8dce2",
-        QPalette.ColorRole.Text: "#d8dce2", QPalette.ColorRole.Button: "#2a2e34",
-        QPalette.ColorRole.ButtonText: "#d8dce2", QPalette.ColorRole.BrightText: "#ff6060",
-        QPalette.ColorRole.Highlight: "#2f6f9f", QPalette.ColorRole.HighlightedText: "#ffffff",
-        QPalette.ColorRole.Link: "#4aa3df", QPalette.ColorRole.PlaceholderText: "#6b727b",
+        QPalette.ColorRole.Window: "#1b1d21",
+        QPalette.ColorRole.WindowText: "#d8dce2",
+        QPalette.ColorRole.Base: "#14161a",
+        QPalette.ColorRole.AlternateBase: "#1d2025",
+        QPalette.ColorRole.ToolTipBase: "#23262b",
+        QPalette.ColorRole.ToolTipText: "#d8dce2",
+        QPalette.ColorRole.Text: "#d8dce2",
+        QPalette.ColorRole.Button: "#2a2e34",
+        QPalette.ColorRole.ButtonText: "#d8dce2",
+        QPalette.ColorRole.BrightText: "#ff6060",
+        QPalette.ColorRole.Highlight: "#2f6f9f",
+        QPalette.ColorRole.HighlightedText: "#ffffff",
+        QPalette.ColorRole.Link: "#4aa3df",
+        QPalette.ColorRole.PlaceholderText: "#6b727b",
     }
     for role, value in colors.items():
         p.setColor(role, QColor(value))

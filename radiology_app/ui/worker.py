@@ -117,8 +117,14 @@ class FunctionWorker(QRunnable):
         are forwarded to the :attr:`WorkerSignals.partial` signal.
     """
 
-    def __init__(self, fn: Callable[..., Any], *args: Any, pass_progress: bool = True,
-                 partial_kwarg: str | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        *args: Any,
+        pass_progress: bool = True,
+        partial_kwarg: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__()
         self.setAutoDelete(False)
         self.fn = fn

@@ -23,8 +23,16 @@ def _hu() -> np.ndarray:
 
 def test_round_trip_pixels_and_geometry(tmp_path: Path) -> None:
     hu = _hu()
-    files = write_ct_series(hu, (2.5, 0.7, 0.8), tmp_path, origin_lps_mm=(-10.0, -20.0, -300.0),
-                            patient=PATIENT, study=STUDY, convolution_kernel="LUNG", uid_seed="s")
+    files = write_ct_series(
+        hu,
+        (2.5, 0.7, 0.8),
+        tmp_path,
+        origin_lps_mm=(-10.0, -20.0, -300.0),
+        patient=PATIENT,
+        study=STUDY,
+        convolution_kernel="LUNG",
+        uid_seed="s",
+    )
     assert len(files) == 6
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames([str(f) for f in files])
@@ -53,8 +61,9 @@ def test_uid_seed_is_deterministic_and_unique(tmp_path: Path) -> None:
 
 
 def test_custom_slice_positions_and_bad_input(tmp_path: Path) -> None:
-    files = write_ct_series(_hu()[:3], (2, 1, 1), tmp_path, patient=PATIENT, study=STUDY,
-                            slice_positions_mm=[0.0, 2.0, 7.0])
+    files = write_ct_series(
+        _hu()[:3], (2, 1, 1), tmp_path, patient=PATIENT, study=STUDY, slice_positions_mm=[0.0, 2.0, 7.0]
+    )
     z = [float(pydicom.dcmread(p).ImagePositionPatient[2]) for p in files]
     assert z == [0.0, 2.0, 7.0]
     with pytest.raises(ValueError, match="3-D"):

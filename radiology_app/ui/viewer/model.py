@@ -63,8 +63,9 @@ class ViewerModel(QObject):
         self.volume = volume
         self._x_major = None
         if volume is not None:
-            threading.Thread(target=self._build_x_major, args=(volume,), daemon=True,
-                             name="sagittal-copy").start()
+            threading.Thread(
+                target=self._build_x_major, args=(volume,), daemon=True, name="sagittal-copy"
+            ).start()
         self.labels = None
         self.saliency = None
         self.markers = ()
@@ -142,8 +143,9 @@ class ViewerModel(QObject):
         self.set_window(width, level)
 
     # -- overlays ----------------------------------------------------------------------------------
-    def set_labels(self, labels: npt.NDArray[np.integer] | None,
-                   colors: dict[int, tuple[int, int, int]] | None = None) -> None:
+    def set_labels(
+        self, labels: npt.NDArray[np.integer] | None, colors: dict[int, tuple[int, int, int]] | None = None
+    ) -> None:
         """Set the contour label volume (same shape as the volume, 0 = background) and label colours."""
         if labels is not None and self.volume is not None and labels.shape != self.volume.shape_zyx:
             raise ValueError(f"label volume shape {labels.shape} differs from volume {self.volume.shape_zyx}")
@@ -151,8 +153,9 @@ class ViewerModel(QObject):
         self.label_colors = dict(colors or {})
         self.overlay_changed.emit()
 
-    def set_saliency(self, saliency: npt.NDArray[np.floating] | None,
-                     origin_zyx: tuple[int, int, int] = (0, 0, 0)) -> None:
+    def set_saliency(
+        self, saliency: npt.NDArray[np.floating] | None, origin_zyx: tuple[int, int, int] = (0, 0, 0)
+    ) -> None:
         """Set a saliency map in [0, 1] (3-D ``[z, y, x]`` or 2-D axial ``[y, x]``) at ``origin_zyx``."""
         self.saliency = saliency
         self.saliency_origin_zyx = origin_zyx

@@ -19,8 +19,10 @@ PRESET_KEYS: dict[int, str] = {
     int(Qt.Key.Key_4): "bone",
 }
 
-HELP_TEXT = ("Wheel: slices · Left drag: window/level · Middle drag: pan · Right drag / Ctrl+wheel: zoom · "
-             "1 lung · 2 mediastinum · 3 soft tissue · 4 bone · O overlay · [ ] fade · M ruler · R reset")
+HELP_TEXT = (
+    "Wheel: slices · Left drag: window/level · Middle drag: pan · Right drag / Ctrl+wheel: zoom · "
+    "1 lung · 2 mediastinum · 3 soft tissue · 4 bone · O overlay · [ ] fade · M ruler · R reset"
+)
 
 
 class OrthoViewerWidget(QWidget):
@@ -72,11 +74,16 @@ class OrthoViewerWidget(QWidget):
         """Set what a left click/drag does in every view."""
         for view in self.views.values():
             view.mode = mode
-            view.setCursor(Qt.CursorShape.CrossCursor if mode is not InteractionMode.NAVIGATE
-                           else Qt.CursorShape.ArrowCursor)
-        texts = {InteractionMode.NAVIGATE: HELP_TEXT,
-                 InteractionMode.MEASURE: "Ruler: drag to measure a length (Esc to leave)",
-                 InteractionMode.ADD_NODULE: "Add nodule: click on the nodule (Esc to leave)"}
+            view.setCursor(
+                Qt.CursorShape.CrossCursor
+                if mode is not InteractionMode.NAVIGATE
+                else Qt.CursorShape.ArrowCursor
+            )
+        texts = {
+            InteractionMode.NAVIGATE: HELP_TEXT,
+            InteractionMode.MEASURE: "Ruler: drag to measure a length (Esc to leave)",
+            InteractionMode.ADD_NODULE: "Add nodule: click on the nodule (Esc to leave)",
+        }
         self.status.setText(texts[mode])
 
     @property
@@ -109,8 +116,9 @@ class OrthoViewerWidget(QWidget):
         elif key == Qt.Key.Key_BracketRight:
             self.model.set_overlay_opacity(self.model.overlay_opacity + 0.2)
         elif key == Qt.Key.Key_M:
-            self.set_mode(InteractionMode.NAVIGATE if self.mode is InteractionMode.MEASURE
-                          else InteractionMode.MEASURE)
+            self.set_mode(
+                InteractionMode.NAVIGATE if self.mode is InteractionMode.MEASURE else InteractionMode.MEASURE
+            )
         elif key == Qt.Key.Key_Escape:
             self.set_mode(InteractionMode.NAVIGATE)
         elif key == Qt.Key.Key_R:

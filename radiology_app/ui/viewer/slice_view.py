@@ -41,8 +41,11 @@ from radiology_app.ui.imaging import (
 from radiology_app.ui.viewer.model import ViewerModel
 
 #: Crosshair / frame colour of each plane (the line a plane draws in the others has its colour).
-PLANE_COLORS = {Plane.AXIAL: QColor(80, 200, 255), Plane.CORONAL: QColor(120, 230, 120),
-                Plane.SAGITTAL: QColor(255, 170, 60)}
+PLANE_COLORS = {
+    Plane.AXIAL: QColor(80, 200, 255),
+    Plane.CORONAL: QColor(120, 230, 120),
+    Plane.SAGITTAL: QColor(255, 170, 60),
+}
 _DEFAULT_LABEL_COLOR = (255, 60, 60)
 _DRAG_THRESHOLD_PX = 3
 
@@ -206,8 +209,9 @@ class SliceViewWidget(QWidget):
     def _saliency_slice(self) -> npt.NDArray[np.float32] | None:
         m = self.model
         assert m.saliency is not None and m.volume is not None and self._geom is not None
-        return place_in_slice(np.asarray(m.saliency), m.saliency_origin_zyx, m.volume.shape_zyx, self._geom,
-                              self.slice_index())
+        return place_in_slice(
+            np.asarray(m.saliency), m.saliency_origin_zyx, m.volume.shape_zyx, self._geom, self.slice_index()
+        )
 
     # -- coordinates -------------------------------------------------------------------------------
     def _scale(self) -> tuple[float, float]:
@@ -226,8 +230,10 @@ class SliceViewWidget(QWidget):
         shape = self.model.volume.shape_zyx
         rows, cols = shape[self._geom.row_axis], shape[self._geom.col_axis]
         sx, sy = self._scale()
-        return QPointF(self.width() / 2 + self.pan.x() + (col - cols / 2) * sx,
-                       self.height() / 2 + self.pan.y() + (row - rows / 2) * sy)
+        return QPointF(
+            self.width() / 2 + self.pan.x() + (col - cols / 2) * sx,
+            self.height() / 2 + self.pan.y() + (row - rows / 2) * sy,
+        )
 
     def widget_to_image(self, p: QPointF) -> tuple[float, float]:
         """Map a widget point to image coordinates ``(row, col)`` (continuous; pixel i spans [i, i+1))."""
@@ -279,8 +285,10 @@ class SliceViewWidget(QWidget):
         top_left = self.image_to_widget(0, 0)
         bottom_right = self.image_to_widget(rows, cols)
         target = QRectF(top_left, bottom_right)
-        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, self.zoom * min(
-            self.width() / cols, self.height() / rows) < 4)
+        painter.setRenderHint(
+            QPainter.RenderHint.SmoothPixmapTransform,
+            self.zoom * min(self.width() / cols, self.height() / rows) < 4,
+        )
         painter.drawImage(target, image)
         overlay = self.render_overlay()
         if overlay is not None:
@@ -366,10 +374,12 @@ class SliceViewWidget(QWidget):
         labels = orientation_labels(self._geom, self.model.volume.direction)
         self._shadowed(painter, 6, h // 2, labels["left"], amber)
         self._shadowed(painter, w - fm.horizontalAdvance(labels["right"]) - 6, h // 2, labels["right"], amber)
-        self._shadowed(painter, w // 2 - fm.horizontalAdvance(labels["top"]) // 2, 3 * lh, labels["top"],
-                       amber)
-        self._shadowed(painter, w // 2 - fm.horizontalAdvance(labels["bottom"]) // 2, h - lh - 6,
-                       labels["bottom"], amber)
+        self._shadowed(
+            painter, w // 2 - fm.horizontalAdvance(labels["top"]) // 2, 3 * lh, labels["top"], amber
+        )
+        self._shadowed(
+            painter, w // 2 - fm.horizontalAdvance(labels["bottom"]) // 2, h - lh - 6, labels["bottom"], amber
+        )
 
     def _hover_text(self) -> str:
         if self._hover_zyx is None:
@@ -396,7 +406,7 @@ class SliceViewWidget(QWidget):
         if steps == 0:
             return
         if event.modifiers() & Qt.KeyboardModifier.ControlModifier:
-            self.zoom = float(min(max(self.zoom * (1.15 ** steps), 0.25), 20.0))
+            self.zoom = float(min(max(self.zoom * (1.15**steps), 0.25), 20.0))
             self.update()
         else:
             n = int(math.copysign(max(1, round(abs(steps))), steps))
@@ -411,8 +421,12 @@ class SliceViewWidget(QWidget):
         self._press_zoom = self.zoom
         self._press_pan = QPointF(self.pan)
         self._dragging = False
-        if (self.mode is InteractionMode.MEASURE and event.button() == Qt.MouseButton.LeftButton
-                and self._geom is not None and self.model.volume is not None):
+        if (
+            self.mode is InteractionMode.MEASURE
+            and event.button() == Qt.MouseButton.LeftButton
+            and self._geom is not None
+            and self.model.volume is not None
+        ):
             r, c = self.widget_to_image(event.position())
             self.ruler = (self.slice_index(), (r, c), (r, c))
         event.accept()
