@@ -26,6 +26,7 @@ from numpy.typing import NDArray
 from scipy import ndimage
 
 from segmentation.candidates import all_candidates, candidate_crops
+from segmentation.checkpoint import save_checkpoint
 from segmentation.dataset import TRAIN_SEED_BASE, phantom_to_working_grid
 from segmentation.errors import ProgressFn, SegmentationError, check_cancel, report
 from segmentation.fp_reduction import FP_FORMAT, ClassifierConfig, build_classifier
@@ -303,17 +304,7 @@ def train_classifier(
     last = float("nan")
 
     def save() -> None:
-        tmp = ckpt.with_suffix(".tmp")
-        torch.save(
-            {
-                "model": net.state_dict(),
-                "optimizer": opt.state_dict(),
-                "iteration": it,
-                "config": settings.config.to_json(),
-            },
-            tmp,
-        )
-        tmp.replace(ckpt)
+        save_checkpoint(ckpt, net, opt, it, settings.config.to_json())
 
     net.train()
     finished = False

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from segmentation.checkpoint import save_checkpoint
 from segmentation.dataset import TrainingCase, list_cases, load_case
 from segmentation.errors import ProgressFn, SegmentationError, check_cancel, report
 from segmentation.model import ModelConfig, build_unet, normalize_hu
@@ -298,17 +299,7 @@ def train(
     running: list[float] = []
 
     def save() -> None:
-        tmp = ckpt_path.with_suffix(".tmp")
-        torch.save(
-            {
-                "model": net.state_dict(),
-                "optimizer": opt.state_dict(),
-                "iteration": it,
-                "config": cfg.to_json(),
-            },
-            tmp,
-        )
-        tmp.replace(ckpt_path)
+        save_checkpoint(ckpt_path, net, opt, it, cfg.to_json())
 
     net.train()
     finished = False
