@@ -213,6 +213,20 @@ def evaluate(
     fps: list[float] = []
     spacings: list[list[float]] = []
     t0 = time.monotonic()
+
+    def current(done: int) -> EvaluationReport:
+        return summarize(
+            outcomes,
+            fps,
+            done,
+            seed,
+            seconds=time.monotonic() - t0,
+            model_sha256=seg.sha256,
+            spacings=spacings,
+            threshold=seg.detection_threshold,
+            score_source=_score_source(seg),
+        )
+
     for i in range(cases):
         check_cancel(cancel)
         report(on_progress, i, cases, f"phantom {i + 1}/{cases}")
@@ -225,31 +239,9 @@ def evaluate(
             "case %d: %d/%d found, %d candidates unmatched", i, sum(x.detected for x in o), len(o), len(f)
         )
         if on_case is not None:
-            on_case(
-                summarize(
-                    outcomes,
-                    fps,
-                    i + 1,
-                    seed,
-                    seconds=time.monotonic() - t0,
-                    model_sha256=seg.sha256,
-                    spacings=spacings,
-                    threshold=seg.detection_threshold,
-                    score_source=_score_source(seg),
-                )
-            )
+            on_case(current(i + 1))
     report(on_progress, cases, cases, "done")
-    return summarize(
-        outcomes,
-        fps,
-        cases,
-        seed,
-        seconds=time.monotonic() - t0,
-        model_sha256=seg.sha256,
-        spacings=spacings,
-        threshold=seg.detection_threshold,
-        score_source=_score_source(seg),
-    )
+    return current(cases)
 
 
 def summarize(

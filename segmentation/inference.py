@@ -239,13 +239,10 @@ def _refine(
     peak = np.unravel_index(int(np.argmax(np.where(mask, prob, -1.0))), prob.shape)
     seed = tuple(int(osl[a].start) + int(peak[a]) for a in range(3))
     extent = max((osl[a].stop - osl[a].start) * sp[a] for a in range(3))
-    roi_mm = float(np.clip(2.0 * extent, 40.0, 100.0))
-    half = [int(np.ceil(roi_mm / 2.0 / s)) for s in sp]
-    lo = [max(seed[a] - half[a], 0) for a in range(3)]
-    hi = [min(seed[a] + half[a] + 1, hu.shape[a]) for a in range(3)]
-    roi = np.asarray(hu[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]], dtype=np.float32)
-    local = tuple(seed[a] - lo[a] for a in range(3))
-    classical = _classical_at_point(roi, sp, local)
+    rsl, local = _roi_around(hu.shape, sp, seed, float(np.clip(2.0 * extent, 40.0, 100.0)))
+    lo = [r.start for r in rsl]
+    hi = [r.stop for r in rsl]
+    classical = _classical_at_point(np.asarray(hu[rsl], dtype=np.float32), sp, local)
     if not classical.any():
         return mask
     # bring the classical mask onto the component's box
@@ -443,14 +440,12 @@ def segment_nodules(
     # instances on the working grid, restricted to (a dilated) lung, with false-positive reduction
     lung_crop = lung_w[crop] > 0
     near_lung = ndimage.binary_dilation(lung_crop, iterations=max(1, round(6.0 / w)))
+    wide = near_lung
     if seg.classifier is not None:
         # the classical lung mask leaves out nodules on the pleura: let network peaks reach further
         # out (the classifier, not the mask, rejects what lies in the chest wall)
         wide = ndimage.binary_dilation(near_lung, iterations=max(1, round(WALL_REACH_MM / w)))
-        fg = (prob_crop >= seg.threshold) & wide
-    else:
-        wide = near_lung
-        fg = (prob_crop >= seg.threshold) & near_lung
+    fg = (prob_crop >= seg.threshold) & wide
     comp, n = ndimage.label(fg, structure=np.ones((3, 3, 3)))
     if seg.classifier is not None:
         kept, points = _classified_candidates(seg, sub, prob_crop, near_lung, wide, comp, sp_w)
@@ -465,7 +460,28 @@ def segment_nodules(
     )
     hu_arr = np.asarray(hu)
     nodules: list[MeasuredNodule] = []
-    next_id = 1
+
+    def record(
+        osl: tuple[slice, ...], mask_o: NDArray[np.bool_], pmax: float, pmean: float, score: float
+    ) -> None:
+        """Label and measure an accepted outline as the next nodule."""
+        label_id = len(nodules) + 1
+        labels[osl][mask_o] = label_id
+        olo = [s_.start for s_ in osl]
+        meas = measure_nodule(
+            hu_arr[osl], mask_o, sp, lung_mask=lung_o[osl], offset_zyx=olo, full_shape_zyx=hu.shape
+        )
+        nodules.append(
+            MeasuredNodule(
+                label_id=label_id,
+                measurement=meas,
+                max_probability=round(pmax, 4),
+                mean_probability=round(pmean, 4),
+                voxel_count=int(mask_o.sum()),
+                score=round(score, 4),
+            )
+        )
+
     for k, sl, pmax, pmean, score in kept:
         check_cancel(cancel)
         pad = 2
@@ -502,21 +518,7 @@ def segment_nodules(
             mask_o[peak] = True
         if float(mask_o.sum()) * float(np.prod(sp)) < seg.min_component_mm3:
             continue
-        labels[osl][mask_o] = next_id
-        meas = measure_nodule(
-            hu_arr[osl], mask_o, sp, lung_mask=lung_o[osl], offset_zyx=olo, full_shape_zyx=hu.shape
-        )
-        nodules.append(
-            MeasuredNodule(
-                label_id=next_id,
-                measurement=meas,
-                max_probability=round(pmax, 4),
-                mean_probability=round(pmean, 4),
-                voxel_count=int(mask_o.sum()),
-                score=round(score, 4),
-            )
-        )
-        next_id += 1
+        record(osl, mask_o, pmax, pmean, score)
     for centre_w, score in points:
         check_cancel(cancel)
         o = tuple(
@@ -532,23 +534,8 @@ def segment_nodules(
             continue
         if mask_o.sum() >= 10 and _elongation(mask_o, sp) > seg.max_elongation:
             continue
-        labels[osl][mask_o] = next_id
-        olo = [s_.start for s_ in osl]
-        meas = measure_nodule(
-            hu_arr[osl], mask_o, sp, lung_mask=lung_o[osl], offset_zyx=olo, full_shape_zyx=hu.shape
-        )
         pc = float(prob_crop[centre_w])
-        nodules.append(
-            MeasuredNodule(
-                label_id=next_id,
-                measurement=meas,
-                max_probability=round(pc, 4),
-                mean_probability=round(pc, 4),
-                voxel_count=int(mask_o.sum()),
-                score=round(score, 4),
-            )
-        )
-        next_id += 1
+        record(osl, mask_o, pc, pc, score)
     nodules.sort(key=lambda m: -m.measurement.volume_mm3)
     probability: NDArray[np.float16] | None = None
     if return_probability:

@@ -182,14 +182,16 @@ class FindingsPanelWidget(QWidget):
         self.composition_button.clicked.connect(lambda: self._edit("composition"))
         self.summary = QLabel(self)
         self.summary.setWordWrap(True)
-        buttons = QHBoxLayout()
-        for w in (
+        #: the controls that act on the selected nodule
+        self._review_controls = (
             self.accept_button,
             self.reject_button,
             self.remove_button,
             self.composition,
             self.composition_button,
-        ):
+        )
+        buttons = QHBoxLayout()
+        for w in self._review_controls:
             buttons.addWidget(w)
         buttons.addStretch(1)
         buttons.addWidget(self.add_button)
@@ -271,13 +273,7 @@ class FindingsPanelWidget(QWidget):
 
     def _update_buttons(self) -> None:
         have = self.findings is not None and self.selected_id() is not None
-        for w in (
-            self.accept_button,
-            self.reject_button,
-            self.remove_button,
-            self.composition,
-            self.composition_button,
-        ):
+        for w in self._review_controls:
             w.setEnabled(have)
         self.add_button.setEnabled(self.findings is not None)
 
