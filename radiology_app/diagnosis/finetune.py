@@ -186,6 +186,44 @@ def _static_inputs(cases: list[LocalCase]) -> dict[str, Any]:
     }
 
 
+def _image_tokens(net: Any, st: dict[str, Any], batch_size: int = 64) -> Any:
+    """The image encoder's tokens for every case (it is frozen while fine-tuning: computed once)."""
+    import torch
+
+    net.image.eval()
+    out = []
+    with torch.no_grad():
+        for s in range(0, len(st["labels"]), batch_size):
+            out.append(
+                net.image(
+                    torch.from_numpy(st["images"][s : s + batch_size]),
+                    torch.from_numpy(st["radiomics"][s : s + batch_size]),
+                )
+            )
+    return torch.cat(out)
+
+
+def _quality(st: dict[str, Any], cases: list[LocalCase], idx: npt.NDArray[np.int64], tmask: Any) -> Any:
+    import torch
+
+    from radiology_app.diagnosis.features import quality_vector
+
+    return torch.from_numpy(
+        np.stack(
+            [
+                quality_vector(
+                    st["noise"][i],
+                    cases[i].slice_thickness_mm,
+                    st["cue_objs"][i],
+                    int(tmask[k].sum()),
+                    bool(cases[i].note.strip()),
+                )
+                for k, i in enumerate(idx)
+            ]
+        )
+    )
+
+
 def _forward(
     net: Any,
     backbone: Any,
@@ -193,51 +231,96 @@ def _forward(
     cases: list[LocalCase],
     idx: npt.NDArray[np.int64],
     grad: bool,
+    *,
+    img_tokens: Any = None,
+    tokens: dict[str, Any] | None = None,
+    text_states: Any = None,
 ) -> dict[str, Any]:
+    """Run the fused network on cases ``idx``: image tokens precomputed (``img_tokens``, all cases) or
+    from the crops; text states given (``text_states``, rows of ``idx``), or encoded from the notes
+    tokenized once (``tokens``, all cases) or from the notes."""
     import torch
 
-    from radiology_app.diagnosis.features import quality_vector
+    from radiology_app.diagnosis.text import token_batch
 
-    notes = [cases[i].note for i in idx]
-    states, tmask, _ = backbone.encode(notes, grad=grad)
-    for k, t in enumerate(notes):
-        if not t.strip():
+    rows = torch.from_numpy(np.asarray(idx, dtype=np.int64))
+    if text_states is not None:
+        states, tmask = text_states
+    elif tokens is not None:
+        batch = token_batch(tokens, rows)
+        states, tmask = backbone.encode_tokens(batch, grad=grad), batch["attention_mask"].float()
+    else:
+        states, tmask, _ = backbone.encode([cases[i].note for i in idx], grad=grad)
+    tmask = tmask.clone()
+    for k, i in enumerate(idx):
+        if not cases[i].note.strip():
             tmask[k] = 0
-    qual = np.stack(
-        [
-            quality_vector(
-                st["noise"][i],
-                cases[i].slice_thickness_mm,
-                st["cue_objs"][i],
-                int(tmask[k].sum()),
-                bool(cases[i].note.strip()),
-            )
-            for k, i in enumerate(idx)
-        ]
+    img = (
+        img_tokens[rows]
+        if img_tokens is not None
+        else net.image(torch.from_numpy(st["images"][idx]), torch.from_numpy(st["radiomics"][idx]))
     )
-    out: dict[str, Any] = net(
-        torch.from_numpy(st["images"][idx]),
-        states,
-        tmask,
-        torch.from_numpy(st["cues"][idx]),
-        torch.from_numpy(qual),
-        torch.from_numpy(st["radiomics"][idx]),
+    out: dict[str, Any] = net.fuse(
+        img, states, tmask, torch.from_numpy(st["cues"][idx]), _quality(st, cases, idx, tmask)
     )
     return out
 
 
+def _batches(
+    order: npt.NDArray[np.int64], lengths: npt.NDArray[np.int64], bs: int, rng: np.random.Generator
+) -> list[npt.NDArray[np.int64]]:
+    """Split a shuffled order into batches of notes of similar length (sorted within windows of four
+    batches, then the batches shuffled), so little of each batch is padding."""
+    out: list[npt.NDArray[np.int64]] = []
+    for w in range(0, len(order), 4 * bs):
+        win = order[w : w + 4 * bs]
+        win = win[np.argsort(lengths[win], kind="stable")]
+        out.extend(win[s : s + bs] for s in range(0, len(win), bs))
+    return [out[int(k)] for k in rng.permutation(len(out))]
+
+
+def _text_states(
+    backbone: Any, tokens: dict[str, Any], idx: npt.NDArray[np.int64], lengths: npt.NDArray[np.int64]
+) -> tuple[Any, Any]:
+    """Frozen-backbone states and masks for cases ``idx`` (in that order), padded to
+    :data:`~radiology_app.diagnosis.text.MAX_TOKENS`; encoded in batches of similar length."""
+    import torch
+
+    from radiology_app.diagnosis.text import MAX_TOKENS, token_batch
+
+    n = len(idx)
+    states = torch.zeros(n, MAX_TOKENS, backbone.hidden_size)
+    masks = torch.zeros(n, MAX_TOKENS)
+    order = np.argsort(lengths[idx], kind="stable")
+    for s in range(0, n, 32):
+        pos = order[s : s + 32]
+        batch = token_batch(tokens, torch.from_numpy(np.asarray(idx)[pos]))
+        length = batch["input_ids"].shape[1]
+        states[torch.from_numpy(pos), :length] = backbone.encode_tokens(batch)
+        masks[torch.from_numpy(pos), :length] = batch["attention_mask"].float()
+    return states, masks
+
+
 def _score(
-    net: Any, backbone: Any, st: dict[str, Any], cases: list[LocalCase], idx: npt.NDArray[np.int64]
+    net: Any,
+    backbone: Any,
+    st: dict[str, Any],
+    cases: list[LocalCase],
+    idx: npt.NDArray[np.int64],
+    **inputs: Any,
 ) -> dict[str, float]:
+    """Held-back top-1 and NLL; ``inputs`` as for :func:`_forward` (``text_states`` covers all of
+    ``idx``)."""
     import torch
 
     net.eval()
     probs = []
+    states = inputs.pop("text_states", None)
     with torch.no_grad():
-        for s in range(0, len(idx), 32):
-            probs.append(
-                _forward(net, backbone, st, cases, idx[s : s + 32], False)["log_probs"].exp().numpy()
-            )
+        for s in range(0, len(idx), 64):
+            part = (states[0][s : s + 64], states[1][s : s + 64]) if states is not None else None
+            out = _forward(net, backbone, st, cases, idx[s : s + 64], False, text_states=part, **inputs)
+            probs.append(out["log_probs"].exp().numpy())
     p = np.concatenate(probs)
     y = st["labels"][idx]
     return {
@@ -255,6 +338,7 @@ def finetune(
     epochs: int = 6,
     lr: float = 1e-3,
     lora_r: int = 8,
+    lora_layers: int | None = 3,
     distill_weight: float = 2.0,
     activate: bool = True,
     threads: int = 2,
@@ -264,6 +348,11 @@ def finetune(
     cancel: CancelToken | None = None,
 ) -> dict[str, Any]:
     """Train a site adapter and activate it only when it beats the base model on held-back cases.
+
+    The work is arranged for a small CPU budget: the frozen image encoder's tokens are computed once, the
+    notes are tokenized once and batched by length, the base model's text states (for its held-back score
+    and the distillation targets) come from one pass, and LoRA adapts only the last ``lora_layers``
+    layers of the backbone, so back-propagation stops there.
 
     Parameters
     ----------
@@ -275,6 +364,8 @@ def finetune(
         Adapter folder (default: ``<data folder>/adapters/<UTC time>``).
     epochs, lr, lora_r, distill_weight
         Training settings (LoRA rank; weight of the distillation towards the base model).
+    lora_layers
+        Number of last backbone layers with LoRA (``None``: all).
     activate
         Activate (save in the settings) when better.
     weights, card
@@ -284,7 +375,8 @@ def finetune(
     -------
     dict
         ``before``/``after`` (held-back top-1 and NLL), ``activated``, ``reason``, ``adapter_dir``,
-        ``n_train``, ``n_held_back``, ``seconds``.
+        ``n_train``, ``n_held_back``, ``seconds`` (wall), ``cpu_seconds`` (this process), ``timings``
+        (wall seconds per stage).
 
     Raises
     ------
@@ -302,37 +394,71 @@ def finetune(
 
     if len(cases) < 10:
         raise ModelError(f"fine-tuning needs at least 10 cases, got {len(cases)}")
-    t0 = time.monotonic()
+    t0, c0 = time.monotonic(), time.process_time()
+    timings: dict[str, float] = {}
+
+    def lap(name: str, since: list[float]) -> None:
+        now = time.monotonic()
+        timings[name] = round(now - since[0], 2)
+        since[0] = now
+
+    mark = [t0]
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     base_net, meta, base_sha = load_fused_net(weights or FUSED_WEIGHTS, card or FUSED_CARD)
     net, _, _ = load_fused_net(weights or FUSED_WEIGHTS, card or FUSED_CARD)
     base_bb = load_backbone(settings.text_backbone_dir or None)
-    bb = load_backbone(
-        settings.text_backbone_dir or None,
-        trainable_lora={"r": lora_r, "lora_alpha": 2 * lora_r, "lora_dropout": 0.05},
-    )
+    lora: dict[str, Any] = {"r": lora_r, "lora_alpha": 2 * lora_r, "lora_dropout": 0.05}
+    if lora_layers is not None:
+        lora["top_layers"] = lora_layers
+    bb = load_backbone(settings.text_backbone_dir or None, trainable_lora=lora)
+    lap("load_models", mark)
     st = _static_inputs(cases)
     held = _split(st["labels"])
     tr_idx, ho_idx = np.flatnonzero(~held), np.flatnonzero(held)
+    img_tokens = _image_tokens(base_net, st)  # same frozen encoder weights in net
+    tokens = bb.tokenize([c.note for c in cases])
+    lengths = tokens["attention_mask"].sum(1).numpy().astype(np.int64)
+    lap("image_tokens_and_tokenize", mark)
+    all_idx = np.arange(len(cases))
+    base_states = _text_states(base_bb, tokens, all_idx, lengths)  # base model: teacher and score
+    lap("base_text_states", mark)
     if settings.adapter_dir:  # the model to beat is the one in use
         from radiology_app.diagnosis.api import load_adapter_heads
 
         cur_dir = Path(settings.adapter_dir)
         cur_net, _, _ = load_adapter_heads(cur_dir, meta, base_sha)
-        before = _score(
-            cur_net, load_backbone(settings.text_backbone_dir or None, cur_dir / "lora"), st, cases, ho_idx
-        )
+        cur_bb = load_backbone(settings.text_backbone_dir or None, cur_dir / "lora")
+        before = _score(cur_net, cur_bb, st, cases, ho_idx, tokens=tokens)
     else:
-        before = _score(base_net, base_bb, st, cases, ho_idx)
+        before = _score(
+            base_net,
+            base_bb,
+            st,
+            cases,
+            ho_idx,
+            img_tokens=img_tokens,
+            text_states=(base_states[0][ho_idx], base_states[1][ho_idx]),
+        )
     # Teacher predictions on the training cases (distillation keeps the original behaviour).
     with torch.no_grad():
+        base_net.eval()
         teacher = torch.cat(
             [
-                _forward(base_net, base_bb, st, cases, tr_idx[s : s + 32], False)["log_probs"]
-                for s in range(0, len(tr_idx), 32)
+                _forward(
+                    base_net,
+                    base_bb,
+                    st,
+                    cases,
+                    tr_idx[s : s + 64],
+                    False,
+                    img_tokens=img_tokens,
+                    text_states=(base_states[0][tr_idx[s : s + 64]], base_states[1][tr_idx[s : s + 64]]),
+                )["log_probs"]
+                for s in range(0, len(tr_idx), 64)
             ]
         )
+    lap("before_and_teacher", mark)
     for p in net.image.parameters():
         p.requires_grad_(False)
     params = [p for p in net.parameters() if p.requires_grad] + [
@@ -347,13 +473,11 @@ def finetune(
         net.train()
         net.image.eval()
         bb.model.train()
-        order = rng.permutation(tr_idx)
-        for s in range(steps):
+        for s, idx in enumerate(_batches(rng.permutation(tr_idx), lengths, bs, rng)):
             check_cancel(cancel)
-            idx = order[s * bs : (s + 1) * bs]
             if len(idx) < 2:
                 continue
-            out = _forward(net, bb, st, cases, idx, True)
+            out = _forward(net, bb, st, cases, idx, True, img_tokens=img_tokens, tokens=tokens)
             y = torch.from_numpy(st["labels"][idx])
             t = teacher[[pos[int(i)] for i in idx]]
             loss = fused_loss(out, y) + distill_weight * F.kl_div(
@@ -364,9 +488,11 @@ def finetune(
             torch.nn.utils.clip_grad_norm_(params, 2.0)
             opt.step()
             report(on_progress, ep * steps + s + 1, epochs * steps, "steps", f"epoch {ep + 1}")
+    lap("training", mark)
     bb.model.eval()
     net.eval()
-    after = _score(net, bb, st, cases, ho_idx)
+    after = _score(net, bb, st, cases, ho_idx, img_tokens=img_tokens, tokens=tokens)
+    lap("after", mark)
     better = after["top1"] > before["top1"] or (
         after["top1"] == before["top1"] and after["nll"] < before["nll"]
     )
@@ -389,6 +515,7 @@ def finetune(
         "n_held_back": len(ho_idx),
         "epochs": epochs,
         "lora_r": lora_r,
+        "lora_layers": lora_layers,
     }
     (adapter_out / "adapter.json").write_text(json.dumps(info, indent=2), encoding="utf-8")
     if not better:
@@ -411,6 +538,9 @@ def finetune(
         "n_train": len(tr_idx),
         "n_held_back": len(ho_idx),
         "seconds": time.monotonic() - t0,
+        "cpu_seconds": time.process_time() - c0,
+        "timings": timings,
+        "lora_layers": lora_layers,
         "meta_version": meta.get("version"),
     }
 

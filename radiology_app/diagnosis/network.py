@@ -206,7 +206,19 @@ class FusedNet(nn.Module):
         """
         if radiomics is None:
             radiomics = torch.zeros(image.shape[0], max(1, self.cfg.n_radiomics))
-        img = self.image(image, radiomics)  # [B, 64 (+1), d]
+        return self.fuse(self.image(image, radiomics), text_states, text_mask, cues, quality)
+
+    def fuse(
+        self,
+        img: torch.Tensor,
+        text_states: torch.Tensor,
+        text_mask: torch.Tensor,
+        cues: torch.Tensor,
+        quality: torch.Tensor,
+    ) -> dict[str, torch.Tensor]:
+        """Everything after the image encoder: ``img`` are its tokens (``self.image(image, radiomics)``,
+        ``[B, 64 (+1), d]``); the other arguments and the result are those of :meth:`forward`. Fine-tuning
+        with the image encoder frozen computes the tokens once and calls this at every step."""
         cue_tok = self.cue_proj(cues).unsqueeze(1)  # [B, 1, d]
         txt = torch.cat([cue_tok, self.text_proj(text_states)], dim=1)
         tmask = torch.cat([torch.ones_like(text_mask[:, :1]), text_mask], dim=1)

@@ -26,7 +26,7 @@ thicker-slice images.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -37,8 +37,9 @@ DOMAINS = ("base", "site_b")
 
 #: Version of the generator and phantom; part of every cache file name, so cases rendered by an earlier
 #: generator are never reused (2: location, paraneoplastic syndromes, staging nodes, rapid growth;
-#: larger hamartoma fat and popcorn calcification; lymph nodes beside small cell carcinomas).
-GENERATOR_VERSION = 2
+#: larger hamartoma fat and popcorn calcification; lymph nodes beside small cell carcinomas; 3: the
+#: phenotype refinement of :func:`refine_v3` applied on top of version 2).
+GENERATOR_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -792,8 +793,59 @@ def write_note(f: PatientFacts, rng: np.random.Generator, *, language: str, doma
     return head + joiner + joiner.join(body)
 
 
+def refine_v3(
+    name: str, facts: PatientFacts, phenotype: NodulePhenotype, rng: np.random.Generator
+) -> tuple[PatientFacts, NodulePhenotype]:
+    """Generator version 3: move version 2's phenotypes closer to the clinical reference's table (§7).
+
+    Drawn from a separate random stream per case (:func:`generate_cases`), so a version-2 case that this
+    leaves alone stays identical (same note, same crop) and caches can be carried over. Each change is
+    partial, so every class keeps cases that only the fused evidence separates:
+
+    * adenocarcinoma: half of the smooth solid ones become spiculated (smooth share of the solid ones
+      0.2 -> 0.1), half of the remaining non-spiculated solid ones become part-solid (subsolid share
+      0.55 -> about 0.64; "virtually all subsolid cancers are adenocarcinomas"), and 40 % of those with no
+      stated course are growing (0.45 -> about 0.63);
+    * small cell carcinoma: mediastinal lymphadenopathy on staging 0.55 -> about 0.73 and enlarged nodes
+      beside the mass in the image 0.6 -> 0.8 ("central/hilar mass with bulky mediastinal
+      lymphadenopathy");
+    * hamartoma: macroscopic fat 0.75 -> about 0.88, and 40 % of those with no stated course stable
+      (0.5 -> about 0.64; "slow growth", "usually asymptomatic").
+
+    Returns
+    -------
+    tuple
+        The (possibly) changed facts and phenotype.
+    """
+    u = rng.random(4)
+    if name == "adenocarcinoma":
+        if phenotype.kind == "solid" and phenotype.margin == "smooth" and u[0] < 0.5:
+            phenotype = replace(phenotype, margin="spiculated")
+        elif phenotype.kind == "solid" and phenotype.margin != "spiculated" and u[1] < 0.5:
+            d = phenotype.diameter_mm
+            phenotype = replace(phenotype, kind="part_solid", solid_diameter_mm=d * (0.45 + 0.3 * u[3]))
+        if facts.course is None and u[2] < 0.4:
+            facts = replace(facts, course="growing")
+    elif name == "small_cell_carcinoma":
+        if not facts.lymphadenopathy and u[0] < 0.4:
+            facts = replace(facts, lymphadenopathy=True)
+        if phenotype.adjacent_nodes == 0 and u[1] < 0.5:
+            phenotype = replace(phenotype, adjacent_nodes=1 + int(u[3] < 0.4))
+    elif name == "hamartoma":
+        if not phenotype.fat and u[0] < 0.5:
+            phenotype = replace(phenotype, fat=True)
+        if facts.course is None and u[2] < 0.4:
+            facts = replace(facts, course="stable")
+    return facts, phenotype
+
+
 def generate_cases(
-    n: int, seed: int, *, domain: str = "base", zh_fraction: float | None = None
+    n: int,
+    seed: int,
+    *,
+    domain: str = "base",
+    zh_fraction: float | None = None,
+    version: int = GENERATOR_VERSION,
 ) -> list[SyntheticCase]:
     """Generate ``n`` synthetic cases (balanced classes in random order).
 
@@ -807,6 +859,9 @@ def generate_cases(
         ``"base"`` or ``"site_b"``.
     zh_fraction
         Share of Chinese notes (default 0.3 for base, 0.5 for site_b).
+    version
+        Generator version (2 or 3; 3 applies :func:`refine_v3` from a per-case stream seeded by the
+        case's rendering seed; a case whose facts change gets its note rewritten from that stream).
 
     Returns
     -------
@@ -814,6 +869,8 @@ def generate_cases(
     """
     if domain not in DOMAINS:
         raise ValueError(f"unknown domain {domain!r}")
+    if version not in (2, 3):
+        raise ValueError(f"unknown generator version {version!r}")
     rng = np.random.default_rng(seed)
     zh = (0.3 if domain == "base" else 0.5) if zh_fraction is None else zh_fraction
     labels = rng.permutation(np.arange(n) % len(CLASS_NAMES))
@@ -830,9 +887,17 @@ def generate_cases(
         else:
             noise = float(rng.uniform(55, 90))
             thick = float(rng.choice([2.5, 3.0]))
-        cases.append(
-            SyntheticCase(int(lab), facts, note, language, ph, noise, thick, int(rng.integers(2**31)))
-        )
+        case_seed = int(rng.integers(2**31))
+        if version >= 3:
+            sub = np.random.default_rng([case_seed, 3])
+            facts3, ph = refine_v3(name, facts, ph, sub)
+            if facts3 != facts and note:
+                new_note = ""
+                while not new_note:  # an empty note stays reserved for the cases version 2 left empty
+                    new_note = write_note(facts3, sub, language=language, domain=domain)
+                note = new_note
+            facts = facts3
+        cases.append(SyntheticCase(int(lab), facts, note, language, ph, noise, thick, case_seed))
     return cases
 
 

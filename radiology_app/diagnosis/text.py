@@ -90,7 +90,6 @@ class TextBackbone:
             ``(states [B, L, H] float32 tensor, attention mask [B, L] float tensor, offsets [B, L, 2] numpy
             int array of character spans)``; ``L`` is at most :data:`MAX_TOKENS`.
         """
-        import torch
 
         enc = self.tokenizer(
             [t if t else "" for t in texts],
@@ -102,11 +101,38 @@ class TextBackbone:
         )
         offsets = enc.pop("offset_mapping").numpy()
         inputs = {k: v for k, v in enc.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
+        return self.encode_tokens(inputs, grad=grad), inputs["attention_mask"].float(), offsets
+
+    def tokenize(self, texts: list[str]) -> dict[str, Any]:
+        """Tokenize notes once (padded to the longest; at most :data:`MAX_TOKENS`) for
+        :meth:`encode_tokens` on row subsets (:func:`token_batch`)."""
+        enc = self.tokenizer(
+            [t if t else "" for t in texts],
+            padding=True,
+            truncation=True,
+            max_length=MAX_TOKENS,
+            return_tensors="pt",
+        )
+        return {k: v for k, v in enc.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
+
+    def encode_tokens(self, inputs: dict[str, Any], *, grad: bool = False) -> Any:
+        """Token states ``[B, L, H]`` (float32 tensor) of tokenized notes (:meth:`tokenize`)."""
+        import torch
+
         ctx = torch.enable_grad() if grad else torch.no_grad()
         with ctx:
             out = self.model(**inputs)
-            states = out.last_hidden_state.float()
-        return states, inputs["attention_mask"].float(), offsets
+            return out.last_hidden_state.float()
+
+
+def token_batch(tokens: dict[str, Any], rows: Any) -> dict[str, Any]:
+    """Rows of :meth:`TextBackbone.tokenize`'s output, without the columns that are padding in every row
+    (so a batch of short notes is not run at the length of the longest note of the whole set)."""
+    sub = {k: v[rows] for k, v in tokens.items()}
+    keep = sub["attention_mask"].sum(0) > 0
+    if not bool(keep.any()):
+        keep[0] = True
+    return {k: v[:, keep] for k, v in sub.items()}
 
 
 def load_backbone(
@@ -125,7 +151,7 @@ def load_backbone(
         A peft LoRA adapter folder to apply (inference), or ``None``.
     trainable_lora
         When given, wrap the model in a new LoRA adapter with these ``LoraConfig`` settings (``r``,
-        ``lora_alpha``, ...) for fine-tuning.
+        ``lora_alpha``, ...) for fine-tuning; ``top_layers`` (int) adapts only that many last layers.
 
     Raises
     ------
@@ -162,12 +188,38 @@ def load_backbone(
     if trainable_lora is not None:
         from peft import LoraConfig, get_peft_model
 
-        cfg = LoraConfig(target_modules=lora_target_modules(model), **trainable_lora)
+        lora = dict(trainable_lora)
+        top = lora.pop("top_layers", None)
+        targets: list[str] = lora_target_modules(model)
+        n_layers = int(getattr(model.config, "num_hidden_layers", 0) or 0)
+        if top is not None and 0 < int(top) < n_layers:
+            # only the last layers (back-propagation then stops at the first adapted layer), named in full
+            # so that it works whatever the layer list is called
+            targets = _last_layer_modules(model, targets, n_layers - int(top))
+        cfg = LoraConfig(target_modules=targets, **lora)
         model = get_peft_model(model, cfg)
     hidden = int(getattr(model.config, "hidden_size", 0) or 0)
     if hidden <= 0:
         raise ModelError(f"{path}: config has no hidden_size")
     return TextBackbone(path, tok, model, hidden)
+
+
+def _last_layer_modules(model: Any, names: list[str], first_layer: int) -> list[str]:
+    """Full names of the linear modules called one of ``names`` in layers ``first_layer`` and above (the
+    layer number is the first numeric part of a module's dotted name)."""
+    import torch
+
+    out = []
+    for full, m in model.named_modules():
+        parts = full.split(".")
+        if not isinstance(m, torch.nn.Linear) or parts[-1] not in names:
+            continue
+        nums = [int(p) for p in parts if p.isdigit()]
+        if nums and nums[0] >= first_layer:
+            out.append(full)
+    if not out:
+        raise ModelError(f"no {names} projection in layers >= {first_layer} of {type(model).__name__}")
+    return out
 
 
 def encode_cached(

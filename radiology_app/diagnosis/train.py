@@ -477,15 +477,99 @@ def load_or_build_arrays(path: Path, cases_fn: Any, backbone: TextBackbone, **kw
     return a
 
 
+def carry_over_arrays(
+    old: CaseArrays,
+    old_cases: list[SyntheticCase],
+    new_cases: list[SyntheticCase],
+    backbone: TextBackbone,
+    *,
+    on_progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> CaseArrays:
+    """Arrays for ``new_cases`` from ``old`` (the arrays of ``old_cases``): a case whose phenotype, scanner
+    settings and rendering seed are unchanged keeps its crop, a case whose note is unchanged keeps its
+    token states; only the others are rendered or encoded.
+
+    Raises
+    ------
+    ModelError
+        When the old arrays do not belong to ``old_cases`` (other length, labels or notes).
+    """
+    n = len(new_cases)
+    if len(old) != len(old_cases) or len(old_cases) != n:
+        raise ModelError("carry-over: the old cache does not match the old cases")
+    if [c.label for c in old_cases] != [int(v) for v in old.labels] or [
+        c.note for c in old_cases
+    ] != old.notes:
+        raise ModelError("carry-over: the old cache does not match the old cases")
+    hu, mask, noise = old.hu.copy(), old.mask.copy(), old.noise_est.copy()
+    redo = [
+        i
+        for i, (a, b) in enumerate(zip(old_cases, new_cases, strict=True))
+        if (a.phenotype, a.noise_hu, a.slice_thickness_mm, a.seed)
+        != (b.phenotype, b.noise_hu, b.slice_thickness_mm, b.seed)
+    ]
+    for k, i in enumerate(redo):
+        check_cancel(cancel)
+        h, m = render_case(new_cases[i])
+        hu[i] = np.clip(np.round(h), -2000, 3000).astype(np.int16)
+        mask[i] = m
+        noise[i] = estimate_noise_hu(h)
+        if k % 50 == 0:
+            report(on_progress, k, len(redo), "cases", "rendering changed crops")
+    states, tmask = np.array(old.states), old.tmask.copy()
+    notes = [c.note for c in new_cases]
+    changed = [i for i in range(n) if notes[i] != old.notes[i]]
+    if changed:
+        s_new, m_new = encode_notes(backbone, [notes[i] for i in changed])
+        states[changed], tmask[changed] = s_new, m_new
+    cue_list = [extract_cues(t) for t in notes]
+    log.info("carry-over: %d crops rendered, %d notes encoded of %d cases", len(redo), len(changed), n)
+    return CaseArrays(
+        hu=hu,
+        mask=mask,
+        labels=np.asarray([c.label for c in new_cases], dtype=np.int64),
+        thickness=np.asarray([c.slice_thickness_mm for c in new_cases], dtype=np.float32),
+        noise_est=noise,
+        states=states,
+        tmask=tmask,
+        cues=(np.stack([c.vector for c in cue_list]) if n else np.zeros((0, N_CUES))).astype(np.float32),
+        informativeness=np.asarray([c.informativeness for c in cue_list], dtype=np.float32),
+        notes=notes,
+    )
+
+
 def synthetic_arrays(
     cache_dir: Path, name: str, n: int, seed: int, backbone: TextBackbone, domain: str = "base", **kw: Any
 ) -> CaseArrays:
     """Cached arrays for ``n`` synthetic cases of ``seed``/``domain`` (file named after them and the
-    generator version)."""
+    generator version).
+
+    When only the previous generator version's cache of the same cases is there, it is carried over
+    (:func:`carry_over_arrays`: version 3 changes a few percent of the cases) instead of rendering all.
+    """
     from radiology_app.diagnosis.synthetic import GENERATOR_VERSION
 
     tag = Path(backbone.directory).name.replace(" ", "_")
-    path = cache_dir / f"{name}_{domain}_{seed}_{n}_{tag}_{backbone.hidden_size}_g{GENERATOR_VERSION}.npz"
+    stem = f"{name}_{domain}_{seed}_{n}_{tag}_{backbone.hidden_size}"
+    path = cache_dir / f"{stem}_g{GENERATOR_VERSION}.npz"
+    prev = cache_dir / f"{stem}_g{GENERATOR_VERSION - 1}.npz"
+    if (
+        GENERATOR_VERSION == 3
+        and not path.exists()
+        and prev.exists()
+        and prev.with_suffix(".states.npy").exists()
+    ):
+        old = load_or_build_arrays(prev, lambda: [], backbone)
+        a = carry_over_arrays(
+            old,
+            generate_cases(n, seed, domain=domain, version=2),
+            generate_cases(n, seed, domain=domain),
+            backbone,
+            **kw,
+        )
+        a.save(path)
+        return a
     return load_or_build_arrays(path, lambda: generate_cases(n, seed, domain=domain), backbone, **kw)
 
 
