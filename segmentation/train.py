@@ -25,6 +25,7 @@ from segmentation.checkpoint import save_checkpoint
 from segmentation.dataset import TrainingCase, list_cases, load_case
 from segmentation.errors import ProgressFn, SegmentationError, check_cancel, report
 from segmentation.model import ModelConfig, build_unet, normalize_hu
+from segmentation.phantom.nodules import NODULE_KINDS
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +54,9 @@ class TrainSettings:
         torch CPU threads.
     checkpoint_every
         Steps between checkpoints.
-    p_nodule, p_hard
-        Probabilities that a patch is centred near a nodule, or on a hard negative (vessel).
+    p_nodule, p_hard, p_pleura
+        Probabilities that a patch is centred near a nodule (each nodule equally likely), on a hard
+        negative (vessel), or on the pleura with a juxtapleural nodule painted in.
     log_every
         Steps between lines of the curve log.
     config
@@ -70,8 +72,9 @@ class TrainSettings:
     seed: int = 1234
     threads: int = 1
     checkpoint_every: int = 100
-    p_nodule: float = 0.4
+    p_nodule: float = 0.35
     p_hard: float = 0.3
+    p_pleura: float = 0.1
     log_every: int = 20
     config: ModelConfig = dataclasses.field(default_factory=ModelConfig)
 
@@ -89,6 +92,10 @@ class PatchSampler:
         Random generator.
     p_nodule, p_hard
         Probabilities of nodule-centred and hard-negative-centred patches (the rest are random lung).
+    p_paste
+        Probability that a random-lung patch gets a painted nodule.
+    p_pleura
+        Probability of a pleural patch with a painted juxtapleural nodule.
     """
 
     def __init__(
@@ -99,6 +106,7 @@ class PatchSampler:
         p_nodule: float = 0.55,
         p_hard: float = 0.3,
         p_paste: float = 0.7,
+        p_pleura: float = 0.0,
     ) -> None:
         if not cases:
             raise SegmentationError("no training cases to sample from")
@@ -108,22 +116,37 @@ class PatchSampler:
         self.p_nodule = p_nodule
         self.p_hard = p_hard
         self.p_paste = p_paste
-        self._nodule_vox: list[NDArray[np.intp]] = []
+        self.p_pleura = p_pleura
+        self._nodule_vox: list[list[NDArray[np.intp]]] = []
         self._hard_vox: list[NDArray[np.intp]] = []
         self._lung_vox: list[NDArray[np.intp]] = []
+        self._pleura_vox: list[NDArray[np.intp]] = []
         for c in self.cases:
             self._index(c)
 
     def _index(self, c: TrainingCase) -> None:
-        nod = np.argwhere(c.labels > 0)
+        from scipy import ndimage
+
+        # voxels per nodule, so that a small nodule is drawn as often as a large one
+        found = ndimage.find_objects(c.labels)
+        per_nodule: list[NDArray[np.intp]] = []
+        for lab, box in enumerate(found, start=1):
+            if box is None:
+                continue
+            vox = np.argwhere(c.labels[box] == lab)
+            per_nodule.append(vox + np.array([s.start for s in box]))
         dense = (c.image > -500) & (c.lung > 0) & (c.labels == 0)
         hard = np.argwhere(dense)
-        lung = np.argwhere(c.lung > 0)
+        lung_b = c.lung > 0
+        lung = np.argwhere(lung_b)
+        pleura = np.argwhere(lung_b & ~ndimage.binary_erosion(lung_b, iterations=2))
         step_h = max(1, len(hard) // 20000)
         step_l = max(1, len(lung) // 20000)
-        self._nodule_vox.append(nod)
+        step_p = max(1, len(pleura) // 20000)
+        self._nodule_vox.append(per_nodule)
         self._hard_vox.append(hard[::step_h])
         self._lung_vox.append(lung[::step_l])
+        self._pleura_vox.append(pleura[::step_p])
 
     def add_case(self, c: TrainingCase) -> None:
         """Add a case (for data that arrives while training runs)."""
@@ -135,11 +158,19 @@ class PatchSampler:
         i = int(self.rng.integers(len(self.cases)))
         c = self.cases[i]
         u = self.rng.uniform()
+        p_n, p_h, p_pl = (
+            self.p_nodule,
+            self.p_nodule + self.p_hard,
+            self.p_nodule + self.p_hard + self.p_pleura,
+        )
         pool: NDArray[np.intp]
-        if u < self.p_nodule and len(self._nodule_vox[i]):
-            pool = self._nodule_vox[i]
-        elif u < self.p_nodule + self.p_hard and len(self._hard_vox[i]):
+        kind = "lung"
+        if u < p_n and self._nodule_vox[i]:
+            pool = self._nodule_vox[i][int(self.rng.integers(len(self._nodule_vox[i])))]
+        elif u < p_h and len(self._hard_vox[i]):
             pool = self._hard_vox[i]
+        elif p_h <= u < p_pl and len(self._pleura_vox[i]):
+            pool, kind = self._pleura_vox[i], "pleura"
         else:
             pool = self._lung_vox[i]
         p = self.patch
@@ -147,6 +178,7 @@ class PatchSampler:
         centre = pool[int(self.rng.integers(len(pool)))] + shift
         img = np.full((p, p, p), -1000, dtype=np.int16)
         lab = np.zeros((p, p, p), dtype=np.int16)
+        lung = np.zeros((p, p, p), dtype=bool)
         src: list[slice] = []
         dst: list[slice] = []
         for ax in range(3):
@@ -157,31 +189,59 @@ class PatchSampler:
         s, d = tuple(src), tuple(dst)
         img[d] = c.image[s]
         lab[d] = c.labels[s]
+        lung[d] = c.lung[s] > 0
+        at = [(p // 2 - int(v)) * c.spacing_mm for v in shift]
+        if kind == "pleura":
+            return self._paste_nodule(img, lab, c.spacing_mm, at, lung=lung)
         if pool is self._lung_vox[i] and self.rng.uniform() < self.p_paste:
-            at = [(p // 2 - int(v)) * c.spacing_mm for v in shift]
             return self._paste_nodule(img, lab, c.spacing_mm, at)
         return normalize_hu(img)[None], (lab > 0).astype(np.float32)[None]
 
     def _paste_nodule(
-        self, img: NDArray[np.int16], lab: NDArray[np.int16], spacing_mm: float, at_mm: Sequence[float]
+        self,
+        img: NDArray[np.int16],
+        lab: NDArray[np.int16],
+        spacing_mm: float,
+        at_mm: Sequence[float],
+        lung: NDArray[np.bool_] | None = None,
     ) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
         """Paint an extra random nodule at ``at_mm`` (a lung voxel): more kinds and sizes than the cases.
 
+        With ``lung`` (the patch's lung mask) the point is on the pleura and the nodule is juxtapleural:
+        moved into the lung to touch the wall, flattened along it and labelled only inside the lung.
         The painted change is blurred like the scanner and given noise matched to the patch, so the
         nodule cannot be told apart by missing noise.
         """
         from scipy import ndimage
 
+        from segmentation.phantom._raster import frame_with_normal
         from segmentation.phantom.nodules import paint_nodule, random_spec
 
         vol = img.astype(np.float32)
         before = vol.copy()
         labels = np.zeros(vol.shape, dtype=np.int16)
-        spec = random_spec(self.rng, diameter_range_mm=(3.0, 25.0))
-        if spec.juxtapleural:
-            spec = dataclasses.replace(spec, juxtapleural=False)
+        kinds = [k for k in NODULE_KINDS if k != "perifissural"] if lung is not None else None
+        spec = random_spec(self.rng, diameter_range_mm=(3.0, 25.0), kinds=kinds)
+        spec = dataclasses.replace(spec, juxtapleural=lung is not None)
         sp = (spacing_mm, spacing_mm, spacing_mm)
-        paint_nodule(vol, labels, 1, spec, list(at_mm), sp, self.rng)
+        centre = np.asarray(at_mm, dtype=np.float64)
+        orientation = None
+        if lung is not None:
+            # the lung's inward direction at the point, from the smoothed mask's gradient
+            idx = tuple(
+                int(np.clip(round(v / spacing_mm), 0, n - 1)) for v, n in zip(at_mm, lung.shape, strict=True)
+            )
+            grads = np.gradient(ndimage.gaussian_filter(lung.astype(np.float32), 2.0))
+            inward = np.array([float(g[idx]) for g in grads])
+            norm = float(np.linalg.norm(inward))
+            if norm > 1e-6:
+                inward /= norm
+                depth = self.rng.uniform(0.55, 0.95) * spec.short_axis_mm / 2.0
+                centre = centre + inward * depth
+                orientation = frame_with_normal((-inward).tolist(), self.rng)
+        paint_nodule(
+            vol, labels, 1, spec, centre.tolist(), sp, self.rng, orientation=orientation, inside=lung
+        )
         delta = ndimage.gaussian_filter(vol - before, 0.5)
         changed = np.abs(delta) > 1.0
         resid = before - ndimage.gaussian_filter(before, 1.0)
@@ -289,7 +349,9 @@ def train(
         torch.manual_seed(settings.seed + start_iter)
         log.info("resumed from %s at iteration %d", ckpt_path, start_iter)
     loaded = [load_case(p) for p in paths]
-    sampler = PatchSampler(loaded, cfg.patch_size, rng, settings.p_nodule, settings.p_hard)
+    sampler = PatchSampler(
+        loaded, cfg.patch_size, rng, settings.p_nodule, settings.p_hard, p_pleura=settings.p_pleura
+    )
     known = set(paths)
     aug = _augmenter(settings.seed + start_iter)
     loss_fn = DiceCELoss(to_onehot_y=True, softmax=True, squared_pred=False, smooth_nr=1e-5, smooth_dr=1e-5)
