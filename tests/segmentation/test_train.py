@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from segmentation.dataset import generate_cases, list_cases, load_case
+from segmentation.dataset import TrainingCase, generate_cases, list_cases, load_case
 from segmentation.errors import SegmentationCancelled, SegmentationError
 from segmentation.model import ModelConfig
 from segmentation.train import PatchSampler, TrainSettings, export_weights, train
@@ -42,6 +42,24 @@ def test_sampler_favours_nodules(cases_dir: Path) -> None:
     assert with_nodule >= 18
     x, y = s.sample()
     assert x.shape == y.shape == (1, 16, 16, 16) and x.dtype == np.float32
+
+
+def test_sampler_draws_small_nodules_as_often_as_large() -> None:
+    lab = np.zeros((40, 40, 40), dtype=np.int16)
+    lab[2:22, 2:22, 2:22] = 1  # 8000 voxels
+    lab[30:32, 30:32, 30:32] = 2  # 8 voxels
+    case = TrainingCase(np.zeros_like(lab), lab, np.ones_like(lab, dtype=np.uint8), 2.5)
+    s = PatchSampler([case], 8, np.random.default_rng(1), p_nodule=1.0, p_hard=0.0)
+    # a patch near the large nodule holds far more than the small one's 8 labelled voxels
+    near_small = sum(int(s.sample()[1].sum() <= 8) for _ in range(200))
+    assert 60 <= near_small <= 140
+
+
+def test_sampler_paints_juxtapleural_nodules_inside_the_lung(cases_dir: Path) -> None:
+    case = load_case(list_cases(cases_dir)[0])
+    s = PatchSampler([case], 16, np.random.default_rng(2), p_nodule=0.0, p_hard=0.0, p_pleura=1.0)
+    with_nodule = sum(float(s.sample()[1].sum()) > 0 for _ in range(20))
+    assert with_nodule >= 15
 
 
 def test_train_checkpoint_resume_and_export(cases_dir: Path, tmp_path: Path) -> None:
