@@ -42,6 +42,8 @@ CANDIDATE_THRESHOLD = 0.5
 CANDIDATE_SCORE = 0.1
 #: The training script uses at most this many seeds from TRAIN_SEED_BASE.
 TRAIN_SEED_SPAN = 100_000
+#: Spiculation score from which the application calls a margin spiculated (its Lung-RADS 4X feature).
+SPICULATED_FROM = 0.5
 
 
 @dataclass
@@ -57,6 +59,7 @@ class NoduleOutcome:
     diameter_error_mm: float | None = None
     volume_error_pct: float | None = None
     score: float | None = None
+    spiculation_score: float | None = None
 
 
 @dataclass
@@ -78,6 +81,7 @@ class EvaluationReport:
     counts_by_size: dict[str, int] = field(default_factory=dict)
     counts_by_type: dict[str, int] = field(default_factory=dict)
     sensitivity_by_margin: dict[str, float | None] = field(default_factory=dict)
+    called_spiculated_by_margin: dict[str, float | None] = field(default_factory=dict)
     operating_points: list[dict[str, float | None]] = field(default_factory=list)
     score_threshold: float = 0.0
     score_source: str = "network peak probability"
@@ -128,6 +132,7 @@ def evaluate_case(ph: ChestPhantom, segmenter: NoduleSegmenter) -> tuple[list[No
     truth = ph.labels
     sp = ph.spacing_zyx_mm
     score = {n.label_id: n.score for n in res.nodules}
+    spiculation = {n.label_id: n.measurement.spiculation_score for n in res.nodules}
     matched_pred: set[int] = set()
     outcomes: list[NoduleOutcome] = []
     for t in ph.nodules:
@@ -156,6 +161,7 @@ def evaluate_case(ph: ChestPhantom, segmenter: NoduleSegmenter) -> tuple[list[No
             o.diameter_error_mm = round(abs(mp.mean_diameter_mm - mt.mean_diameter_mm), 2)
             o.volume_error_pct = round(100.0 * (mp.volume_mm3 - mt.volume_mm3) / max(mt.volume_mm3, 1e-6), 2)
             o.score = max(score.get(int(i), 0.0) for i in ids)
+            o.spiculation_score = max(spiculation.get(int(i), 0.0) for i in ids)
         outcomes.append(o)
     fps = [n.score for n in res.nodules if n.label_id not in matched_pred]
     return outcomes, fps
@@ -286,6 +292,11 @@ def summarize(
     }
     by_margin["juxtapleural"] = _rate([o.detected for o in outcomes if o.juxtapleural])
     found = [o for o in outcomes if o.detected]
+    # of the found nodules of each true margin, the share the measurement calls spiculated
+    called_spiculated = {
+        m: _rate([(o.spiculation_score or 0.0) >= SPICULATED_FROM for o in found if o.margin == m])
+        for m in ("smooth", "lobulated", "spiculated")
+    }
     dices = [o.dice for o in found if o.dice is not None]
     derr = [o.diameter_error_mm for o in found if o.diameter_error_mm is not None]
     verr = [o.volume_error_pct for o in found if o.volume_error_pct is not None]
@@ -315,6 +326,7 @@ def summarize(
         counts_by_size=counts_size,
         counts_by_type=counts_type,
         sensitivity_by_margin=by_margin,
+        called_spiculated_by_margin=called_spiculated,
         operating_points=ops,
         seconds_per_case=round(seconds / max(cases, 1), 1),
         score_threshold=threshold,

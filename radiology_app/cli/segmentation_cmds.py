@@ -123,6 +123,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
             f"median |volume error|: {rep.median_volume_error_pct} %",
             "by size: " + ", ".join(f"{k} {v}" for k, v in rep.sensitivity_by_size.items()),
             "by type: " + ", ".join(f"{k} {v}" for k, v in rep.sensitivity_by_type.items()),
+            "called spiculated, by true margin: "
+            + ", ".join(f"{k} {v}" for k, v in rep.called_spiculated_by_margin.items()),
         ]
         return "\n".join(lines)
 

@@ -12,7 +12,7 @@ from radiology_app.cli import main
 from radiology_app.cli.segmentation_cmds import EVALUATE_KEYS
 from segmentation.dataset import TRAIN_SEED_BASE
 from segmentation.errors import SegmentationError
-from segmentation.evaluate import evaluate, evaluate_case
+from segmentation.evaluate import NoduleOutcome, evaluate, evaluate_case, summarize
 from segmentation.inference import NoduleSegmenter
 from segmentation.phantom.chest import make_chest_phantom
 from segmentation.phantom.nodules import NoduleSpec
@@ -58,6 +58,22 @@ def test_evaluate_case_perfect_segmenter_scores_perfectly(monkeypatch: pytest.Mo
     outcomes, fps = evaluate_case(ph, None)  # type: ignore[arg-type]
     assert fps == [] and all(o.detected for o in outcomes)
     assert all(o.dice == 1.0 and o.diameter_error_mm == 0.0 and o.volume_error_pct == 0.0 for o in outcomes)
+    assert all(o.spiculation_score is not None for o in outcomes)
+
+
+def test_summary_says_how_often_each_true_margin_is_called_spiculated() -> None:
+    def found(margin: str, spic: float) -> NoduleOutcome:
+        return NoduleOutcome("solid", 10.0, margin, False, True, 0.9, 0.1, 1.0, 0.99, spic)
+
+    outcomes = [
+        found("smooth", 0.0),
+        found("smooth", 0.54),
+        found("spiculated", 0.81),
+        found("spiculated", 0.27),
+    ]
+    outcomes.append(NoduleOutcome("solid", 10.0, "lobulated", False, False))  # missed: not counted
+    rep = summarize(outcomes, [], 1, 7_000_001)
+    assert rep.called_spiculated_by_margin == {"smooth": 0.5, "lobulated": None, "spiculated": 0.5}
 
 
 def test_evaluate_refuses_training_seeds(tiny_segmenter: NoduleSegmenter) -> None:
