@@ -330,6 +330,20 @@ def _score(
     }
 
 
+def usable_threads(threads: int) -> int:
+    """At most ``threads`` torch threads, but no more than the cores other processes leave free (1-minute
+    load average): on a busy machine, threads that wait for each other's descheduled peers made one
+    fine-tuning step about four times slower on 2 threads than on 1 (measured on the shared 2-core
+    development machine)."""
+    import os
+
+    try:
+        free = (os.cpu_count() or 1) - os.getloadavg()[0]
+    except OSError:  # no load average on this platform
+        return max(1, threads)
+    return max(1, min(threads, int(free + 0.5)))
+
+
 def finetune(
     cases: list[LocalCase],
     settings: Settings,
@@ -368,6 +382,8 @@ def finetune(
         Number of last backbone layers with LoRA (``None``: all).
     activate
         Activate (save in the settings) when better.
+    threads
+        Most torch threads to use (fewer when other processes keep cores busy: :func:`usable_threads`).
     weights, card
         Base fused weights (default: the bundled ones).
 
@@ -375,8 +391,8 @@ def finetune(
     -------
     dict
         ``before``/``after`` (held-back top-1 and NLL), ``activated``, ``reason``, ``adapter_dir``,
-        ``n_train``, ``n_held_back``, ``seconds`` (wall), ``cpu_seconds`` (this process), ``timings``
-        (wall seconds per stage).
+        ``n_train``, ``n_held_back``, ``seconds`` (wall), ``cpu_seconds`` (this process), ``threads``
+        (used), ``timings`` (wall seconds per stage).
 
     Raises
     ------
@@ -403,7 +419,8 @@ def finetune(
         since[0] = now
 
     mark = [t0]
-    torch.set_num_threads(threads)
+    n_threads = usable_threads(threads)
+    torch.set_num_threads(n_threads)
     torch.manual_seed(0)
     base_net, meta, base_sha = load_fused_net(weights or FUSED_WEIGHTS, card or FUSED_CARD)
     net, _, _ = load_fused_net(weights or FUSED_WEIGHTS, card or FUSED_CARD)
@@ -539,6 +556,7 @@ def finetune(
         "n_held_back": len(ho_idx),
         "seconds": time.monotonic() - t0,
         "cpu_seconds": time.process_time() - c0,
+        "threads": n_threads,
         "timings": timings,
         "lora_layers": lora_layers,
         "meta_version": meta.get("version"),

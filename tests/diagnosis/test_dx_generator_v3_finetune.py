@@ -115,3 +115,23 @@ def test_length_batches_cover_every_case_once() -> None:
     assert sorted(int(i) for b in batches for i in b) == list(range(50))
     assert all(len(b) <= 8 for b in batches)
     assert all(bool(np.all(np.diff(lengths[b]) >= 0)) for b in batches)  # sorted within a batch
+
+
+def test_fine_tuning_uses_only_the_cores_other_processes_leave_free(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from radiology_app.diagnosis.finetune import usable_threads
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.1, 0.1, 0.1))
+    assert usable_threads(2) == 2 and usable_threads(1) == 1
+    monkeypatch.setattr(os, "getloadavg", lambda: (1.0, 1.0, 1.0))  # one core busy elsewhere
+    assert usable_threads(2) == 1
+    monkeypatch.setattr(os, "getloadavg", lambda: (4.0, 4.0, 4.0))
+    assert usable_threads(2) == 1
+
+    def no_load() -> tuple[float, float, float]:
+        raise OSError("no load average")
+
+    monkeypatch.setattr(os, "getloadavg", no_load)
+    assert usable_threads(2) == 2
