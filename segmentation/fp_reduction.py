@@ -42,6 +42,9 @@ class ClassifierConfig:
         Crop channels read: 1 (normalised HU) or 2 (plus the network's probability).
     threshold
         Candidates scoring at least this are kept as nodules.
+    unet_weight
+        Weight of the U-Net's probability at the candidate in its score: the score is
+        ``(1 - w) * classifier + w * U-Net`` (0: the classifier alone).
     """
 
     channels: tuple[int, ...] = (8, 16, 32, 64)
@@ -49,6 +52,7 @@ class ClassifierConfig:
     crop_size: int = CROP_SIZE
     in_channels: int = 1
     threshold: float = 0.5
+    unet_weight: float = 0.0
 
     def to_json(self) -> str:
         """The config as JSON (stored in the weights file's metadata)."""
@@ -64,6 +68,7 @@ class ClassifierConfig:
             crop_size=int(raw["crop_size"]),
             in_channels=int(raw.get("in_channels", 2)),
             threshold=float(raw["threshold"]),
+            unet_weight=float(raw.get("unet_weight", 0.0)),
         )
 
 
@@ -115,16 +120,29 @@ class CandidateClassifier:
             self.threshold = self.config.threshold
 
     def score(self, crops: NDArray[np.float32]) -> NDArray[np.float32]:
-        """Nodule probability of each crop ``[N, C, s, s, s]`` (the first ``in_channels`` are read)."""
+        """Detection score of each crop ``[N, 2, s, s, s]`` (HU and U-Net probability channels).
+
+        The classifier's nodule probability, blended with the U-Net's peak probability at the
+        crop's centre by ``config.unet_weight``.
+        """
         import torch
 
-        crops = crops[:, : self.config.in_channels]
+        x_all = crops[:, : self.config.in_channels]
         out = np.zeros(len(crops), dtype=np.float32)
         with torch.inference_mode():
             for a in range(0, len(crops), self.batch_size):
-                x = torch.from_numpy(np.ascontiguousarray(crops[a : a + self.batch_size]))
+                x = torch.from_numpy(np.ascontiguousarray(x_all[a : a + self.batch_size]))
                 out[a : a + len(x)] = torch.sigmoid(self.net(x)[:, 0]).numpy()
-        return out
+        w = self.config.unet_weight
+        return (1.0 - w) * out + w * centre_probability(crops) if w > 0 else out
+
+
+def centre_probability(crops: NDArray[np.generic]) -> NDArray[np.float32]:
+    """The U-Net's peak probability in the 3^3 voxels at the centre of each crop ``[N, 2, s, s, s]``."""
+    c = crops.shape[-1] // 2
+    centre = np.asarray(crops[:, 1, c - 1 : c + 2, c - 1 : c + 2, c - 1 : c + 2], dtype=np.float32)
+    peak: NDArray[np.float32] = centre.reshape(len(crops), -1).max(axis=1)
+    return peak
 
 
 def load_classifier(weights: Path | None = None, *, card: Path | None = None) -> CandidateClassifier:

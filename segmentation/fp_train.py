@@ -29,7 +29,7 @@ from segmentation.candidates import all_candidates, candidate_crops
 from segmentation.checkpoint import save_checkpoint
 from segmentation.dataset import TRAIN_SEED_BASE, phantom_to_working_grid
 from segmentation.errors import ProgressFn, SegmentationError, check_cancel, report
-from segmentation.fp_reduction import FP_FORMAT, ClassifierConfig, build_classifier
+from segmentation.fp_reduction import FP_FORMAT, ClassifierConfig, build_classifier, centre_probability
 
 log = logging.getLogger(__name__)
 
@@ -239,7 +239,8 @@ class FpTrainSettings:
 
     ``positive_fraction`` of each batch are the cases' nodule candidates and ``pasted_fraction``
     lung candidates with a random nodule painted in; the rest are negatives. Pasting needs a
-    classifier that reads the HU channel only (``config.in_channels == 1``).
+    classifier that reads the HU channel only (``config.in_channels == 1``). ``unet_weight`` is
+    the share of the U-Net's probability in the exported score (used when the threshold is chosen).
     """
 
     out_dir: Path
@@ -253,6 +254,7 @@ class FpTrainSettings:
     seed: int = 4321
     threads: int = 1
     checkpoint_every: int = 100
+    unet_weight: float = 0.5
     config: ClassifierConfig = field(default_factory=ClassifierConfig)
 
 
@@ -368,8 +370,12 @@ def choose_threshold(
     *,
     max_fp_per_scan: float = 0.7,
     min_diameter_mm: float = 4.0,
+    unet_weight: float = 0.0,
 ) -> tuple[float, list[dict[str, float]]]:
     """Operating point on whole validation candidate sets: the lowest threshold within the FP budget.
+
+    Scores are blended with the U-Net's probability at each candidate by ``unet_weight``, as
+    :meth:`~segmentation.fp_reduction.CandidateClassifier.score` does.
 
     Returns
     -------
@@ -388,6 +394,8 @@ def choose_threshold(
             for a in range(0, len(e.crops), 128):
                 x = e.crops[a : a + 128, :n_in].astype(np.float32)
                 s[a : a + 128] = torch.sigmoid(net(torch.from_numpy(x))[:, 0]).numpy()
+            if unet_weight > 0:
+                s = (1.0 - unet_weight) * s + unet_weight * centre_probability(e.crops)
             scored.append((s, e))
     table: list[dict[str, float]] = []
     best = 0.99
@@ -410,15 +418,21 @@ def choose_threshold(
     return best, table
 
 
-def export_classifier(checkpoint: Path, weights_out: Path, threshold: float, unet_sha256: str) -> str:
-    """Write a checkpoint as safetensors with its threshold in the config; return its SHA-256."""
+def export_classifier(
+    checkpoint: Path, weights_out: Path, threshold: float, unet_sha256: str, unet_weight: float = 0.0
+) -> str:
+    """Write a checkpoint as safetensors, threshold and U-Net weight in its config; return its SHA-256."""
     import hashlib
 
     import torch
     from safetensors.torch import save_file
 
     state = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    cfg = dataclasses.replace(ClassifierConfig.from_json(state["config"]), threshold=float(threshold))
+    cfg = dataclasses.replace(
+        ClassifierConfig.from_json(state["config"]),
+        threshold=float(threshold),
+        unet_weight=float(unet_weight),
+    )
     tensors = {k: v.contiguous() for k, v in state["model"].items()}
     meta = {
         "config": cfg.to_json(),
@@ -482,7 +496,10 @@ def run_fp_training(
     state = torch.load(Path(res["checkpoint"]), map_location="cpu", weights_only=False)
     net = build_classifier(ClassifierConfig.from_json(state["config"]))
     net.load_state_dict(state["model"])
-    threshold, table = choose_threshold(net, val_ex, max_fp_per_scan=max_fp_per_scan) if val_ex else (0.5, [])
+    w = st.unet_weight
+    threshold, table = (
+        choose_threshold(net, val_ex, max_fp_per_scan=max_fp_per_scan, unet_weight=w) if val_ex else (0.5, [])
+    )
     res.update(
         threshold=threshold,
         operating_points=table,
@@ -492,6 +509,6 @@ def run_fp_training(
         train_positives=int(sum(int(e.labels.sum()) for e in train_ex)),
     )
     if export is not None:
-        res["sha256"] = export_classifier(Path(res["checkpoint"]), export, threshold, segmenter.sha256)
+        res["sha256"] = export_classifier(Path(res["checkpoint"]), export, threshold, segmenter.sha256, w)
     (out_dir / "fp_validation.json").write_text(json.dumps(res, indent=1), encoding="utf-8")
     return res

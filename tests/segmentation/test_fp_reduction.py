@@ -103,6 +103,33 @@ def test_classifier_round_trip_threshold_and_integrity(tmp_path: Path) -> None:
         load_classifier(w)
 
 
+def test_score_blends_in_the_unet_probability_at_the_centre(tmp_path: Path) -> None:
+    import dataclasses
+
+    clf = _tiny_classifier()
+    x = np.random.default_rng(1).normal(size=(2, 2, 32, 32, 32)).astype(np.float32)
+    x[:, 1] = 0.0
+    x[0, 1, 16, 16, 16] = 0.9  # the U-Net's peak at the first candidate's centre
+    x[1, 1, 0, 0, 0] = 1.0  # and far from the second's
+    alone = clf.score(x)
+    blended = CandidateClassifier(clf.net, dataclasses.replace(TINY, unet_weight=0.5)).score(x)
+    np.testing.assert_allclose(blended, 0.5 * alone + 0.5 * np.array([0.9, 0.0]), atol=1e-6)
+    # the weight travels with the exported weights; files without it score with the classifier alone
+    ckpt = tmp_path / "c.pt"
+    import torch
+
+    torch.save({"model": clf.net.state_dict(), "iteration": 1, "config": TINY.to_json()}, ckpt)
+    export_classifier(ckpt, tmp_path / "b.safetensors", 0.8, "c" * 64, unet_weight=0.5)
+    from safetensors import safe_open
+
+    with safe_open(str(tmp_path / "b.safetensors"), "pt") as f:
+        cfg = ClassifierConfig.from_json(f.metadata()["config"])
+    assert cfg.unet_weight == 0.5 and cfg.threshold == 0.8
+    legacy = json.loads(TINY.to_json())
+    del legacy["unet_weight"]
+    assert ClassifierConfig.from_json(json.dumps(legacy)).unet_weight == 0.0
+
+
 def test_a_classifier_for_another_unet_is_refused(tmp_path: Path, tiny_segmenter: NoduleSegmenter) -> None:
     from safetensors.torch import save_file
 
@@ -168,10 +195,11 @@ def test_train_resume_and_choose_threshold(candidate_case: Path, tmp_path: Path)
 
     net = build_classifier(TINY)
     net.load_state_dict(torch.load(Path(res2["checkpoint"]), weights_only=False)["model"])
-    thr, table = choose_threshold(net, [val], max_fp_per_scan=1.0)
-    assert 0.0 < thr < 1.0
-    fps = [r["fp_per_scan"] for r in table]
-    assert fps == sorted(fps, reverse=True)  # a higher threshold never accepts more
+    for w in (0.0, 0.5):
+        thr, table = choose_threshold(net, [val], max_fp_per_scan=1.0, unet_weight=w)
+        assert 0.0 < thr < 1.0
+        fps = [r["fp_per_scan"] for r in table]
+        assert fps == sorted(fps, reverse=True)  # a higher threshold never accepts more
 
 
 def test_segment_nodules_with_a_classifier(tiny_segmenter: NoduleSegmenter) -> None:
