@@ -190,5 +190,10 @@ def register(sub: Any) -> None:
     p.add_argument("--cases", required=True, help="CASES.csv: crop (.npz) or study+location, note, label")
     p.add_argument("--out", default=None, help="adapter folder (default: data folder/adapters/<time>)")
     p.add_argument("--epochs", type=int, default=6)
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=2,
+        help="most torch threads (fewer when the machine is busy; default 2)",
+    )
     p.add_argument("--no-activate", action="store_true", help="never activate, only report")
