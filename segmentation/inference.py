@@ -502,16 +502,20 @@ def segment_nodules(
         if seg.refine and mask_o.any():
             mask_o = _refine(hu_arr, sp, osl, po, mask_o)
         mask_o &= labels[osl] == 0
-        if mask_o.sum() >= 10 and _elongation(mask_o, sp) > seg.max_elongation:
-            # on the original grid the outline shows a vessel or fissure piece; an accepted
-            # candidate gets the classical outline at its peak instead (it cuts attached vessels)
+        too_small = float(mask_o.sum()) * float(np.prod(sp)) < seg.min_component_mm3
+        if too_small or (mask_o.sum() >= 10 and _elongation(mask_o, sp) > seg.max_elongation):
+            # on the original grid the outline shows a vessel or fissure piece, or too little of a
+            # small nodule to measure; an accepted candidate gets the classical outline at its peak
+            # instead (it cuts attached vessels and follows the nodule's own edge)
             if seg.classifier is not None:
                 own = np.where(comp[sl] == k, prob_crop[sl], -1.0)
                 pk = np.unravel_index(int(np.argmax(own)), own.shape)
                 points.append(
                     ((sl[0].start + int(pk[0]), sl[1].start + int(pk[1]), sl[2].start + int(pk[2])), score)
                 )
-            continue
+                continue
+            if not too_small:
+                continue
         if not mask_o.any():
             # a tiny nodule whose interpolated peak falls under the threshold: keep its peak voxel
             peak = np.unravel_index(int(np.argmax(po)), po.shape)

@@ -218,3 +218,33 @@ def test_segment_nodules_with_a_classifier(tiny_segmenter: NoduleSegmenter) -> N
         assert n.voxel_count == int((res.labels == n.label_id).sum())
     clf.threshold = 1.01  # accept none
     assert segment_nodules(ph.hu, ph.spacing_zyx_mm, segmenter=seg).nodules == []
+
+
+def test_an_accepted_nodule_too_small_in_the_network_outline_gets_the_classical_one(
+    tiny_segmenter: NoduleSegmenter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 6 mm nodule where the U-Net barely passes 0.5 in one voxel is outlined, not dropped."""
+    import segmentation.inference as inf
+
+    sp = (1.25, 0.8, 0.8)
+    shape = (48, 96, 96)
+    zz, yy, xx = np.ogrid[: shape[0], : shape[1], : shape[2]]
+    centre = (24, 48, 60)
+    r2 = ((zz - centre[0]) * sp[0]) ** 2 + ((yy - centre[1]) * sp[1]) ** 2 + ((xx - centre[2]) * sp[2]) ** 2
+    hu = np.full(shape, -850.0, dtype=np.float32)
+    hu[r2 <= 3.0**2] = 30.0
+    lung = np.ones(shape, dtype=np.uint8)
+
+    def faint_peak(seg: object, img: np.ndarray, *_: object) -> np.ndarray:
+        prob = np.zeros(img.shape, dtype=np.float32)
+        prob[np.unravel_index(int(np.argmax(img)), img.shape)] = 0.55  # the densest working voxel
+        return prob
+
+    monkeypatch.setattr(inf, "_sliding_window", faint_peak)
+    clf = _tiny_classifier()
+    clf.threshold = 0.0  # accept every candidate
+    seg = NoduleSegmenter(net=tiny_segmenter.net, config=tiny_segmenter.config, roi_size=32, classifier=clf)
+    res = segment_nodules(hu, sp, segmenter=seg, lung=lung)
+    at_nodule = [n for n in res.nodules if res.labels[centre] == n.label_id]
+    assert at_nodule, "the accepted nodule must be kept"
+    assert abs(at_nodule[0].measurement.mean_diameter_mm - 6.0) <= 1.0
