@@ -107,6 +107,31 @@ def encode_notes(
     return states, masks
 
 
+def _case_arrays(
+    cases: list[SyntheticCase],
+    hu: npt.NDArray[np.int16],
+    mask: npt.NDArray[np.uint8],
+    noise: npt.NDArray[np.float32],
+    states: npt.NDArray[np.float16],
+    tmask: npt.NDArray[np.uint8],
+    notes: list[str],
+) -> CaseArrays:
+    """Assemble rendered, encoded cases (labels, slice thickness and note cues from ``cases``)."""
+    cue_list = [extract_cues(t) for t in notes]
+    return CaseArrays(
+        hu=hu,
+        mask=mask,
+        labels=np.asarray([c.label for c in cases], dtype=np.int64),
+        thickness=np.asarray([c.slice_thickness_mm for c in cases], dtype=np.float32),
+        noise_est=noise,
+        states=states,
+        tmask=tmask,
+        cues=(np.stack([c.vector for c in cue_list]) if cases else np.zeros((0, N_CUES))).astype(np.float32),
+        informativeness=np.asarray([c.informativeness for c in cue_list], dtype=np.float32),
+        notes=notes,
+    )
+
+
 def build_arrays(
     cases: list[SyntheticCase],
     backbone: TextBackbone,
@@ -136,19 +161,7 @@ def build_arrays(
     notes = [c.note for c in cases]
     report(on_progress, n, n, "cases", "encoding notes")
     states, tmask = encode_notes(backbone, notes)
-    cue_list = [extract_cues(t) for t in notes]
-    return CaseArrays(
-        hu=hu,
-        mask=mask,
-        labels=np.asarray([c.label for c in cases], dtype=np.int64),
-        thickness=np.asarray([c.slice_thickness_mm for c in cases], dtype=np.float32),
-        noise_est=noise,
-        states=states,
-        tmask=tmask,
-        cues=(np.stack([c.vector for c in cue_list]) if n else np.zeros((0, N_CUES))).astype(np.float32),
-        informativeness=np.asarray([c.informativeness for c in cue_list], dtype=np.float32),
-        notes=notes,
-    )
+    return _case_arrays(cases, hu, mask, noise, states, tmask, notes)
 
 
 def batch_tensors(
@@ -523,20 +536,8 @@ def carry_over_arrays(
     if changed:
         s_new, m_new = encode_notes(backbone, [notes[i] for i in changed])
         states[changed], tmask[changed] = s_new, m_new
-    cue_list = [extract_cues(t) for t in notes]
     log.info("carry-over: %d crops rendered, %d notes encoded of %d cases", len(redo), len(changed), n)
-    return CaseArrays(
-        hu=hu,
-        mask=mask,
-        labels=np.asarray([c.label for c in new_cases], dtype=np.int64),
-        thickness=np.asarray([c.slice_thickness_mm for c in new_cases], dtype=np.float32),
-        noise_est=noise,
-        states=states,
-        tmask=tmask,
-        cues=(np.stack([c.vector for c in cue_list]) if n else np.zeros((0, N_CUES))).astype(np.float32),
-        informativeness=np.asarray([c.informativeness for c in cue_list], dtype=np.float32),
-        notes=notes,
-    )
+    return _case_arrays(new_cases, hu, mask, noise, states, tmask, notes)
 
 
 def synthetic_arrays(
