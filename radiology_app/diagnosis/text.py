@@ -91,29 +91,27 @@ class TextBackbone:
             int array of character spans)``; ``L`` is at most :data:`MAX_TOKENS`.
         """
 
-        enc = self.tokenizer(
-            [t if t else "" for t in texts],
-            padding=True,
-            truncation=True,
-            max_length=MAX_TOKENS,
-            return_tensors="pt",
-            return_offsets_mapping=True,
-        )
-        offsets = enc.pop("offset_mapping").numpy()
-        inputs = {k: v for k, v in enc.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
+        inputs, offsets = self._tokenize(texts, offsets=True)
         return self.encode_tokens(inputs, grad=grad), inputs["attention_mask"].float(), offsets
 
     def tokenize(self, texts: list[str]) -> dict[str, Any]:
         """Tokenize notes once (padded to the longest; at most :data:`MAX_TOKENS`) for
         :meth:`encode_tokens` on row subsets (:func:`token_batch`)."""
+        return self._tokenize(texts, offsets=False)[0]
+
+    def _tokenize(self, texts: list[str], *, offsets: bool) -> tuple[dict[str, Any], Any]:
+        """Model inputs of ``texts`` and, when asked, the tokens' character spans (numpy ``[B, L, 2]``)."""
         enc = self.tokenizer(
             [t if t else "" for t in texts],
             padding=True,
             truncation=True,
             max_length=MAX_TOKENS,
             return_tensors="pt",
+            return_offsets_mapping=offsets,
         )
-        return {k: v for k, v in enc.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
+        spans = enc.pop("offset_mapping").numpy() if offsets else None
+        inputs = {k: v for k, v in enc.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
+        return inputs, spans
 
     def encode_tokens(self, inputs: dict[str, Any], *, grad: bool = False) -> Any:
         """Token states ``[B, L, H]`` (float32 tensor) of tokenized notes (:meth:`tokenize`)."""
