@@ -133,8 +133,19 @@ class CandidateClassifier:
             for a in range(0, len(crops), self.batch_size):
                 x = torch.from_numpy(np.ascontiguousarray(x_all[a : a + self.batch_size]))
                 out[a : a + len(x)] = torch.sigmoid(self.net(x)[:, 0]).numpy()
-        w = self.config.unet_weight
-        return (1.0 - w) * out + w * centre_probability(crops) if w > 0 else out
+        return blend_with_unet(out, crops, self.config.unet_weight)
+
+
+def blend_with_unet(
+    classifier_prob: NDArray[np.float32], crops: NDArray[np.generic], unet_weight: float
+) -> NDArray[np.float32]:
+    """``(1 - w) * classifier + w * U-Net peak at the crop centre`` (the classifier's alone for ``w = 0``)."""
+    if unet_weight <= 0:
+        return classifier_prob
+    blended: NDArray[np.float32] = (1.0 - unet_weight) * classifier_prob + unet_weight * centre_probability(
+        crops
+    )
+    return blended
 
 
 def centre_probability(crops: NDArray[np.generic]) -> NDArray[np.float32]:

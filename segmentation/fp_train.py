@@ -29,7 +29,7 @@ from segmentation.candidates import all_candidates, candidate_crops
 from segmentation.checkpoint import save_checkpoint
 from segmentation.dataset import TRAIN_SEED_BASE, phantom_to_working_grid
 from segmentation.errors import ProgressFn, SegmentationError, check_cancel, report
-from segmentation.fp_reduction import FP_FORMAT, ClassifierConfig, build_classifier, centre_probability
+from segmentation.fp_reduction import FP_FORMAT, ClassifierConfig, blend_with_unet, build_classifier
 
 log = logging.getLogger(__name__)
 
@@ -394,9 +394,7 @@ def choose_threshold(
             for a in range(0, len(e.crops), 128):
                 x = e.crops[a : a + 128, :n_in].astype(np.float32)
                 s[a : a + 128] = torch.sigmoid(net(torch.from_numpy(x))[:, 0]).numpy()
-            if unet_weight > 0:
-                s = (1.0 - unet_weight) * s + unet_weight * centre_probability(e.crops)
-            scored.append((s, e))
+            scored.append((blend_with_unet(s, e.crops, unet_weight), e))
     table: list[dict[str, float]] = []
     best = 0.99
     for thr in np.round(np.arange(0.05, 1.0, 0.05), 2):
