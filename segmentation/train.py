@@ -57,6 +57,9 @@ class TrainSettings:
     p_nodule, p_hard, p_pleura
         Probabilities that a patch is centred near a nodule (each nodule equally likely), on a hard
         negative (vessel), or on the pleura with a juxtapleural nodule painted in.
+    p_small_paste, paste_slice_blur_vox
+        Share of painted nodules drawn 3.5-8 mm, and the range of their slice-direction blur
+        (voxels); see :class:`PatchSampler`.
     log_every
         Steps between lines of the curve log.
     config
@@ -75,6 +78,8 @@ class TrainSettings:
     p_nodule: float = 0.35
     p_hard: float = 0.3
     p_pleura: float = 0.1
+    p_small_paste: float = 0.0
+    paste_slice_blur_vox: tuple[float, float] = (0.5, 0.5)
     log_every: int = 20
     config: ModelConfig = dataclasses.field(default_factory=ModelConfig)
 
@@ -96,6 +101,11 @@ class PatchSampler:
         Probability that a random-lung patch gets a painted nodule.
     p_pleura
         Probability of a pleural patch with a painted juxtapleural nodule.
+    p_small
+        Probability that a painted nodule is small (3.5-8 mm) rather than 3-25 mm.
+    slice_blur_vox
+        Range of the slice-direction blur (Gaussian sigma, voxels) of a painted nodule: about 1 voxel
+        is a 3 mm slice on the 1.25 mm grid, 1.7 a 5 mm slice.
     """
 
     def __init__(
@@ -107,6 +117,8 @@ class PatchSampler:
         p_hard: float = 0.3,
         p_paste: float = 0.7,
         p_pleura: float = 0.0,
+        p_small: float = 0.0,
+        slice_blur_vox: tuple[float, float] = (0.5, 0.5),
     ) -> None:
         if not cases:
             raise SegmentationError("no training cases to sample from")
@@ -117,6 +129,8 @@ class PatchSampler:
         self.p_hard = p_hard
         self.p_paste = p_paste
         self.p_pleura = p_pleura
+        self.p_small = p_small
+        self.slice_blur_vox = slice_blur_vox
         self._nodule_vox: list[list[NDArray[np.intp]]] = []
         self._hard_vox: list[NDArray[np.intp]] = []
         self._lung_vox: list[NDArray[np.intp]] = []
@@ -221,7 +235,8 @@ class PatchSampler:
         before = vol.copy()
         labels = np.zeros(vol.shape, dtype=np.int16)
         kinds = [k for k in NODULE_KINDS if k != "perifissural"] if lung is not None else None
-        spec = random_spec(self.rng, diameter_range_mm=(3.0, 25.0), kinds=kinds)
+        small = self.rng.uniform() < self.p_small
+        spec = random_spec(self.rng, diameter_range_mm=(3.5, 8.0) if small else (3.0, 25.0), kinds=kinds)
         spec = dataclasses.replace(spec, juxtapleural=lung is not None)
         sp = (spacing_mm, spacing_mm, spacing_mm)
         centre = np.asarray(at_mm, dtype=np.float64)
@@ -242,7 +257,8 @@ class PatchSampler:
         paint_nodule(
             vol, labels, 1, spec, centre.tolist(), sp, self.rng, orientation=orientation, inside=lung
         )
-        delta = ndimage.gaussian_filter(vol - before, 0.5)
+        sz = float(self.rng.uniform(*self.slice_blur_vox))
+        delta = ndimage.gaussian_filter(vol - before, (sz, 0.5, 0.5))
         changed = np.abs(delta) > 1.0
         resid = before - ndimage.gaussian_filter(before, 1.0)
         lungish = (before > -950) & (before < -700)
@@ -350,7 +366,14 @@ def train(
         log.info("resumed from %s at iteration %d", ckpt_path, start_iter)
     loaded = [load_case(p) for p in paths]
     sampler = PatchSampler(
-        loaded, cfg.patch_size, rng, settings.p_nodule, settings.p_hard, p_pleura=settings.p_pleura
+        loaded,
+        cfg.patch_size,
+        rng,
+        settings.p_nodule,
+        settings.p_hard,
+        p_pleura=settings.p_pleura,
+        p_small=settings.p_small_paste,
+        slice_blur_vox=settings.paste_slice_blur_vox,
     )
     known = set(paths)
     aug = _augmenter(settings.seed + start_iter)

@@ -11,7 +11,7 @@ import pytest
 
 from segmentation.dataset import TrainingCase, generate_cases, list_cases, load_case
 from segmentation.errors import SegmentationCancelled, SegmentationError
-from segmentation.model import ModelConfig
+from segmentation.model import ModelConfig, normalize_hu
 from segmentation.train import PatchSampler, TrainSettings, export_weights, train
 
 TINY = ModelConfig(
@@ -98,3 +98,46 @@ def test_train_cancel_checkpoints_first(cases_dir: Path, tmp_path: Path) -> None
 def test_train_without_cases_fails(tmp_path: Path) -> None:
     with pytest.raises(SegmentationError, match="no case"):
         train(TrainSettings(data_dir=tmp_path, out_dir=tmp_path / "o", config=TINY))
+
+
+def _blank_lung(n: int = 48) -> TrainingCase:
+    img = np.full((n, n, n), -850, dtype=np.int16)
+    return TrainingCase(img, np.zeros_like(img), np.ones_like(img, dtype=np.uint8), 1.25)
+
+
+def _extent(mask: np.ndarray, axis: int) -> int:
+    """Voxels the mask spans along an axis."""
+    hit = np.flatnonzero(mask.any(axis=tuple(a for a in range(3) if a != axis)))
+    return int(hit[-1] - hit[0] + 1) if hit.size else 0
+
+
+def test_sampler_paints_small_nodules_when_asked() -> None:
+    small = PatchSampler([_blank_lung()], 32, np.random.default_rng(3), 0.0, 0.0, p_paste=1.0, p_small=1.0)
+    anysize = PatchSampler([_blank_lung()], 32, np.random.default_rng(3), 0.0, 0.0, p_paste=1.0)
+    # 8 mm is 6.4 voxels; lobulated or elongated shapes reach a little further
+    assert max(_extent(small.sample()[1][0] > 0, 1) for _ in range(15)) <= 9
+    assert max(_extent(anysize.sample()[1][0] > 0, 1) for _ in range(15)) > 9
+
+
+def test_sampler_blurs_painted_nodules_along_the_slices() -> None:
+    def spread(blur: tuple[float, float]) -> float:
+        s = PatchSampler(
+            [_blank_lung()],
+            32,
+            np.random.default_rng(4),
+            0.0,
+            0.0,
+            p_paste=1.0,
+            p_small=1.0,
+            slice_blur_vox=blur,
+        )
+        lung = float(normalize_hu(np.array([-850.0]))[0])
+        ratios = []
+        for _ in range(10):
+            x, y = s.sample()
+            changed = x[0] > lung + 0.05  # brighter than the lung (the patch may reach into air)
+            ratios.append(_extent(changed, 0) / max(_extent(changed, 1), 1))
+            assert y.sum() > 0  # the label stays the nodule's own extent
+        return float(np.median(ratios))
+
+    assert spread((1.8, 1.8)) > spread((0.4, 0.4)) + 0.2
