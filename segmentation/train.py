@@ -473,6 +473,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1234)
     parser.add_argument("--patch", type=int, default=48, help="training patch edge (voxels)")
     parser.add_argument("--export", type=Path, default=None, help="write safetensors weights here at the end")
+    parser.add_argument("--p-nodule", type=float, default=0.35, help="share of nodule-centred patches")
+    parser.add_argument("--p-hard", type=float, default=0.3, help="share of hard-negative patches")
+    parser.add_argument("--p-pleura", type=float, default=0.1, help="share of pleural patches")
+    parser.add_argument("--small-paste", type=float, default=0.0, help="share of painted nodules 3.5-8 mm")
+    parser.add_argument(
+        "--slice-blur",
+        type=float,
+        nargs=2,
+        default=(0.5, 0.5),
+        metavar=("LO", "HI"),
+        help="slice-direction blur of painted nodules (Gaussian sigma range, working voxels)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     res = train(
@@ -484,6 +496,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             batch_size=args.batch,
             threads=args.threads,
             seed=args.seed,
+            p_nodule=args.p_nodule,
+            p_hard=args.p_hard,
+            p_pleura=args.p_pleura,
+            p_small_paste=args.small_paste,
+            paste_slice_blur_vox=(args.slice_blur[0], args.slice_blur[1]),
             config=ModelConfig(patch_size=args.patch),
         )
     )

@@ -141,3 +141,25 @@ def test_sampler_blurs_painted_nodules_along_the_slices() -> None:
         return float(np.median(ratios))
 
     assert spread((1.8, 1.8)) > spread((0.4, 0.4)) + 0.2
+
+
+def test_command_line_passes_the_sampler_options(
+    cases_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import segmentation.train as tr
+
+    seen: list[TrainSettings] = []
+
+    def fake_train(st: TrainSettings) -> dict[str, str]:
+        seen.append(st)
+        return {"checkpoint": ""}
+
+    monkeypatch.setattr(tr, "train", fake_train)
+    args = ["--data", str(cases_dir), "--out", str(tmp_path)]
+    assert tr.main([*args, "--small-paste", "0.6", "--slice-blur", "0.4", "1.8", "--p-nodule", "0.3"]) == 0
+    st = seen[0]
+    assert (st.p_small_paste, st.paste_slice_blur_vox, st.p_nodule) == (0.6, (0.4, 1.8), 0.3)
+    assert tr.main(args) == 0
+    assert (seen[1].p_small_paste, seen[1].paste_slice_blur_vox) == (0.0, (0.5, 0.5))
+    with pytest.raises(SystemExit):
+        tr.main([*args, "--slice-blur", "1.0"])
