@@ -10,7 +10,7 @@ import pytest
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QMessageBox
 from pytestqt.qtbot import QtBot
-from ui_fixtures import make_findings, write_study
+from ui_fixtures import make_findings, make_volume, write_study
 
 from radiology_app.core.config import app_paths
 from radiology_app.core.errors import ModelError
@@ -26,7 +26,12 @@ UID = "1.2.826.0.1.3680043.8.498.777.1"
 
 @pytest.fixture
 def window(qtbot: QtBot, tmp_path: Path) -> MainWindow:
-    write_study(tmp_path / "s")
+    return _window_with_study(qtbot, tmp_path)
+
+
+def _window_with_study(qtbot: QtBot, tmp_path: Path, **volume: Any) -> MainWindow:
+    """A shown main window over a database holding the test study (``make_volume(**volume)``)."""
+    write_study(tmp_path / "s", make_volume(**volume))
     db = StudyDatabase(app_paths().database)
     import_paths([tmp_path / "s"], db)
     db.add_note(UID, "70-year-old woman, former smoker, 20 pack-years.")
@@ -171,7 +176,7 @@ def test_create_main_window_opens_a_study_by_prefix(qtbot: QtBot, tmp_path: Path
         create_main_window("9.9.9.9")
 
 
-def test_saliency_overlay_from_the_fused_model(window: MainWindow, qtbot: QtBot) -> None:
+def test_saliency_overlay_from_the_fused_model(qtbot: QtBot, tmp_path: Path) -> None:
     from radiology_app import pipeline
     from radiology_app.core.config import load_settings
     from radiology_app.core.errors import RadiologyAppError
@@ -181,12 +186,13 @@ def test_saliency_overlay_from_the_fused_model(window: MainWindow, qtbot: QtBot)
         pipeline.MODELS.diagnosis(load_settings())
     except RadiologyAppError as exc:
         pytest.skip(f"model weights not available: {exc}")
+    # a 7 mm nodule well inside the right lung, which the shipped detector finds
+    window = _window_with_study(qtbot, tmp_path, nodule_zyx=(20, 32, 50), radius_vox=5)
     _open(qtbot, window)
     with qtbot.waitSignal(window.analysis.succeeded, timeout=600_000) as done:
         window.start_analysis()
     findings = done.args[0]
-    if not findings.nodules:
-        pytest.skip("the segmenter found no nodule in the small test study")
+    assert findings.nodules, "the detector found no nodule in the test study"
     qtbot.waitUntil(lambda: window.differential.nodule is not None, timeout=10_000)
     window.differential.saliency.setChecked(True)
     qtbot.waitUntil(lambda: window.viewer.model.saliency is not None, timeout=120_000)
