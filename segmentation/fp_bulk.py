@@ -128,7 +128,7 @@ def make_examples(i: int, settings: BulkSettings, phantom_kwargs: dict[str, Any]
     try:
         from segmentation.dataset import phantom_to_working_grid
         from segmentation.fp_reduction import centre_probability
-        from segmentation.fp_train import _lung_centred, _paste_nodules, case_examples
+        from segmentation.fp_train import _lung_centred, _paste_nodules, case_examples, write_candidate_case
         from segmentation.phantom.chest import make_chest_phantom
 
         t = time.monotonic()
@@ -137,23 +137,11 @@ def make_examples(i: int, settings: BulkSettings, phantom_kwargs: dict[str, Any]
         kw: dict[str, Any] = {"n_nodules": (4, 9) if is_val else (5, 10), **(phantom_kwargs or {})}
         ph = make_chest_phantom(seed, **kw)
         case = phantom_to_working_grid(ph, 1.25)
-        prob = _unet_probability(case.image)
-        truth = [
-            {"label": x.label_id, "kind": x.kind, "d": x.mean_diameter_mm, "jp": bool(x.spec.juxtapleural)}
-            for x in ph.nodules
-        ]
         tmp = settings.work_dir / f"case_{i:04d}.npz"
-        np.savez(
-            tmp,
-            image=case.image,
-            labels=case.labels,
-            lung=case.lung,
-            prob=prob.astype(np.float16),
-            spacing=np.float32(1.25),
-            truth=np.array(json.dumps(truth)),
-        )
+        write_candidate_case(tmp, ph, case, _unet_probability(case.image), compress=False)
         ex = case_examples(tmp, all_negatives=True, seed=i)
         tmp.unlink()
+        truth = ex.truth
         crops, labels, owner = ex.crops, ex.labels, ex.nodule_of
         cp = centre_probability(crops)
         extra: dict[str, NDArray[Any]] = {}

@@ -19,7 +19,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -27,9 +27,12 @@ from scipy import ndimage
 
 from segmentation.candidates import all_candidates, candidate_crops
 from segmentation.checkpoint import save_checkpoint
-from segmentation.dataset import TRAIN_SEED_BASE, phantom_to_working_grid
+from segmentation.dataset import TRAIN_SEED_BASE, TrainingCase, phantom_to_working_grid
 from segmentation.errors import ProgressFn, SegmentationError, check_cancel, report
 from segmentation.fp_reduction import FP_FORMAT, ClassifierConfig, blend_with_unet, build_classifier
+
+if TYPE_CHECKING:
+    from segmentation.phantom.chest import ChestPhantom
 
 log = logging.getLogger(__name__)
 
@@ -87,23 +90,31 @@ def generate_candidate_cases(
         ph = make_chest_phantom(seed, **kw)
         case = phantom_to_working_grid(ph, segmenter.config.working_spacing_mm)
         prob = _sliding_window(segmenter, case.image.astype(np.float32), None, cancel, 0, 1)
-        truth = [
-            {"label": t.label_id, "kind": t.kind, "d": t.mean_diameter_mm, "jp": bool(t.spec.juxtapleural)}
-            for t in ph.nodules
-        ]
-        tmp = path.with_suffix(".tmp.npz")
-        np.savez_compressed(
-            tmp,
-            image=case.image,
-            labels=case.labels,
-            lung=case.lung,
-            prob=prob.astype(np.float16),
-            spacing=np.float32(case.spacing_mm),
-            truth=np.array(json.dumps(truth)),
-        )
-        tmp.replace(path)
+        write_candidate_case(path, ph, case, prob)
         report(on_progress, n + 1, len(indices), f"candidate case {n + 1}/{len(indices)}")
     return paths
+
+
+def write_candidate_case(
+    path: Path, ph: ChestPhantom, case: TrainingCase, prob: NDArray[np.float32], *, compress: bool = True
+) -> None:
+    """Write a phantom's working-grid case, the U-Net's probability and the nodule truth (via a temp file)."""
+    truth = [
+        {"label": t.label_id, "kind": t.kind, "d": t.mean_diameter_mm, "jp": bool(t.spec.juxtapleural)}
+        for t in ph.nodules
+    ]
+    tmp = path.with_suffix(".tmp.npz")
+    save = np.savez_compressed if compress else np.savez
+    save(
+        tmp,
+        image=case.image,
+        labels=case.labels,
+        lung=case.lung,
+        prob=prob.astype(np.float16),
+        spacing=np.float32(case.spacing_mm),
+        truth=np.array(json.dumps(truth)),
+    )
+    tmp.replace(path)
 
 
 @dataclass(frozen=True)
