@@ -96,31 +96,16 @@ _UNET: Any = None
 def _unet_probability(image: NDArray[np.int16]) -> NDArray[np.float32]:
     """The shipped U-Net's nodule probability on a working-grid image (loaded once per process)."""
     import torch
-    from monai.inferers.utils import sliding_window_inference
 
-    from segmentation.inference import load_model
-    from segmentation.model import normalize_hu
+    from segmentation.inference import _sliding_window, load_model
 
     global _UNET
     if _UNET is None:
         torch.set_num_threads(1)
         _UNET = load_model(None)
         _UNET.net.to(_device())
-    seg = _UNET
-    x = torch.from_numpy(normalize_hu(image.astype(np.float32)))[None, None].to(_device())
-    with torch.inference_mode():
-        p = sliding_window_inference(
-            x,
-            roi_size=(seg.roi_size,) * 3,
-            sw_batch_size=8,
-            predictor=lambda t: torch.softmax(seg.net(t), dim=1)[:, 1:2],
-            overlap=seg.overlap,
-            mode="gaussian",
-            padding_mode="constant",
-            cval=float(normalize_hu(np.array([-1000.0]))[0]),
-        )
-    assert isinstance(p, torch.Tensor)
-    return np.ascontiguousarray(p[0, 0].float().cpu().numpy(), dtype=np.float32)
+        _UNET.sw_batch_size = 8
+    return _sliding_window(_UNET, image.astype(np.float32), None, None, 0, 1)
 
 
 def make_examples(i: int, settings: BulkSettings, phantom_kwargs: dict[str, Any] | None = None) -> str:

@@ -338,7 +338,9 @@ def _sliding_window(
         report(on_progress, done0 + calls[0], total, f"window batch {calls[0]}/{n_batches}")
         return out
 
-    x = torch.from_numpy(normalize_hu(img))[None, None]
+    # on the network's device (the CPU in the application; a GPU in fp_bulk)
+    device = next(seg.net.parameters()).device
+    x = torch.from_numpy(normalize_hu(img))[None, None].to(device)
     with torch.inference_mode():
         prob = sliding_window_inference(
             x,
@@ -351,7 +353,7 @@ def _sliding_window(
             cval=float(normalize_hu(np.array([-1000.0]))[0]),
         )
     assert isinstance(prob, torch.Tensor)
-    return np.ascontiguousarray(prob[0, 0].numpy(), dtype=np.float32)
+    return np.ascontiguousarray(prob[0, 0].float().cpu().numpy(), dtype=np.float32)
 
 
 def segment_nodules(
