@@ -46,6 +46,8 @@ LUNG_GRID_MM = 2.5
 WALL_REACH_MM = 6.0
 #: Edge (mm) of the cube segmented around a classifier-accepted point outside the network's mask.
 POINT_ROI_MM = 40.0
+#: Lowest detection score that keeps a flat outline (one or two thick slices, see :func:`_vessel_like`).
+FLAT_OUTLINE_MIN_SCORE = 0.95
 
 
 @dataclass
@@ -219,13 +221,35 @@ def load_model(
     return seg
 
 
-def _elongation(region: NDArray[np.bool_], spacing: Sequence[float]) -> float:
-    """Ratio of the longest to the shortest principal extent of a component (1 for a sphere)."""
-    pts = np.argwhere(region) * np.asarray(spacing, dtype=np.float64)
+def _elongation(region: NDArray[np.bool_], spacing: Sequence[float], *, voxel_extent: bool = True) -> float:
+    """Ratio of the longest to the shortest principal extent of a component (1 for a sphere).
+
+    With ``voxel_extent`` each voxel counts as a box of its spacing (variance ``spacing**2 / 12`` per
+    axis), so that a small nodule outlined in one or two thick slices is not called flat; without it,
+    voxels are points and such an outline reads as a thin plate.
+    """
+    sp = np.asarray(spacing, dtype=np.float64)
+    pts = np.argwhere(region) * sp
     if len(pts) < 10:
         return 1.0
-    lam = np.linalg.eigvalsh(np.cov(pts.T))
+    cov = np.cov(pts.T) + (np.diag(sp**2 / 12.0) if voxel_extent else 0.0)
+    lam = np.linalg.eigvalsh(cov)
     return float(np.sqrt(max(lam[2], 1e-9) / max(lam[0], 0.05)))
+
+
+def _vessel_like(mask: NDArray[np.bool_], sp: Sequence[float], max_elongation: float, score: float) -> bool:
+    """Whether an outline on the original grid is too elongated to keep as a nodule.
+
+    A vessel or fissure piece is elongated however its voxels are counted. A flat outline, one that
+    is elongated only when its voxels count as points (a small nodule in one or two thick slices, but
+    also a vessel crossing such a slice), is kept only with a score of at least
+    :data:`FLAT_OUTLINE_MIN_SCORE`.
+    """
+    if mask.sum() < 10:
+        return False
+    if _elongation(mask, sp) > max_elongation:
+        return True
+    return _elongation(mask, sp, voxel_extent=False) > max_elongation and score < FLAT_OUTLINE_MIN_SCORE
 
 
 def _refine(
@@ -505,7 +529,7 @@ def segment_nodules(
             mask_o = _refine(hu_arr, sp, osl, po, mask_o)
         mask_o &= labels[osl] == 0
         too_small = float(mask_o.sum()) * float(np.prod(sp)) < seg.min_component_mm3
-        if too_small or (mask_o.sum() >= 10 and _elongation(mask_o, sp) > seg.max_elongation):
+        if too_small or _vessel_like(mask_o, sp, seg.max_elongation, score):
             # on the original grid the outline shows a vessel or fissure piece, or too little of a
             # small nodule to measure; an accepted candidate gets the classical outline at its peak
             # instead (it cuts attached vessels and follows the nodule's own edge)
@@ -538,7 +562,7 @@ def segment_nodules(
         mask_o &= labels[osl] == 0
         if float(mask_o.sum()) * float(np.prod(sp)) < seg.min_component_mm3:
             continue
-        if mask_o.sum() >= 10 and _elongation(mask_o, sp) > seg.max_elongation:
+        if _vessel_like(mask_o, sp, seg.max_elongation, score):
             continue
         pc = float(prob_crop[centre_w])
         record(osl, mask_o, pc, pc, score)

@@ -164,3 +164,25 @@ def test_shipped_model_loads_and_finds_a_nodule() -> None:
         dice = 2 * float((g & (m > 0)).sum()) / float(g.sum() + (m > 0).sum())
         found += dice >= 0.7
     assert found >= 2
+
+
+def test_flat_outlines_in_a_thick_slice_need_a_high_score() -> None:
+    from segmentation.inference import FLAT_OUTLINE_MIN_SCORE, _elongation, _vessel_like
+
+    sp = (3.0, 0.7, 0.7)
+    _, yy, xx = np.ogrid[:1, :21, :41]
+    # a 5.8 mm nodule outlined in a single 3 mm slice: round once voxels count as boxes, a plate otherwise
+    disc = ((yy - 10) * 0.7) ** 2 + ((xx - 20) * 0.7) ** 2 <= 2.9**2
+    assert _elongation(disc, sp) < 3.0 < 6.0 < _elongation(disc, sp, voxel_extent=False)
+    assert not _vessel_like(disc, sp, 6.0, FLAT_OUTLINE_MIN_SCORE)
+    assert _vessel_like(disc, sp, 6.0, FLAT_OUTLINE_MIN_SCORE - 0.1)
+    # a 1.4 mm wide, 20 mm long vessel in that slice is elongated either way, whatever its score
+    vessel = ((yy == 10) | (yy == 11)) & (np.abs(xx - 20) * 0.7 <= 10.0)
+    assert _elongation(vessel, sp) > 6.0
+    assert _vessel_like(vessel, sp, 6.0, 1.0)
+    # isotropic voxels: a ball is round and kept at any score, a rod is long
+    zz, yy3, xx3 = np.ogrid[:15, :15, :41]
+    ball = (zz - 7) ** 2 + (yy3 - 7) ** 2 + (xx3 - 20) ** 2 <= 36
+    rod = ((zz - 7) ** 2 + (yy3 - 7) ** 2 <= 1) & (np.abs(xx3 - 20) <= 18)
+    assert not _vessel_like(ball, (1.0, 1.0, 1.0), 6.0, 0.5)
+    assert _vessel_like(rod, (1.0, 1.0, 1.0), 6.0, 1.0)
