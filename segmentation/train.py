@@ -1,4 +1,4 @@
-"""Train the nodule U-Net on pre-generated phantom cases (CPU), with checkpoints, resume and a curve log.
+"""Train the nodule U-Net on pre-generated phantom cases, with checkpoints, resume and a curve log.
 
 Run ``python -m segmentation.train --data DIR --out DIR`` (or ``radiology-app train-seg``). Patches are
 sampled around nodules (half of them), around vessels and other dense lung structures (hard negatives)
@@ -13,7 +13,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,6 +64,11 @@ class TrainSettings:
         Steps between lines of the curve log.
     config
         Network architecture and working grid.
+    device
+        ``"cpu"``, ``"cuda"``, or ``"auto"`` (CUDA when available).
+    loader_workers
+        Processes that draw and augment patches in parallel (0: in the training process). With
+        workers, the cases present at the start are used and later ones are not picked up.
     """
 
     data_dir: Path
@@ -82,6 +87,8 @@ class TrainSettings:
     paste_slice_blur_vox: tuple[float, float] = (0.5, 0.5)
     log_every: int = 20
     config: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    device: str = "cpu"
+    loader_workers: int = 0
 
 
 class PatchSampler:
@@ -313,6 +320,53 @@ def _batch(sampler: PatchSampler, aug: Any, n: int) -> tuple[NDArray[np.float32]
     return np.stack(xs), np.stack(ys)
 
 
+def _device(name: str) -> str:
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return name
+
+
+def _patch_stream(
+    cases: Sequence[TrainingCase], settings: TrainSettings, start_iter: int, workers: int
+) -> Iterator[tuple[Any, Any]]:
+    """Batches ``(x, y)`` (torch, CPU) drawn and augmented by ``workers`` processes, each seeded apart."""
+    import torch
+    from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+
+    class Patches(IterableDataset):  # type: ignore[type-arg]
+        def __iter__(self) -> Iterator[tuple[NDArray[np.float32], NDArray[np.float32]]]:
+            info = get_worker_info()
+            wid = info.id if info is not None else 0
+            sampler = _sampler(cases, settings, np.random.default_rng([settings.seed, start_iter, wid]))
+            aug = _augmenter(settings.seed + start_iter + 7919 * (wid + 1))
+            while True:
+                x, y = _batch(sampler, aug, 1)
+                yield x[0], y[0]
+
+    loader = DataLoader(
+        Patches(), batch_size=settings.batch_size, num_workers=workers, persistent_workers=True
+    )
+    for x, y in loader:
+        yield torch.as_tensor(x), torch.as_tensor(y)
+
+
+def _sampler(
+    cases: Sequence[TrainingCase], settings: TrainSettings, rng: np.random.Generator
+) -> PatchSampler:
+    return PatchSampler(
+        cases,
+        settings.config.patch_size,
+        rng,
+        settings.p_nodule,
+        settings.p_hard,
+        p_pleura=settings.p_pleura,
+        p_small=settings.p_small_paste,
+        slice_blur_vox=settings.paste_slice_blur_vox,
+    )
+
+
 def train(
     settings: TrainSettings,
     *,
@@ -352,7 +406,8 @@ def train(
     if not paths:
         raise SegmentationError(f"{settings.data_dir}: no case_*.npz training cases")
     cfg = settings.config
-    net = build_unet(cfg)
+    device = _device(settings.device)
+    net = build_unet(cfg).to(device)
     opt = torch.optim.AdamW(net.parameters(), lr=settings.lr, weight_decay=1e-4)
     start_iter = 0
     rng = np.random.default_rng(settings.seed)
@@ -365,16 +420,9 @@ def train(
         torch.manual_seed(settings.seed + start_iter)
         log.info("resumed from %s at iteration %d", ckpt_path, start_iter)
     loaded = [load_case(p) for p in paths]
-    sampler = PatchSampler(
-        loaded,
-        cfg.patch_size,
-        rng,
-        settings.p_nodule,
-        settings.p_hard,
-        p_pleura=settings.p_pleura,
-        p_small=settings.p_small_paste,
-        slice_blur_vox=settings.paste_slice_blur_vox,
-    )
+    sampler = _sampler(loaded, settings, rng)
+    workers = settings.loader_workers
+    stream = _patch_stream(loaded, settings, start_iter, workers) if workers > 0 else None
     known = set(paths)
     aug = _augmenter(settings.seed + start_iter)
     loss_fn = DiceCELoss(to_onehot_y=True, softmax=True, squared_pred=False, smooth_nr=1e-5, smooth_dr=1e-5)
@@ -397,7 +445,7 @@ def train(
         if cancel is not None and bool(getattr(cancel, "cancelled", False)):
             save()
             check_cancel(cancel)
-        if it % 200 == 0:  # pick up cases generated meanwhile
+        if stream is None and it % 200 == 0:  # pick up cases generated meanwhile
             for p in list_cases(settings.data_dir):
                 if p not in known:
                     known.add(p)
@@ -408,9 +456,13 @@ def train(
             lr *= (it + 1) / 100.0
         for g in opt.param_groups:
             g["lr"] = lr
-        x, y = _batch(sampler, aug, settings.batch_size)
-        pred = net(torch.from_numpy(x))
-        loss = loss_fn(pred, torch.from_numpy(y))
+        if stream is not None:
+            xt, yt = next(stream)
+        else:
+            xb, yb = _batch(sampler, aug, settings.batch_size)
+            xt, yt = torch.from_numpy(xb), torch.from_numpy(yb)
+        pred = net(xt.to(device))
+        loss = loss_fn(pred, yt.to(device))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -477,6 +529,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--p-hard", type=float, default=0.3, help="share of hard-negative patches")
     parser.add_argument("--p-pleura", type=float, default=0.1, help="share of pleural patches")
     parser.add_argument("--small-paste", type=float, default=0.0, help="share of painted nodules 3.5-8 mm")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (CUDA when available)")
+    parser.add_argument(
+        "--loader-workers", type=int, default=0, help="processes that draw and augment patches (0: none)"
+    )
     parser.add_argument(
         "--slice-blur",
         type=float,
@@ -502,6 +558,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             p_small_paste=args.small_paste,
             paste_slice_blur_vox=(args.slice_blur[0], args.slice_blur[1]),
             config=ModelConfig(patch_size=args.patch),
+            device=args.device,
+            loader_workers=args.loader_workers,
         )
     )
     if args.export is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from pathlib import Path
@@ -86,6 +87,18 @@ def test_train_checkpoint_resume_and_export(cases_dir: Path, tmp_path: Path) -> 
     assert sha == hashlib.sha256(w.read_bytes()).hexdigest()
 
 
+def test_train_with_patch_workers_and_resume(cases_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    st = TrainSettings(data_dir=cases_dir, out_dir=out, max_iters=3, log_every=1, config=TINY)
+    st = dataclasses.replace(st, device="auto", loader_workers=2)
+    assert train(st)["iteration"] == 3
+    r = train(dataclasses.replace(st, max_iters=5))
+    assert r["iteration"] == 5 and r["finished"]
+    curve = [json.loads(line) for line in (out / "curve.jsonl").read_text().splitlines()]
+    assert [c["iteration"] for c in curve] == [1, 2, 3, 4, 5]
+    assert all(np.isfinite(c["loss"]) for c in curve)
+
+
 def test_train_cancel_checkpoints_first(cases_dir: Path, tmp_path: Path) -> None:
     class Cancel:
         cancelled = True
@@ -161,5 +174,8 @@ def test_command_line_passes_the_sampler_options(
     assert (st.p_small_paste, st.paste_slice_blur_vox, st.p_nodule) == (0.6, (0.4, 1.8), 0.3)
     assert tr.main(args) == 0
     assert (seen[1].p_small_paste, seen[1].paste_slice_blur_vox) == (0.0, (0.5, 0.5))
+    assert (seen[1].device, seen[1].loader_workers) == ("cpu", 0)
+    assert tr.main([*args, "--device", "auto", "--loader-workers", "12"]) == 0
+    assert (seen[2].device, seen[2].loader_workers) == ("auto", 12)
     with pytest.raises(SystemExit):
         tr.main([*args, "--slice-blur", "1.0"])
