@@ -85,6 +85,7 @@ def generate_cases(
     phantom_kwargs: dict[str, Any] | None = None,
     on_progress: ProgressFn | None = None,
     cancel: object | None = None,
+    first: int = 0,
 ) -> list[Path]:
     """Generate ``n_cases`` training cases into ``out_dir`` (existing files are kept and skipped).
 
@@ -104,6 +105,8 @@ def generate_cases(
         Fixed phantom arguments (shape, spacing...) instead of the random realistic ones (tests).
     on_progress, cancel
         Progress ``(done, total, message)`` and cooperative cancellation.
+    first
+        Index of the first case (so that several processes can fill one folder with disjoint ranges).
 
     Returns
     -------
@@ -112,7 +115,7 @@ def generate_cases(
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     paths: list[Path] = []
-    for i in range(n_cases):
+    for n, i in enumerate(range(first, first + n_cases)):
         check_cancel(cancel)
         path = out_dir / f"case_{i:04d}.npz"
         paths.append(path)
@@ -158,7 +161,7 @@ def generate_cases(
         )
         tmp.replace(path)
         log.info("case %d: %d nodules, %.1f s", i, len(truth), time.monotonic() - t0)
-        report(on_progress, i + 1, n_cases, f"case {i + 1}/{n_cases}")
+        report(on_progress, n + 1, n_cases, f"case {n + 1}/{n_cases}")
     return paths
 
 
@@ -185,6 +188,7 @@ if __name__ == "__main__":  # pragma: no cover - command-line use
     parser.add_argument("out_dir", type=Path)
     parser.add_argument("--cases", type=int, default=40)
     parser.add_argument("--spacing", type=float, default=1.25)
+    parser.add_argument("--first", type=int, default=0, help="index (and seed offset) of the first case")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    generate_cases(args.out_dir, args.cases, spacing_mm=args.spacing)
+    generate_cases(args.out_dir, args.cases, spacing_mm=args.spacing, first=args.first)

@@ -36,6 +36,13 @@ def test_generated_cases(cases_dir: Path) -> None:
     assert c.spacing_mm == 2.5 and c.labels.max() >= 1 and c.lung.any()
 
 
+def test_generated_cases_from_a_later_index_use_their_own_seeds(cases_dir: Path, tmp_path: Path) -> None:
+    later = generate_cases(tmp_path, 1, spacing_mm=2.5, n_nodules=(2, 3), phantom_kwargs=PHANTOM, first=1)
+    assert [p.name for p in later] == ["case_0001.npz"]
+    # case 1 of a run from index 0 and the first case of a run from index 1 are the same phantom
+    assert np.array_equal(load_case(later[0]).image, load_case(list_cases(cases_dir)[1]).image)
+
+
 def test_sampler_favours_nodules(cases_dir: Path) -> None:
     cases = [load_case(p) for p in list_cases(cases_dir)]
     s = PatchSampler(cases, 16, np.random.default_rng(0), p_nodule=1.0, p_hard=0.0)
