@@ -27,6 +27,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from segmentation.model import torch_device
+
 log = logging.getLogger(__name__)
 
 #: Seeds of this run's phantoms start here (the U-Net used 1,000,000+, classifier v1/v2 1,020,000+,
@@ -84,12 +86,6 @@ VARIANTS: dict[str, tuple[tuple[int, ...], float]] = {
 }
 
 
-def _device() -> str:
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 _UNET: Any = None
 
 
@@ -103,7 +99,7 @@ def _unet_probability(image: NDArray[np.int16]) -> NDArray[np.float32]:
     if _UNET is None:
         torch.set_num_threads(1)
         _UNET = load_model(None)
-        _UNET.net.to(_device())
+        _UNET.net.to(torch_device())
         _UNET.sw_batch_size = 8
     return _sliding_window(_UNET, image.astype(np.float32), None, None, 0, 1)
 
@@ -242,7 +238,7 @@ def train(
 
     from segmentation.fp_reduction import ClassifierConfig, build_classifier
 
-    dev = _device()
+    dev = torch_device()
     tr, va = _load(settings.work_dir, "train"), _load(settings.work_dir, "val")
     say(f"train cases {len(tr)} validation cases {len(va)}")
     lab = np.concatenate([t["labels"] for t in tr])
@@ -355,7 +351,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with (st.out_dir / "log.txt").open("a", encoding="utf-8") as f:
             f.write(line + "\n")
 
-    say(f"device {_device()}")
+    say(f"device {torch_device()}")
     if st.generate_seconds > 0:
         say(f"generated {generate(st, say)} cases")
     train(st, say)

@@ -86,3 +86,12 @@ def build_unet(config: ModelConfig) -> torch.nn.Module:
         norm="instance",
     )
     return net
+
+
+def torch_device(name: str = "auto") -> str:
+    """``name`` itself, or for ``"auto"`` ``"cuda"`` when a GPU is available and ``"cpu"`` otherwise."""
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return name

@@ -24,7 +24,7 @@ from numpy.typing import NDArray
 from segmentation.checkpoint import save_checkpoint
 from segmentation.dataset import TrainingCase, list_cases, load_case
 from segmentation.errors import ProgressFn, SegmentationError, check_cancel, report
-from segmentation.model import ModelConfig, build_unet, normalize_hu
+from segmentation.model import ModelConfig, build_unet, normalize_hu, torch_device
 from segmentation.phantom.nodules import NODULE_KINDS
 
 log = logging.getLogger(__name__)
@@ -320,14 +320,6 @@ def _batch(sampler: PatchSampler, aug: Any, n: int) -> tuple[NDArray[np.float32]
     return np.stack(xs), np.stack(ys)
 
 
-def _device(name: str) -> str:
-    import torch
-
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return name
-
-
 def _patch_stream(
     cases: Sequence[TrainingCase], settings: TrainSettings, start_iter: int, workers: int
 ) -> Iterator[tuple[Any, Any]]:
@@ -406,7 +398,7 @@ def train(
     if not paths:
         raise SegmentationError(f"{settings.data_dir}: no case_*.npz training cases")
     cfg = settings.config
-    device = _device(settings.device)
+    device = torch_device(settings.device)
     net = build_unet(cfg).to(device)
     opt = torch.optim.AdamW(net.parameters(), lr=settings.lr, weight_decay=1e-4)
     start_iter = 0
@@ -420,9 +412,10 @@ def train(
         torch.manual_seed(settings.seed + start_iter)
         log.info("resumed from %s at iteration %d", ckpt_path, start_iter)
     loaded = [load_case(p) for p in paths]
-    sampler = _sampler(loaded, settings, rng)
     workers = settings.loader_workers
+    # with workers each draws from its own sampler; otherwise this process samples
     stream = _patch_stream(loaded, settings, start_iter, workers) if workers > 0 else None
+    sampler = _sampler(loaded, settings, rng) if stream is None else None
     known = set(paths)
     aug = _augmenter(settings.seed + start_iter)
     loss_fn = DiceCELoss(to_onehot_y=True, softmax=True, squared_pred=False, smooth_nr=1e-5, smooth_dr=1e-5)
@@ -445,7 +438,7 @@ def train(
         if cancel is not None and bool(getattr(cancel, "cancelled", False)):
             save()
             check_cancel(cancel)
-        if stream is None and it % 200 == 0:  # pick up cases generated meanwhile
+        if sampler is not None and it % 200 == 0:  # pick up cases generated meanwhile
             for p in list_cases(settings.data_dir):
                 if p not in known:
                     known.add(p)
@@ -456,7 +449,8 @@ def train(
             lr *= (it + 1) / 100.0
         for g in opt.param_groups:
             g["lr"] = lr
-        if stream is not None:
+        if sampler is None:
+            assert stream is not None
             xt, yt = next(stream)
         else:
             xb, yb = _batch(sampler, aug, settings.batch_size)
@@ -475,7 +469,7 @@ def train(
                 "loss": float(np.mean(running)),
                 "lr": lr,
                 "minutes": (time.monotonic() - t0) / 60.0,
-                "cases": len(sampler.cases),
+                "cases": len(sampler.cases) if sampler is not None else len(loaded),
             }
             running = []
             with curve_path.open("a", encoding="utf-8") as f:
