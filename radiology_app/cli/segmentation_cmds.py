@@ -52,6 +52,10 @@ def register(sub: Any) -> None:
     p.add_argument("--batch", type=int, default=2, help="patches per step")
     p.add_argument("--patch", type=int, default=48, help="patch edge in voxels")
     p.add_argument("--seed", type=int, default=1234, help="training seed")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or auto (CUDA when available)")
+    p.add_argument(
+        "--loader-workers", type=int, default=0, help="processes that draw and augment patches (0: none)"
+    )
     p.add_argument("--export", type=Path, default=None, help="write safetensors weights here at the end")
 
     p = add_command(
@@ -151,6 +155,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
                 threads=int(args.threads),
                 seed=int(args.seed),
                 config=ModelConfig(patch_size=int(args.patch)),
+                device=str(args.device),
+                loader_workers=int(args.loader_workers),
             ),
             on_progress=_progress("train-seg"),
         )

@@ -88,7 +88,8 @@ def test_cli_help_lists_the_commands(capsys: pytest.CaptureFixture[str]) -> None
     assert "--cases" in out and "--seed" in out and "--json" in out
     with pytest.raises(SystemExit):
         main(["train-seg", "--help"])
-    assert "--minutes" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "--minutes" in out and "--device" in out and "--loader-workers" in out
 
 
 def test_cli_evaluate_with_missing_weights_fails_cleanly(
@@ -125,6 +126,10 @@ def test_cli_train_seg_generates_trains_and_exports(
             "--patch",
             "32",
             "--threads",
+            "1",
+            "--device",
+            "cpu",
+            "--loader-workers",
             "1",
             "--export",
             str(tmp_path / "w.safetensors"),
