@@ -48,6 +48,11 @@ WALL_REACH_MM = 6.0
 POINT_ROI_MM = 40.0
 #: Lowest detection score that keeps a flat outline (one or two thick slices, see :func:`_vessel_like`).
 FLAT_OUTLINE_MIN_SCORE = 0.95
+#: A network component at least this large (mean diameter, mm) whose peak probability reaches
+#: :data:`LARGE_COMPONENT_MIN_PROBABILITY` is kept whatever the classifier says: the classifier's
+#: 40 mm crop holds little lung around a nodule this size.
+LARGE_COMPONENT_MM = 15.0
+LARGE_COMPONENT_MIN_PROBABILITY = 0.99
 
 
 @dataclass
@@ -685,7 +690,9 @@ def _classified_candidates(
 ) -> tuple[list[_Kept], list[tuple[tuple[int, int, int], float]]]:
     """Candidates the classifier accepts: network components, and points outside any component.
 
-    Blob candidates lie in ``region`` (the dilated lung), network peaks in ``wide``.
+    Blob candidates lie in ``region`` (the dilated lung), network peaks in ``wide``. A large, confident
+    component mostly in ``region`` is kept too, scored at least its peak probability (see
+    :data:`LARGE_COMPONENT_MM`).
     """
     cands = all_candidates(img, prob, region, float(np.mean(sp_w)), network_region=wide)
     if not cands:
@@ -702,6 +709,15 @@ def _classified_candidates(
         else:
             points.append((c.centre, float(sc)))
     objs = ndimage.find_objects(comp)
+    counts = np.bincount(comp.ravel())
+    counts[0] = 0
+    for k in np.flatnonzero(counts >= np.pi / 6.0 * LARGE_COMPONENT_MM**3 / float(np.prod(sp_w))).tolist():
+        sl = objs[k - 1]
+        assert sl is not None
+        own = comp[sl] == k
+        peak = float(prob[sl][own].max())
+        if peak >= LARGE_COMPONENT_MIN_PROBABILITY and float(region[sl][own].mean()) >= 0.5:
+            best[k] = max(best.get(k, 0.0), peak)
     kept: list[_Kept] = []
     for k, sc in sorted(best.items()):
         sl = objs[k - 1]

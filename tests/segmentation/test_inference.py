@@ -186,3 +186,33 @@ def test_flat_outlines_in_a_thick_slice_need_a_high_score() -> None:
     rod = ((zz - 7) ** 2 + (yy3 - 7) ** 2 <= 1) & (np.abs(xx3 - 20) <= 18)
     assert not _vessel_like(ball, (1.0, 1.0, 1.0), 6.0, 0.5)
     assert _vessel_like(rod, (1.0, 1.0, 1.0), 6.0, 1.0)
+
+
+def test_large_confident_components_are_kept_whatever_the_classifier_says() -> None:
+    from types import SimpleNamespace
+
+    from scipy import ndimage
+
+    from segmentation.inference import LARGE_COMPONENT_MM, _classified_candidates
+
+    sp = (1.25, 1.25, 1.25)
+    shape = (40, 40, 120)
+    zz, yy, xx = np.ogrid[: shape[0], : shape[1], : shape[2]]
+
+    def ball(cx: int, d_mm: float) -> Any:
+        return (zz - 20) ** 2 + (yy - 20) ** 2 + (xx - cx) ** 2 <= (d_mm / 2.5) ** 2
+
+    prob = np.zeros(shape, dtype=np.float32)
+    prob[ball(20, LARGE_COMPONENT_MM + 3)] = 1.0  # large and confident: kept
+    prob[ball(60, 10.0)] = 1.0  # confident but small: the classifier decides
+    prob[ball(100, LARGE_COMPONENT_MM + 3)] = 0.9  # large but not confident enough
+    img = np.where(prob > 0, 0.0, -850.0).astype(np.float32)
+    region = np.ones(shape, dtype=bool)
+    comp, _ = ndimage.label(prob >= 0.5)
+    rejecting = SimpleNamespace(classifier=SimpleNamespace(threshold=0.7, score=lambda c: np.zeros(len(c))))
+    kept, points = _classified_candidates(rejecting, img, prob, region, region, comp, sp)  # type: ignore[arg-type]
+    assert [(int(comp[20, 20, 20]), 1.0)] == [(k, sc) for k, _sl, _pmax, _pmean, sc in kept]
+    assert points == []
+    # outside the lung it is left to the classifier
+    kept, _ = _classified_candidates(rejecting, img, prob, np.zeros(shape, dtype=bool), region, comp, sp)  # type: ignore[arg-type]
+    assert kept == []
