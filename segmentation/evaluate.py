@@ -97,7 +97,9 @@ class EvaluationReport:
 
 
 def _score_source(seg: NoduleSegmenter) -> str:
-    return "candidate classifier probability" if seg.classifier is not None else "network peak probability"
+    if seg.classifier is None:
+        return "network peak probability"
+    return "candidate classifier probability (at least the network's peak for a large, confident component)"
 
 
 def _rate(hits: list[bool]) -> float | None:
