@@ -48,7 +48,7 @@ WALL_REACH_MM = 6.0
 POINT_ROI_MM = 40.0
 #: Lowest detection score that keeps a flat outline (one or two thick slices, see :func:`_vessel_like`).
 FLAT_OUTLINE_MIN_SCORE = 0.95
-#: A network component at least this large (mean diameter, mm) whose peak probability reaches
+#: A network component at least this large (diameter of a ball of its volume, mm) whose peak reaches
 #: :data:`LARGE_COMPONENT_MIN_PROBABILITY` is kept whatever the classifier says: the classifier's
 #: 40 mm crop holds little lung around a nodule this size.
 LARGE_COMPONENT_MM = 15.0
