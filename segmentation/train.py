@@ -416,8 +416,8 @@ def train(
     # with workers each draws from its own sampler; otherwise this process samples
     stream = _patch_stream(loaded, settings, start_iter, workers) if workers > 0 else None
     sampler = _sampler(loaded, settings, rng) if stream is None else None
+    aug = _augmenter(settings.seed + start_iter) if stream is None else None
     known = set(paths)
-    aug = _augmenter(settings.seed + start_iter)
     loss_fn = DiceCELoss(to_onehot_y=True, softmax=True, squared_pred=False, smooth_nr=1e-5, smooth_dr=1e-5)
     t0 = time.monotonic()
     it = start_iter
