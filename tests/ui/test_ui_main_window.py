@@ -136,6 +136,7 @@ def test_analysis_error_reaches_the_user(
     window.start_analysis()
     qtbot.waitUntil(lambda: window.findChild(QMessageBox, "errorDialog") is not None, timeout=10_000)
     box = window.findChild(QMessageBox, "errorDialog")
+    assert box is not None
     assert "SHA-256 does not match" in box.informativeText()
     assert "Traceback" in box.detailedText()
     qtbot.waitUntil(lambda: window.act_analyze.isEnabled())
@@ -199,7 +200,9 @@ def test_saliency_overlay_from_the_fused_model(qtbot: QtBot, tmp_path: Path) -> 
     sal = window.viewer.model.saliency
     origin = window.viewer.model.saliency_origin_zyx
     assert sal is not None and sal.ndim == 3 and float(sal.min()) >= 0.0 and float(sal.max()) == 1.0
-    centroid = window.differential.nodule.centroid_zyx
+    nodule = window.differential.nodule
+    assert nodule is not None
+    centroid = nodule.centroid_zyx
     assert centroid is not None
     for axis in range(3):  # the map surrounds the nodule
         assert origin[axis] <= centroid[axis] <= origin[axis] + sal.shape[axis]
