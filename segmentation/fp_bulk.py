@@ -42,6 +42,8 @@ HARD_PROBABILITY = 0.2
 PASTED_PER_CASE = 120
 #: Minimum size (mm) of the nodules counted by the validation table.
 MIN_DIAMETER_MM = 4.0
+#: Nodule sizes (mm) of a small-nodule training phantom (see ``BulkSettings.small_nodule_share``).
+SMALL_NODULE_RANGE_MM = (4.0, 9.0)
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,9 @@ class BulkSettings:
         Crops per step (a fifth nodule candidates, a fifth painted nodules, the rest negatives).
     variants
         Names from :data:`VARIANTS` to train side by side on the same batches.
+    small_nodule_share
+        Share of training phantoms whose nodules are all 4-9 mm (:data:`SMALL_NODULE_RANGE_MM`) instead
+        of 3-30 mm; which ones is fixed by the seed. Validation phantoms are always 3-30 mm.
     """
 
     out_dir: Path
@@ -77,6 +82,17 @@ class BulkSettings:
     seed_base: int = BULK_SEED_BASE
     batch_size: int = 256
     variants: tuple[str, ...] = ("C_wide",)
+    small_nodule_share: float = 0.0
+
+
+def phantom_arguments(i: int, settings: BulkSettings) -> dict[str, Any]:
+    """Arguments of ``make_chest_phantom`` for phantom ``i`` beyond its seed."""
+    if i < settings.n_val:
+        return {"n_nodules": (4, 9)}
+    kw: dict[str, Any] = {"n_nodules": (5, 10)}
+    if np.random.default_rng([settings.seed_base + i, 9]).random() < settings.small_nodule_share:
+        kw["nodule_diameter_range_mm"] = SMALL_NODULE_RANGE_MM
+    return kw
 
 
 #: name -> (channels, learning rate)
@@ -115,8 +131,7 @@ def make_examples(i: int, settings: BulkSettings, phantom_kwargs: dict[str, Any]
         t = time.monotonic()
         is_val = i < settings.n_val
         seed = settings.seed_base + i
-        kw: dict[str, Any] = {"n_nodules": (4, 9) if is_val else (5, 10), **(phantom_kwargs or {})}
-        ph = make_chest_phantom(seed, **kw)
+        ph = make_chest_phantom(seed, **{**phantom_arguments(i, settings), **(phantom_kwargs or {})})
         case = phantom_to_working_grid(ph, 1.25)
         tmp = settings.work_dir / f"case_{i:04d}.npz"
         write_candidate_case(tmp, ph, case, _unet_probability(case.image), compress=False)
@@ -333,6 +348,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--generate-seconds", type=float, default=300.0)
     ap.add_argument("--train-seconds", type=float, default=170.0)
     ap.add_argument("--variants", default="C_wide")
+    ap.add_argument("--seed-base", type=int, default=BULK_SEED_BASE, help="phantom i uses seed SEED_BASE + i")
+    ap.add_argument(
+        "--small-nodule-share", type=float, default=0.0, help="share of training phantoms with 4-9 mm nodules"
+    )
     args = ap.parse_args(argv)
     st = BulkSettings(
         out_dir=args.out,
@@ -341,6 +360,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         generate_seconds=args.generate_seconds,
         train_seconds=args.train_seconds,
         variants=tuple(args.variants.split(",")),
+        seed_base=args.seed_base,
+        small_nodule_share=args.small_nodule_share,
     )
     st.out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()

@@ -8,7 +8,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from segmentation.fp_bulk import BulkSettings, augment_batch, make_examples, train
+from segmentation.fp_bulk import (
+    SMALL_NODULE_RANGE_MM,
+    BulkSettings,
+    augment_batch,
+    make_examples,
+    phantom_arguments,
+    train,
+)
 
 TINY_PHANTOM = {"shape_zyx": (60, 160, 160), "spacing_zyx_mm": (2.5, 1.8, 1.8), "n_nodules": (3, 4)}
 
@@ -47,3 +54,21 @@ def test_examples_train_and_validation_table(tmp_path: Path) -> None:
     sens = [r["sens"] for r in rows]
     fps = [r["fp"] for r in rows]
     assert sens == sorted(sens, reverse=True) and fps == sorted(fps, reverse=True)
+
+
+def test_small_nodule_share_picks_training_phantoms_by_seed(tmp_path: Path) -> None:
+    def small(share: float, seed_base: int = 5_000) -> list[bool]:
+        st = BulkSettings(
+            out_dir=tmp_path, work_dir=tmp_path, n_val=4, seed_base=seed_base, small_nodule_share=share
+        )
+        return [
+            phantom_arguments(i, st).get("nodule_diameter_range_mm") == SMALL_NODULE_RANGE_MM
+            for i in range(204)
+        ]
+
+    half = small(0.5)
+    assert not any(half[:4]), "validation phantoms keep the full range of sizes"
+    assert 70 <= sum(half[4:]) <= 130
+    assert half == small(0.5), "the same seeds give the same choice"
+    assert half != small(0.5, seed_base=6_000)
+    assert not any(small(0.0)) and small(1.0)[4:] == [True] * 200
