@@ -90,6 +90,7 @@ def phantom_arguments(i: int, settings: BulkSettings) -> dict[str, Any]:
     if i < settings.n_val:
         return {"n_nodules": (4, 9)}
     kw: dict[str, Any] = {"n_nodules": (5, 10)}
+    # a random stream of its own (key 9), apart from the phantom's
     if np.random.default_rng([settings.seed_base + i, 9]).random() < settings.small_nodule_share:
         kw["nodule_diameter_range_mm"] = SMALL_NODULE_RANGE_MM
     return kw
