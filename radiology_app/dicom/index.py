@@ -493,6 +493,18 @@ def _str(ds: Dataset | None, name: str) -> str:
     return str(v).strip().replace("\x00", "")
 
 
+#: Values that scanners and converters write into a descriptive text attribute meaning "not recorded".
+_PLACEHOLDER_TEXT = frozenset({"none", "null", "n/a", "unknown"})
+#: Values of ContrastBolusAgent that mean no contrast was given (besides the placeholders).
+_NO_CONTRAST_TEXT = frozenset({"no", "no contrast", "non contrast", "non-contrast", "noncontrast"})
+
+
+def _text(ds: Dataset, name: str, absent: frozenset[str] = _PLACEHOLDER_TEXT) -> str:
+    """A descriptive text attribute, ``""`` when missing or a placeholder such as ``None``."""
+    value = _str(ds, name)
+    return "" if value.strip().lower() in absent else value
+
+
 def _int(ds: Dataset, name: str) -> int | None:
     tag, vr = _tag_vr(name)
     elem = ds._dict.get(tag)  # type: ignore[call-overload]
@@ -629,7 +641,7 @@ def _to_record(
     iop = _ds_floats(ds, "ImageOrientationPatient", 6)
     spacing = _ds_floats(ds, "PixelSpacing", 2)
     thickness_raw: Any = _str(ds, "SliceThickness") or None
-    kernel = _str(ds, "ConvolutionKernel")
+    kernel = _text(ds, "ConvolutionKernel")
     if _SHARED_FG in ds._dict or _PER_FRAME_FG in ds._dict:
         ipp = ipp or _floats(
             _first(ds, "PerFrameFunctionalGroupsSequence", "PlanePositionSequence", "ImagePositionPatient"), 3
@@ -698,24 +710,24 @@ def _to_record(
         study_date=_date(_str(ds, "StudyDate")),
         study_time=_str(ds, "StudyTime"),
         accession_number=_str(ds, "AccessionNumber"),
-        description=_str(ds, "StudyDescription"),
-        referring_physician=_str(ds, "ReferringPhysicianName"),
-        institution=_str(ds, "InstitutionName"),
+        description=_text(ds, "StudyDescription"),
+        referring_physician=_text(ds, "ReferringPhysicianName"),
+        institution=_text(ds, "InstitutionName"),
         patient_age_years=_age_years(_str(ds, "PatientAge")),
     )
     series = Series(
         series_uid=series_uid,
         study_uid=study_uid,
         modality=_str(ds, "Modality").upper(),
-        description=_str(ds, "SeriesDescription"),
+        description=_text(ds, "SeriesDescription"),
         series_number=_int(ds, "SeriesNumber"),
         image_type=image_type,
         convolution_kernel=kernel,
         slice_thickness_mm=thickness,
-        manufacturer=_str(ds, "Manufacturer"),
-        model_name=_str(ds, "ManufacturerModelName"),
-        body_part=_str(ds, "BodyPartExamined"),
-        contrast_agent=_str(ds, "ContrastBolusAgent"),
+        manufacturer=_text(ds, "Manufacturer"),
+        model_name=_text(ds, "ManufacturerModelName"),
+        body_part=_text(ds, "BodyPartExamined"),
+        contrast_agent=_text(ds, "ContrastBolusAgent", _PLACEHOLDER_TEXT | _NO_CONTRAST_TEXT),
     )
     instance = Instance(
         sop_instance_uid=sop_uid,
