@@ -726,6 +726,9 @@ def _run(
             f"slice interval {volume.spacing_zyx_mm[0]:.2f} mm: thin sections (<= 1.5 mm) are "
             "recommended for nodule measurement"
         )
+    coarse = inference.coarse_spacing_warning(volume.spacing_zyx_mm)
+    if coarse:
+        warnings.append(coarse)
     facts, fact_warnings = _facts_json(note_text)
     warnings += fact_warnings
     if not note_text:

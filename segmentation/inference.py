@@ -53,6 +53,22 @@ FLAT_OUTLINE_MIN_SCORE = 0.95
 #: 40 mm crop holds little lung around a nodule this size.
 LARGE_COMPONENT_MM = 15.0
 LARGE_COMPONENT_MIN_PROBABILITY = 0.99
+#: Coarsest voxels (mm) of the scans the shipped detector was trained and measured on: in-plane pixel,
+#: slice interval (finer scans are resampled to the working grid like any other).
+TRAINED_MAX_PIXEL_MM = 1.2
+TRAINED_MAX_SLICE_MM = 5.0
+
+
+def coarse_spacing_warning(spacing_zyx_mm: Sequence[float]) -> str | None:
+    """A warning when the voxels (z, y, x spacing in mm) are coarser than the detector was trained on."""
+    sz, sy, sx = (float(s) for s in spacing_zyx_mm)
+    if max(sy, sx) <= TRAINED_MAX_PIXEL_MM + 1e-6 and sz <= TRAINED_MAX_SLICE_MM + 1e-6:
+        return None
+    return (
+        f"voxels of {sy:.2f} x {sx:.2f} mm in-plane and {sz:.2f} mm slices are coarser than the scans the "
+        f"nodule detector was trained and measured on (pixels <= {TRAINED_MAX_PIXEL_MM:g} mm, slices <= "
+        f"{TRAINED_MAX_SLICE_MM:g} mm): expect missed nodules and false findings"
+    )
 
 
 @dataclass

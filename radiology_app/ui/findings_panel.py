@@ -182,6 +182,13 @@ class FindingsPanelWidget(QWidget):
         self.composition_button.clicked.connect(lambda: self._edit("composition"))
         self.summary = QLabel(self)
         self.summary.setWordWrap(True)
+        #: the analysis's warnings (scan quality, missing note...), shown only when there are some
+        self.warnings = QLabel(self)
+        self.warnings.setObjectName("findingsWarnings")
+        self.warnings.setWordWrap(True)
+        self.warnings.setTextFormat(Qt.TextFormat.PlainText)
+        self.warnings.setStyleSheet("color: #8a5a00;")
+        self.warnings.hide()
         #: the controls that act on the selected nodule
         self._review_controls = (
             self.accept_button,
@@ -197,6 +204,7 @@ class FindingsPanelWidget(QWidget):
         buttons.addWidget(self.add_button)
         layout = QVBoxLayout(self)
         layout.addWidget(self.summary)
+        layout.addWidget(self.warnings)
         layout.addWidget(self.table, 1)
         layout.addLayout(buttons)
         self.table.installEventFilter(self)
@@ -239,6 +247,8 @@ class FindingsPanelWidget(QWidget):
 
     def _update_summary(self) -> None:
         f = self.findings
+        self.warnings.setText("\n".join(f"⚠ {w}" for w in f.warnings) if f else "")
+        self.warnings.setVisible(bool(f and f.warnings))
         if f is None:
             self.summary.setText("No analysis yet. Run the analysis (Ctrl+R) to find nodules.")
             return

@@ -65,6 +65,8 @@ def test_analyze_study_end_to_end(db: StudyDatabase, registry: FakeRegistry, pha
     assert f.lung_rads.category is not None and f.impression
     assert [m.name for m in f.models] == ["nodule_unet", "fused_dx"]
     assert any("slice interval" in w for w in f.warnings)
+    # the test scan's 2.2 mm pixels are coarser than the detector was trained on
+    assert any("2.20 x 2.20 mm in-plane" in w and "coarser" in w for w in f.warnings)
     # stored: the run's JSON is the findings, and the label map is on disk
     run = db.latest_analysis_run(STUDY_UID)
     assert run is not None and run.status == "done" and run.run_id == f.run_id

@@ -13,6 +13,7 @@ from segmentation.errors import InvalidVolumeError, ModelIntegrityError, Segment
 from segmentation.inference import (
     DEFAULT_WEIGHTS,
     NoduleSegmenter,
+    coarse_spacing_warning,
     load_model,
     segment_at_point,
     segment_nodules,
@@ -216,3 +217,12 @@ def test_large_confident_components_are_kept_whatever_the_classifier_says() -> N
     # outside the lung it is left to the classifier
     kept, _ = _classified_candidates(rejecting, img, prob, np.zeros(shape, dtype=bool), region, comp, sp)  # type: ignore[arg-type]
     assert kept == []
+
+
+def test_coarse_spacing_is_warned_about() -> None:
+    for ok in ((5.0, 1.2, 1.2), (1.0, 0.7, 0.7), (0.625, 0.5, 0.5)):
+        assert coarse_spacing_warning(ok) is None, ok
+    thick = coarse_spacing_warning((7.5, 0.7, 0.7))
+    assert thick is not None and "7.50 mm slices" in thick and "slices <= 5 mm" in thick
+    wide = coarse_spacing_warning((2.5, 4.2, 4.2))
+    assert wide is not None and "4.20 x 4.20 mm in-plane" in wide and "pixels <= 1.2 mm" in wide

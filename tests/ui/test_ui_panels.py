@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -36,6 +37,16 @@ def test_findings_table_shows_one_row_per_nodule(panel: FindingsPanelWidget) -> 
     assert row[8] == "adenocarcinoma 41%"
     assert m.index(1, 3).data() == "ground-glass"
     assert "2 nodule(s)" in panel.summary.text() and "Lung-RADS 3" in panel.summary.text()
+
+
+def test_analysis_warnings_show_above_the_table(panel: FindingsPanelWidget) -> None:
+    assert panel.warnings.isHidden() and not panel.findings.warnings
+    coarse = "voxels of 4.20 x 4.20 mm in-plane and 5.00 mm slices are coarser than the scans ..."
+    panel.set_findings(dataclasses.replace(panel.findings, warnings=(coarse, "no clinical note")))
+    assert not panel.warnings.isHidden()
+    assert panel.warnings.text() == f"⚠ {coarse}\n⚠ no clinical note"
+    panel.set_findings(None)
+    assert panel.warnings.isHidden() and panel.warnings.text() == ""
 
 
 def test_select_reject_accept_and_edit_emit_new_findings(panel: FindingsPanelWidget, qtbot: QtBot) -> None:
