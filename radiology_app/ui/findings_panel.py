@@ -187,7 +187,6 @@ class FindingsPanelWidget(QWidget):
         self.warnings.setObjectName("findingsWarnings")
         self.warnings.setWordWrap(True)
         self.warnings.setTextFormat(Qt.TextFormat.PlainText)
-        self.warnings.setStyleSheet("color: #8a5a00;")
         self.warnings.hide()
         #: the controls that act on the selected nodule
         self._review_controls = (
