@@ -432,7 +432,7 @@ def _technique(ctx: ReportContext, st: dict[str, Any]) -> list[Any]:
         if thick is None and vol is not None:
             thick = vol.slice_thickness_mm
         if thick is not None:
-            parts.append(f"Slice thickness {thick:g} mm.")
+            parts.append(f"Slice thickness {round(thick, 3):g} mm.")
     if vol is not None:
         sz, sy, sx = vol.spacing_zyx_mm
         z, y, x = vol.shape_zyx

@@ -124,3 +124,13 @@ def test_facts_from_note_are_listed(case: Case, tmp_path: Path) -> None:
     assert "Pack-years 30" in text
     assert "Haemoptysis yes" in text
     assert "Fever no / denied" in text
+
+
+def test_technique_rounds_the_slice_thickness(case: Case, tmp_path: Path) -> None:
+    series = dataclasses.replace(case.series, slice_thickness_mm=3.98734)
+    text = _text(render_report_pdf(_ctx(case, series=series), tmp_path / "r.pdf"))
+    assert "Slice thickness 3.987 mm" in text
+    series = dataclasses.replace(case.series, slice_thickness_mm=0.625)
+    assert "Slice thickness 0.625 mm" in _text(
+        render_report_pdf(_ctx(case, series=series), tmp_path / "t.pdf")
+    )
