@@ -36,6 +36,7 @@ from radiology_app.core.errors import (
     OperationCancelled,
     RadiologyAppError,
     ReportError,
+    VolumeError,
 )
 from radiology_app.core.findings import (
     Findings,
@@ -652,7 +653,8 @@ def analyze_study(
     Raises
     ------
     StudyNotFoundError, SeriesSelectionError, VolumeError
-        If the study, a suitable series or its volume cannot be had.
+        If the study, a suitable series or its volume cannot be had, or its voxels are far coarser than
+        the nodule detector was trained on.
     ModelError
         If the segmentation model cannot be loaded or run.
     OperationCancelled
@@ -726,6 +728,9 @@ def _run(
             f"slice interval {volume.spacing_zyx_mm[0]:.2f} mm: thin sections (<= 1.5 mm) are "
             "recommended for nodule measurement"
         )
+    refusal = inference.coarse_spacing_refusal(volume.spacing_zyx_mm)
+    if refusal:
+        raise VolumeError(f"series {hash_uid(volume.series_uid)}: {refusal}")
     coarse = inference.coarse_spacing_warning(volume.spacing_zyx_mm)
     if coarse:
         warnings.append(coarse)

@@ -57,17 +57,42 @@ LARGE_COMPONENT_MIN_PROBABILITY = 0.99
 #: slice interval (finer scans are resampled to the working grid like any other).
 TRAINED_MAX_PIXEL_MM = 1.2
 TRAINED_MAX_SLICE_MM = 5.0
+#: Voxels more than this many times coarser than the trained ones are not analysed: the network would
+#: see an image unlike any it learnt from (on a 4.2 mm-pixel CT it reports about 100 "nodules").
+REFUSED_COARSENESS = 2.0
+
+
+def _coarseness(spacing_zyx_mm: Sequence[float]) -> float:
+    """How many times coarser than the trained voxels (<= 1 when within them)."""
+    sz, sy, sx = (float(s) for s in spacing_zyx_mm)
+    return max(sy / TRAINED_MAX_PIXEL_MM, sx / TRAINED_MAX_PIXEL_MM, sz / TRAINED_MAX_SLICE_MM)
+
+
+def _voxels_text(spacing_zyx_mm: Sequence[float]) -> str:
+    sz, sy, sx = (float(s) for s in spacing_zyx_mm)
+    return f"voxels of {sy:.2f} x {sx:.2f} mm in-plane and {sz:.2f} mm slices"
+
+
+_TRAINED_TEXT = f"(pixels <= {TRAINED_MAX_PIXEL_MM:g} mm, slices <= {TRAINED_MAX_SLICE_MM:g} mm)"
 
 
 def coarse_spacing_warning(spacing_zyx_mm: Sequence[float]) -> str | None:
     """A warning when the voxels (z, y, x spacing in mm) are coarser than the detector was trained on."""
-    sz, sy, sx = (float(s) for s in spacing_zyx_mm)
-    if max(sy, sx) <= TRAINED_MAX_PIXEL_MM + 1e-6 and sz <= TRAINED_MAX_SLICE_MM + 1e-6:
+    if _coarseness(spacing_zyx_mm) <= 1.0 + 1e-6:
         return None
     return (
-        f"voxels of {sy:.2f} x {sx:.2f} mm in-plane and {sz:.2f} mm slices are coarser than the scans the "
-        f"nodule detector was trained and measured on (pixels <= {TRAINED_MAX_PIXEL_MM:g} mm, slices <= "
-        f"{TRAINED_MAX_SLICE_MM:g} mm): expect missed nodules and false findings"
+        f"{_voxels_text(spacing_zyx_mm)} are coarser than the scans the nodule detector was trained and "
+        f"measured on {_TRAINED_TEXT}: expect missed nodules and false findings"
+    )
+
+
+def coarse_spacing_refusal(spacing_zyx_mm: Sequence[float]) -> str | None:
+    """Why the detector must not run on these voxels (z, y, x spacing in mm), or ``None`` when it may."""
+    if _coarseness(spacing_zyx_mm) <= REFUSED_COARSENESS + 1e-6:
+        return None
+    return (
+        f"{_voxels_text(spacing_zyx_mm)} are more than {REFUSED_COARSENESS:g} times as coarse as the scans "
+        f"the nodule detector was trained on {_TRAINED_TEXT}; automatic nodule detection is not run on them"
     )
 
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from pipeline_case import NOTE, STUDY_UID, FakeRegistry
+from pipeline_case import NOTE, STUDY_UID, FakeRegistry, write_study
 
-from radiology_app.core.errors import OperationCancelled
+from radiology_app.core.errors import OperationCancelled, VolumeError
 from radiology_app.core.findings import Findings, NoduleFinding
 from radiology_app.core.progress import CancelToken, Progress
 from radiology_app.pipeline import (
@@ -24,7 +24,7 @@ from radiology_app.pipeline import (
     write_report,
 )
 from radiology_app.store.database import StudyDatabase
-from segmentation.phantom.chest import ChestPhantom
+from segmentation.phantom.chest import ChestPhantom, make_chest_phantom
 
 
 def test_analyze_study_end_to_end(db: StudyDatabase, registry: FakeRegistry, phantom: ChestPhantom) -> None:
@@ -101,6 +101,23 @@ def test_cancel_marks_run_cancelled(db: StudyDatabase, registry: FakeRegistry) -
     token2.cancel()
     with pytest.raises(OperationCancelled):
         analyze_study(db, STUDY_UID, note_text=NOTE, registry=registry, cancel=token2)
+
+
+def test_far_too_coarse_voxels_are_refused_with_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, registry: FakeRegistry
+) -> None:
+    from radiology_app.importer import import_paths
+
+    monkeypatch.setenv("RADIOLOGY_APP_HOME", str(tmp_path / "home"))
+    (tmp_path / "home").mkdir()
+    coarse = make_chest_phantom(5, shape_zyx=(16, 64, 64), spacing_zyx_mm=(4.0, 4.2, 4.2), nodules=[])
+    files = write_study(coarse, tmp_path / "ct")
+    with StudyDatabase(tmp_path / "home" / "studies.sqlite3") as database:
+        import_paths([files[0].parent], database)
+        with pytest.raises(VolumeError, match=r"4\.20 x 4\.20 mm in-plane .* detection is not run"):
+            analyze_study(database, STUDY_UID, note_text=NOTE, registry=registry)
+        run = database.latest_analysis_run(STUDY_UID)
+        assert run is not None and run.status == "failed"
 
 
 def test_review_reassesses(db: StudyDatabase, registry: FakeRegistry) -> None:

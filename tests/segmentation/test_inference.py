@@ -13,6 +13,7 @@ from segmentation.errors import InvalidVolumeError, ModelIntegrityError, Segment
 from segmentation.inference import (
     DEFAULT_WEIGHTS,
     NoduleSegmenter,
+    coarse_spacing_refusal,
     coarse_spacing_warning,
     load_model,
     segment_at_point,
@@ -224,5 +225,12 @@ def test_coarse_spacing_is_warned_about() -> None:
         assert coarse_spacing_warning(ok) is None, ok
     thick = coarse_spacing_warning((7.5, 0.7, 0.7))
     assert thick is not None and "7.50 mm slices" in thick and "slices <= 5 mm" in thick
-    wide = coarse_spacing_warning((2.5, 4.2, 4.2))
-    assert wide is not None and "4.20 x 4.20 mm in-plane" in wide and "pixels <= 1.2 mm" in wide
+    wide = coarse_spacing_warning((2.5, 2.2, 2.2))
+    assert wide is not None and "2.20 x 2.20 mm in-plane" in wide and "pixels <= 1.2 mm" in wide
+    # up to twice the trained voxels: a warning; beyond: the detector is not run
+    assert (
+        coarse_spacing_refusal((2.5, 2.2, 2.2)) is None and coarse_spacing_refusal((10.0, 0.7, 0.7)) is None
+    )
+    for refused in ((2.5, 4.2, 4.2), (12.0, 0.7, 0.7)):
+        why = coarse_spacing_refusal(refused)
+        assert why is not None and "not run" in why, refused
