@@ -53,7 +53,7 @@ FLAT_OUTLINE_MIN_SCORE = 0.95
 #: 40 mm crop holds little lung around a nodule this size.
 LARGE_COMPONENT_MM = 15.0
 LARGE_COMPONENT_MIN_PROBABILITY = 0.99
-#: Coarsest voxels (mm) of the scans the shipped detector was trained and measured on: in-plane pixel,
+#: Coarsest voxels (mm) of the scans the shipped detector was trained on: in-plane pixel,
 #: slice interval (finer scans are resampled to the working grid like any other).
 TRAINED_MAX_PIXEL_MM = 1.2
 TRAINED_MAX_SLICE_MM = 5.0
@@ -81,8 +81,8 @@ def coarse_spacing_warning(spacing_zyx_mm: Sequence[float]) -> str | None:
     if _coarseness(spacing_zyx_mm) <= 1.0 + 1e-6:
         return None
     return (
-        f"{_voxels_text(spacing_zyx_mm)} are coarser than the scans the nodule detector was trained and "
-        f"measured on {_TRAINED_TEXT}: expect missed nodules and false findings"
+        f"{_voxels_text(spacing_zyx_mm)} are coarser than the scans the nodule detector was trained on "
+        f"{_TRAINED_TEXT}: expect missed nodules and false findings"
     )
 
 

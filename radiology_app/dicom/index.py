@@ -495,8 +495,8 @@ def _str(ds: Dataset | None, name: str) -> str:
 
 #: Values that scanners and converters write into a descriptive text attribute meaning "not recorded".
 _PLACEHOLDER_TEXT = frozenset({"none", "null", "n/a", "unknown"})
-#: Values of ContrastBolusAgent that mean no contrast was given (besides the placeholders).
-_NO_CONTRAST_TEXT = frozenset({"no", "no contrast", "non contrast", "non-contrast", "noncontrast"})
+#: Values of ContrastBolusAgent that mean no contrast was given or recorded.
+_NO_CONTRAST_TEXT = _PLACEHOLDER_TEXT | {"no", "no contrast", "non contrast", "non-contrast", "noncontrast"}
 
 
 def _text(ds: Dataset, name: str, absent: frozenset[str] = _PLACEHOLDER_TEXT) -> str:
@@ -727,7 +727,7 @@ def _to_record(
         manufacturer=_text(ds, "Manufacturer"),
         model_name=_text(ds, "ManufacturerModelName"),
         body_part=_text(ds, "BodyPartExamined"),
-        contrast_agent=_text(ds, "ContrastBolusAgent", _PLACEHOLDER_TEXT | _NO_CONTRAST_TEXT),
+        contrast_agent=_text(ds, "ContrastBolusAgent", _NO_CONTRAST_TEXT),
     )
     instance = Instance(
         sop_instance_uid=sop_uid,
