@@ -231,15 +231,13 @@ def _key_slice(
 
 def instance_numbers_by_slice(instances: Sequence[Instance], volume: Volume) -> list[int] | None:
     """InstanceNumber of each slice index of ``volume`` (matched by position), or ``None`` if unknown."""
-    normal = np.asarray(volume.direction, dtype=float)[:, 2]
-    origin = np.asarray(volume.origin_lps_mm, dtype=float)
-    sz = volume.spacing_zyx_mm[0]
+    from radiology_app.dicom.folder import slice_index_by_sop
+
+    index = slice_index_by_sop(instances, volume)
     out: list[int | None] = [None] * volume.shape_zyx[0]
     for inst in instances:
-        if inst.image_position_lps_mm is None or inst.instance_number is None:
-            continue
-        k = round(float(np.dot(np.asarray(inst.image_position_lps_mm) - origin, normal)) / sz)
-        if 0 <= k < len(out):
+        k = index.get(inst.sop_instance_uid)
+        if k is not None and inst.instance_number is not None:
             out[k] = inst.instance_number
     if any(v is None for v in out):
         return None

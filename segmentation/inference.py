@@ -18,6 +18,7 @@ from numpy.typing import NDArray
 from scipy import ndimage
 
 from segmentation.candidates import all_candidates, candidate_crops
+from segmentation.contrast import ENHANCED_HU, BloodPool, calcium_threshold_hu, measure_blood_pool
 from segmentation.errors import (
     InvalidVolumeError,
     ModelIntegrityError,
@@ -26,8 +27,9 @@ from segmentation.errors import (
     report,
 )
 from segmentation.fp_reduction import DEFAULT_FP_WEIGHTS, load_classifier
+from segmentation.lung import lung_envelope
 from segmentation.lung import lung_mask as compute_lung_mask
-from segmentation.measure import NoduleMeasurement, measure_nodule
+from segmentation.measure import CALCIUM_HU, NoduleMeasurement, measure_nodule
 from segmentation.model import ModelConfig, build_unet, normalize_hu
 from segmentation.resample import resample_image, target_shape
 from segmentation.weights import MODELS_DIR, read_verified
@@ -53,6 +55,16 @@ FLAT_OUTLINE_MIN_SCORE = 0.95
 #: 40 mm crop holds little lung around a nodule this size.
 LARGE_COMPONENT_MM = 15.0
 LARGE_COMPONENT_MIN_PROBABILITY = 0.99
+#: Outlines with less than this share of their voxels in the lungs' envelope
+#: (:func:`segmentation.lung.lung_envelope`) lie in the mediastinum, heart, chest wall or diaphragm
+#: and are not nodules.
+MIN_IN_LUNG_FRACTION = 0.5
+#: Smallest mean diameter (mm) reported: below 3 mm a finding is a micronodule, not a nodule.
+MIN_DIAMETER_MM = 3.0
+#: Edge (HU) of a nodule's outline as a lung window shows it, and how far (mm) the outline may grow
+#: in-plane to reach it (see :func:`with_lung_window_rim`).
+RIM_HU = -600.0
+RIM_MM = 1.5
 #: Coarsest voxels (mm) of the scans the shipped detector was trained on: in-plane pixel,
 #: slice interval (finer scans are resampled to the working grid like any other).
 TRAINED_MAX_PIXEL_MM = 1.2
@@ -206,6 +218,12 @@ class SegmentationResult:
         The nodules, largest first.
     model_sha256
         SHA-256 of the weights used.
+    blood_pool
+        What the mediastinum showed about contrast (``None`` when not measured).
+    contrast_enhanced
+        Whether the scan was read as contrast-enhanced (header or image).
+    calcium_hu
+        HU from which a voxel counted as calcium (raised above the blood when enhanced).
     """
 
     labels: NDArray[np.int16]
@@ -213,6 +231,9 @@ class SegmentationResult:
     lung_mask: NDArray[np.uint8]
     nodules: list[MeasuredNodule]
     model_sha256: str
+    blood_pool: BloodPool | None = None
+    contrast_enhanced: bool = False
+    calcium_hu: float = CALCIUM_HU
 
 
 def load_model(
@@ -435,6 +456,7 @@ def segment_nodules(
     on_progress: ProgressFn | None = None,
     cancel: object | None = None,
     return_probability: bool = False,
+    contrast: bool | None = None,
 ) -> SegmentationResult:
     """Find, segment and measure the lung nodules of a chest CT.
 
@@ -454,6 +476,10 @@ def segment_nodules(
         Object with a boolean ``cancelled`` attribute, polled between window batches.
     return_probability
         Also return the probability map on the original grid (float16; costs memory).
+    contrast
+        ``True`` when the DICOM header records an intravenous contrast agent. The image is read for
+        enhanced blood either way (:mod:`segmentation.contrast`); on an enhanced scan calcium is
+        called only above the blood's HU and enhancing outlines (core >= 150 HU) are vessels.
 
     Returns
     -------
@@ -480,22 +506,27 @@ def segment_nodules(
     img_w = resample_image(hu, sp, shape=shape_w)
     check_cancel(cancel)
     report(on_progress, 0, 1, "lung mask")
+    # the lung mask only bounds the search, sides the nodules and gives the lungs' envelope: a 2.5 mm
+    # grid is enough
+    coarse = target_shape(shape_w, sp_w, (LUNG_GRID_MM,) * 3)
+    sp_c = tuple(shape_w[k] * sp_w[k] / coarse[k] for k in range(3))
+    img_c = resample_image(img_w, sp_w, shape=coarse)
     if lung is not None:
         if lung.shape != hu.shape:
             raise InvalidVolumeError(f"lung mask shape {lung.shape} differs from the volume's {hu.shape}")
         lung_w = resample_image(lung, sp, shape=shape_w, mode="nearest").astype(np.uint8)
+        lung_c = resample_image(lung, sp, shape=coarse, mode="nearest").astype(np.uint8)
     else:
-        # the lung mask only bounds the search and sides the nodules: a 2.5 mm grid is enough
-        coarse = target_shape(shape_w, sp_w, (LUNG_GRID_MM,) * 3)
-        img_c = resample_image(img_w, sp_w, shape=coarse)
-        sp_c = tuple(shape_w[k] * sp_w[k] / coarse[k] for k in range(3))
         lung_c = compute_lung_mask(img_c, sp_c)
         lung_w = resample_image(lung_c, sp_c, shape=shape_w, mode="nearest").astype(np.uint8)
+    pool = measure_blood_pool(img_c, lung_c, sp_c)
+    enhanced = bool(contrast) or pool.enhanced
+    calcium_hu = calcium_threshold_hu(CALCIUM_HU, enhanced, pool.blood_hu)
     check_cancel(cancel)
     labels = np.zeros(hu.shape, dtype=np.int16)
     if not lung_w.any():
         lung_o = np.zeros(hu.shape, dtype=np.uint8) if lung is None else np.asarray(lung, dtype=np.uint8)
-        return SegmentationResult(labels, None, lung_o, [], seg.sha256)
+        return SegmentationResult(labels, None, lung_o, [], seg.sha256, pool, enhanced, calcium_hu)
     idx = np.argwhere(lung_w > 0)
     margin = int(np.ceil(10.0 / w))
     lo = np.maximum(idx.min(axis=0) - margin, 0)
@@ -530,19 +561,49 @@ def segment_nodules(
         if lung is not None
         else resample_image(lung_w, sp_w, shape=hu.shape, mode="nearest").astype(np.uint8)
     )
+    envelope_o = (
+        resample_image(lung_envelope(lung_c, sp_c).astype(np.uint8), sp_c, shape=hu.shape, mode="nearest") > 0
+    )
     hu_arr = np.asarray(hu)
     nodules: list[MeasuredNodule] = []
 
     def record(
-        osl: tuple[slice, ...], mask_o: NDArray[np.bool_], pmax: float, pmean: float, score: float
+        osl: tuple[slice, ...],
+        mask_o: NDArray[np.bool_],
+        seed: tuple[int, ...],
+        pmax: float,
+        pmean: float,
+        score: float,
     ) -> None:
-        """Label and measure an accepted outline as the next nodule."""
-        label_id = len(nodules) + 1
-        labels[osl][mask_o] = label_id
+        """Measure an accepted outline and label it as the next nodule, when it lies in the lungs.
+
+        ``seed`` is the outline's peak (index within ``osl``). An outline mostly outside the lungs'
+        envelope is a structure of the mediastinum, heart, chest wall or diaphragm and is dropped,
+        unless its seed lies inside: then it is a juxtapleural nodule whose outline ran into the wall,
+        and only its part inside the envelope is kept. Outlines under :data:`MIN_DIAMETER_MM` are dropped.
+        """
+        envelope = envelope_o[osl]
+        if float(envelope[mask_o].mean()) < MIN_IN_LUNG_FRACTION:
+            if not envelope[seed]:
+                return
+            mask_o = mask_o & envelope
+        mask_o = with_lung_window_rim(hu_arr[osl], mask_o, sp, free=(labels[osl] == 0) & envelope)
         olo = [s_.start for s_ in osl]
         meas = measure_nodule(
-            hu_arr[osl], mask_o, sp, lung_mask=lung_o[osl], offset_zyx=olo, full_shape_zyx=hu.shape
+            hu_arr[osl],
+            mask_o,
+            sp,
+            lung_mask=lung_o[osl],
+            offset_zyx=olo,
+            full_shape_zyx=hu.shape,
+            calcium_hu=calcium_hu,
         )
+        if meas.mean_diameter_mm < MIN_DIAMETER_MM:
+            return
+        if enhanced and not meas.calcification and meas.core_median_hu >= ENHANCED_HU:
+            return  # an enhancing vessel, not a nodule
+        label_id = len(nodules) + 1
+        labels[osl][mask_o] = label_id
         nodules.append(
             MeasuredNodule(
                 label_id=label_id,
@@ -594,7 +655,8 @@ def segment_nodules(
             mask_o[peak] = True
         if float(mask_o.sum()) * float(np.prod(sp)) < seg.min_component_mm3:
             continue
-        record(osl, mask_o, pmax, pmean, score)
+        peak = np.unravel_index(int(np.argmax(np.where(mask_o, po, -1.0))), po.shape)
+        record(osl, mask_o, tuple(int(v) for v in peak), pmax, pmean, score)
     for centre_w, score in points:
         check_cancel(cancel)
         o = tuple(
@@ -611,7 +673,7 @@ def segment_nodules(
         if _vessel_like(mask_o, sp, seg.max_elongation, score):
             continue
         pc = float(prob_crop[centre_w])
-        record(osl, mask_o, pc, pc, score)
+        record(osl, mask_o, seed, pc, pc, score)
     nodules.sort(key=lambda m: -m.measurement.volume_mm3)
     probability: NDArray[np.float16] | None = None
     if return_probability:
@@ -619,7 +681,7 @@ def segment_nodules(
         full[crop] = prob_crop
         probability = resample_image(full, sp_w, shape=hu.shape).astype(np.float16)
     report(on_progress, total, total, f"{len(nodules)} nodules")
-    return SegmentationResult(labels, probability, lung_o, nodules, seg.sha256)
+    return SegmentationResult(labels, probability, lung_o, nodules, seg.sha256, pool, enhanced, calcium_hu)
 
 
 def segment_at_point(
@@ -795,6 +857,32 @@ def _network_at_point(
         k = int(comp[tuple(int(i[seed]) for i in idx)])
     result: NDArray[np.bool_] = comp == k
     return result
+
+
+def with_lung_window_rim(
+    hu: NDArray[np.generic],
+    mask: NDArray[np.bool_],
+    sp: Sequence[float],
+    *,
+    free: NDArray[np.bool_] | None = None,
+) -> NDArray[np.bool_]:
+    """The outline grown in-plane, by up to :data:`RIM_MM`, over the rim a lung window shows as nodule.
+
+    The network and the classical outline put the edge half-way between nodule and lung; radiologists
+    outline on a lung window, whose visible edge lies further out, where partial volume still lifts
+    the lung above :data:`RIM_HU` (LIDC readers' outlines lie at -400 to -800 HU). Only voxels in
+    ``free`` are added.
+    """
+    smooth = ndimage.gaussian_filter(np.asarray(hu, dtype=np.float32), [0.35 / s for s in sp])
+    allowed = smooth > RIM_HU
+    if free is not None:
+        allowed &= free
+    in_plane = np.zeros((3, 3, 3), dtype=bool)
+    in_plane[1] = ndimage.generate_binary_structure(2, 1)
+    grown = mask.copy()
+    for _ in range(max(1, round(RIM_MM / min(sp[1], sp[2])))):
+        grown |= ndimage.binary_dilation(grown, structure=in_plane) & allowed
+    return grown
 
 
 def _ball(radius_mm: float, sp: Sequence[float]) -> NDArray[np.bool_]:

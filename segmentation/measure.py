@@ -48,6 +48,8 @@ class NoduleMeasurement:
         Voxel count times voxel volume (mm3).
     mean_hu, min_hu, max_hu
         Attenuation statistics inside the mask (HU).
+    core_median_hu
+        Median HU of the mask without its partial-volume rim.
     composition
         ``"solid"``, ``"part_solid"`` or ``"ground_glass"``.
     solid_component_mm
@@ -96,6 +98,7 @@ class NoduleMeasurement:
     spiculation_score: float
     centroid_zyx: tuple[float, float, float]
     bbox_zyx: tuple[tuple[int, int, int], tuple[int, int, int]]
+    core_median_hu: float = 0.0
 
 
 def round_half_up(value: float, places: int = 1) -> float:
@@ -280,6 +283,7 @@ def measure_nodule(
     lung_mask: NDArray[np.generic] | None = None,
     offset_zyx: Sequence[int] = (0, 0, 0),
     full_shape_zyx: Sequence[int] | None = None,
+    calcium_hu: float = CALCIUM_HU,
 ) -> NoduleMeasurement:
     """Measure one nodule.
 
@@ -299,6 +303,9 @@ def measure_nodule(
         reported in full-volume indices).
     full_shape_zyx
         Shape of the full volume when a crop is passed (for the left/right fallback).
+    calcium_hu
+        HU from which a voxel counts as calcium (raised above the blood on a contrast-enhanced scan,
+        see :func:`segmentation.contrast.calcium_threshold_hu`).
 
     Returns
     -------
@@ -359,8 +366,8 @@ def measure_nodule(
         solid_mm = 0.0
     else:
         composition = "part_solid"
-    calc = m & (smooth >= CALCIUM_HU)
-    calcified = int(calc.sum()) >= 2 and float(img[calc].max(initial=-1e9)) >= CALCIUM_HU
+    calc = m & (smooth >= calcium_hu)
+    calcified = int(calc.sum()) >= 2 and float(img[calc].max(initial=-1e9)) >= calcium_hu
     pattern = _calcification_pattern(calc, m, sp) if calcified else None
     # Macroscopic fat must lie away from the outline: partial volume between soft tissue and lung at the
     # rim (worst on thick slices and along vessels) also averages to -120..-40 HU. So look one erosion
@@ -435,4 +442,5 @@ def measure_nodule(
         spiculation_score=round(spic, 3),
         centroid_zyx=centroid,
         bbox_zyx=((bb_lo[0], bb_lo[1], bb_lo[2]), (bb_hi[0], bb_hi[1], bb_hi[2])),
+        core_median_hu=round(float(np.median(img[inner])), 1),
     )

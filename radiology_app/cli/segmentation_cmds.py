@@ -33,7 +33,15 @@ def register(sub: Any) -> None:
         sub,
         "evaluate-seg",
         _cmd_evaluate,
-        "evaluate the nodule segmenter on held-out synthetic chest CTs (takes minutes)",
+        "evaluate the nodule segmenter on held-out synthetic chest CTs, or with --real on annotated real "
+        "scans (takes minutes)",
+    )
+    p.add_argument(
+        "--real",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="evaluate on every series under DIR that has LIDC XML reads or LUNA16-style CSV rows",
     )
     p.add_argument("--cases", type=int, default=20, help="number of phantoms (default 20)")
     p.add_argument("--seed", type=int, default=None, help="first phantom seed (default 7000001)")
@@ -107,6 +115,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from segmentation.inference import load_model
 
     torch.set_num_threads(max(1, int(args.threads)))
+    if args.real is not None:
+        return _evaluate_real(args)
     seed = EVAL_SEED if args.seed is None else int(args.seed)
     try:
         seg = load_model(args.weights)
@@ -197,4 +207,89 @@ def _cmd_train_fp(args: argparse.Namespace) -> int:
     except SegmentationError as exc:
         raise _map_errors(exc) from exc
     emit(args, res)
+    return 0
+
+
+def _evaluate_real(args: argparse.Namespace) -> int:
+    """``evaluate-seg --real DIR``: detection and measurement against radiologists' annotations."""
+    import tempfile
+
+    from radiology_app.core.errors import VolumeError
+    from radiology_app.dicom.folder import series_in_folder, slice_index_by_sop
+    from radiology_app.dicom.volume import read_volume
+    from segmentation.annotations import find_annotations
+    from segmentation.errors import SegmentationError
+    from segmentation.evaluate_real import ScanEvaluation, ScanGeometry, evaluate_scan, summarize_real
+    from segmentation.inference import coarse_spacing_refusal, load_model
+
+    root = Path(args.real)
+    if not root.is_dir():
+        raise RadiologyAppError(f"{root}: not a folder")
+    skipped: list[dict[str, str]] = []
+    scans: list[ScanEvaluation] = []
+    try:
+        annotations = find_annotations(root)
+        if not annotations:
+            raise RadiologyAppError(f"{root}: no LIDC XML read or LUNA16-style CSV found")
+        seg = load_model(args.weights)
+        with tempfile.TemporaryDirectory(prefix="radiology-app-eval-") as managed:
+            series, _ = series_in_folder(root, managed_dir=Path(managed))
+            show = _progress("evaluate-seg --real")
+            for k, (uid, ann) in enumerate(sorted(annotations.items())):
+                if show is not None:
+                    show(k, len(annotations), f"series {k + 1}/{len(annotations)}")
+                found = series.get(uid)
+                if found is None:
+                    skipped.append({"series_uid": uid, "source": ann.source, "reason": "no DICOM series"})
+                    continue
+                try:
+                    volume = read_volume(found.instances)
+                except VolumeError as exc:
+                    skipped.append({"series_uid": uid, "source": ann.source, "reason": str(exc)})
+                    continue
+                refusal = coarse_spacing_refusal(volume.spacing_zyx_mm)
+                if refusal:
+                    skipped.append({"series_uid": uid, "source": ann.source, "reason": refusal})
+                    continue
+                geom = ScanGeometry(
+                    volume.origin_lps_mm,
+                    volume.spacing_zyx_mm,
+                    volume.direction,
+                    slice_index_by_sop(found.instances, volume),
+                )
+                contrast = True if found.series.contrast_agent else None
+                scans.append(evaluate_scan(volume.hu, geom, ann, seg, contrast=contrast))
+            if show is not None:
+                show(len(annotations), len(annotations), "done")
+    except SegmentationError as exc:
+        raise _map_errors(exc) from exc
+    report = summarize_real(scans, seg.detection_threshold)
+    payload = {
+        "scans": report.scans,
+        "cases": report.scans,
+        "seed": None,
+        **report.to_dict(),
+        "skipped": skipped,
+    }
+
+    def human() -> str:
+        lines = [
+            f"scans {report.scans} ({len(skipped)} skipped), {report.nodules_ge_4mm} nodules >= 4 mm "
+            "marked by >= 2 readers",
+            f"sensitivity >= 4 mm: {report.sensitivity_ge_4mm}",
+            f"false positives per scan: {report.false_positives_per_scan}",
+            f"median |mean-diameter error| against the readers' outlines: "
+            f"{report.median_abs_mean_diameter_error_mm} mm",
+            f"Dice against the readers' consensus (median): {report.dice_median}",
+            f"solid nodules called solid: {report.solid_called_solid}",
+            "false positives by place: "
+            + (", ".join(f"{k} {v}" for k, v in report.false_positives_by_where.items()) or "none"),
+        ]
+        for s in report.per_scan:
+            lines.append(
+                f"  {s['series_uid']}: {len(s['findings'])} findings, {s['false_positives']} false positives"
+            )
+        return "\n".join(lines)
+
+    emit(args, payload, human)
     return 0
