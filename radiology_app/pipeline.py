@@ -39,6 +39,7 @@ from radiology_app.core.errors import (
     VolumeError,
 )
 from radiology_app.core.findings import (
+    ContrastReading,
     Findings,
     FleischnerAssessment,
     LungRadsAssessment,
@@ -608,6 +609,18 @@ def load_labels(findings: Findings) -> npt.NDArray[np.int16] | None:
         return np.asarray(data["labels"], dtype=np.int16)
 
 
+def _contrast_reading(seg: Any, *, header_agent: str) -> ContrastReading:
+    """How the segmentation read contrast (header, or the blood pool on the image)."""
+    pool = seg.blood_pool
+    source = "header" if header_agent else ("image" if seg.contrast_enhanced else "none")
+    return ContrastReading(
+        enhanced=bool(seg.contrast_enhanced),
+        source=source,
+        blood_pool_hu=pool.blood_hu if pool is not None else None,
+        calcium_threshold_hu=float(seg.calcium_hu),
+    )
+
+
 def analyze_study(
     db: StudyDatabase,
     study_ref: str,
@@ -750,6 +763,7 @@ def _run(
             segmenter=segmenter,
             on_progress=_seg_progress(scaled(on_progress, 0.17, 0.75, message="finding nodules")),
             cancel=cancel,
+            contrast=True if series.contrast_agent else None,
         )
     except seg_errors.SegmentationCancelled as exc:
         raise OperationCancelled("analysis cancelled during segmentation") from exc
@@ -759,6 +773,13 @@ def _run(
         ) from exc
     labels = np.asarray(seg.labels, dtype=np.int16)
     labels_path = save_labels(labels, run_id)
+    contrast = _contrast_reading(seg, header_agent=series.contrast_agent)
+    if contrast.source == "image":
+        warnings.append(
+            "no contrast agent is recorded in the DICOM headers, but the blood in the heart and great "
+            f"vessels measures about {contrast.blood_pool_hu:.0f} HU: read as contrast-enhanced "
+            f"(calcification called only above {contrast.calcium_threshold_hu:.0f} HU)"
+        )
     check_cancel(cancel)
     base = Findings(
         study_uid=study.study_uid,
@@ -772,6 +793,7 @@ def _run(
         series_number=series.series_number,
         patient_age_years=_age_years(patient, study),
         patient_sex=patient.sex if patient else None,
+        contrast=contrast,
     )
     patient_ctx = PatientContext.from_findings(base)
     diag_model = None

@@ -83,7 +83,7 @@ def measure_blood_pool(
     share = float(np.mean(tissue >= ENHANCED_HU))
     enhanced = share >= ENHANCED_SHARE
     pool = tissue[tissue >= ENHANCED_HU] if enhanced else tissue
-    hist, edges = np.histogram(pool, bins=np.arange(pool.min(), pool.max() + 10.0, 10.0))
+    hist, edges = np.histogram(pool, bins=np.arange(float(pool.min()), float(pool.max()) + 20.0, 10.0))
     peak = int(np.argmax(ndimage.gaussian_filter1d(hist.astype(np.float64), 1.5)))
     return BloodPool(round(float(edges[peak]) + 5.0, 0), round(share, 3), enhanced)
 

@@ -54,25 +54,46 @@ class TrainingCase:
 
 def phantom_to_working_grid(ph: ChestPhantom, spacing_mm: float, margin_mm: float = 12.0) -> TrainingCase:
     """Resample a phantom to an isotropic working grid and crop it to the lungs' bounding box."""
-    sp = ph.spacing_zyx_mm
+    case, _ = to_working_grid(ph.hu, ph.labels, ph.lung_mask, ph.spacing_zyx_mm, spacing_mm, margin_mm)
+    return case
+
+
+def to_working_grid(
+    hu: NDArray[np.generic],
+    labels: NDArray[np.integer],
+    lung: NDArray[np.integer],
+    spacing_zyx_mm: Sequence[float],
+    spacing_mm: float,
+    margin_mm: float = 12.0,
+) -> tuple[TrainingCase, tuple[tuple[int, ...], tuple[slice, ...]]]:
+    """Resample a CT with its nodule labels and lung mask to an isotropic grid, cropped to the lungs.
+
+    Returns
+    -------
+    case, (shape, crop)
+        The case, and the working grid's full shape and the crop taken from it (to bring other masks
+        along).
+    """
+    sp = tuple(float(s) for s in spacing_zyx_mm)
     tgt = (spacing_mm, spacing_mm, spacing_mm)
-    shape = target_shape(ph.hu.shape, sp, tgt)
-    img = resample_image(ph.hu, sp, shape=shape)
-    nod = resample_image((ph.labels > 0).astype(np.float32), sp, shape=shape) >= 0.5
-    inst = resample_image(ph.labels, sp, shape=shape, mode="nearest").astype(np.int16)
-    lung = resample_image(ph.lung_mask, sp, shape=shape, mode="nearest").astype(np.uint8)
-    labels = np.where(nod, inst, 0).astype(np.int16)
-    idx = np.argwhere(lung > 0)
+    shape = target_shape(hu.shape, sp, tgt)
+    img = resample_image(hu, sp, shape=shape)
+    nod = resample_image((labels > 0).astype(np.float32), sp, shape=shape) >= 0.5
+    inst = resample_image(labels, sp, shape=shape, mode="nearest").astype(np.int16)
+    lung_w = resample_image(lung, sp, shape=shape, mode="nearest").astype(np.uint8)
+    labels_w = np.where(nod, inst, 0).astype(np.int16)
+    idx = np.argwhere(lung_w > 0)
     m = round(margin_mm / spacing_mm)
     lo = np.maximum(idx.min(axis=0) - m, 0)
     hi = np.minimum(idx.max(axis=0) + m + 1, np.array(shape))
     sl = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
-    return TrainingCase(
+    case = TrainingCase(
         image=np.clip(np.rint(img[sl]), -1024, 3071).astype(np.int16),
-        labels=labels[sl],
-        lung=lung[sl],
+        labels=labels_w[sl],
+        lung=lung_w[sl],
         spacing_mm=spacing_mm,
     )
+    return case, (tuple(int(v) for v in shape), sl)
 
 
 def generate_cases(

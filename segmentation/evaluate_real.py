@@ -23,8 +23,16 @@ import numpy as np
 from numpy.typing import NDArray
 
 from segmentation.annotations import NODULE, SeriesAnnotations
-from segmentation.inference import MeasuredNodule, NoduleSegmenter, SegmentationResult, segment_nodules
+from segmentation.inference import (
+    LUNG_GRID_MM,
+    MeasuredNodule,
+    NoduleSegmenter,
+    SegmentationResult,
+    segment_nodules,
+)
+from segmentation.lung import lung_envelope
 from segmentation.measure import axial_axes_mm, round_half_up
+from segmentation.resample import resample_image, target_shape
 
 log = logging.getLogger(__name__)
 
@@ -252,6 +260,18 @@ def group_nodules(placed: Sequence[_Placed], sp: Sequence[float]) -> list[Refere
     return out
 
 
+def envelope_on_own_grid(lung: NDArray[np.generic], sp: Sequence[float]) -> NDArray[np.bool_]:
+    """The lungs' envelope (:func:`segmentation.lung.lung_envelope`) of a mask, on a coarse grid."""
+    coarse = target_shape(lung.shape, sp, (LUNG_GRID_MM,) * 3)
+    sp_c = tuple(lung.shape[k] * sp[k] / coarse[k] for k in range(3))
+    lung_c = resample_image(lung, sp, shape=coarse, mode="nearest")
+    env: NDArray[np.bool_] = (
+        resample_image(lung_envelope(lung_c, sp_c).astype(np.uint8), sp_c, shape=lung.shape, mode="nearest")
+        > 0
+    )
+    return env
+
+
 def _flat(vox: NDArray[np.intp], shape: Sequence[int]) -> NDArray[np.intp]:
     flat: NDArray[np.intp] = np.ravel_multi_index(tuple(vox.T), tuple(int(s) for s in shape))
     return flat
@@ -272,40 +292,52 @@ def _expected_composition(texture: float | None) -> str | None:
 
 
 def where_in_chest(
-    n: MeasuredNodule, hu: NDArray[np.generic], lung: NDArray[np.generic], sp: Sequence[float]
+    n: MeasuredNodule,
+    labels: NDArray[np.integer],
+    hu: NDArray[np.generic],
+    lung: NDArray[np.generic],
+    envelope: NDArray[np.bool_],
+    sp: Sequence[float],
 ) -> str:
     """Where a finding lies, for sorting false positives by cause (an automatic label, not a reading).
 
-    ``"chest wall or pleura"`` (the measurement calls it juxtapleural), ``"diaphragm"`` (soft tissue
-    right below it), ``"hilum or mediastinal border"`` (within 15 mm of the non-lung tissue between
-    the lungs), else ``"vessel"`` for an elongated outline or ``"lung parenchyma"``.
+    Outside the lungs' envelope: ``"diaphragm or below"`` (soft tissue right below it),
+    ``"mediastinum, heart or great vessels"`` (between the lungs) or ``"chest wall"``. Inside:
+    ``"diaphragm"``, ``"hilum or mediastinal border"`` (within 15 mm medial of a lung),
+    ``"chest wall or pleura"`` (the measurement calls it juxtapleural), ``"vessel"`` (an elongated
+    outline) or ``"lung parenchyma"``.
     """
     m = n.measurement
-    (z0, y0, x0), (_, y1, x1) = m.bbox_zyx
+    (z0, y0, x0), (z1, y1, x1) = m.bbox_zyx
+    box = (slice(z0, z1 + 1), slice(y0, y1 + 1), slice(x0, x1 + 1))
+    outside = float(envelope[box][labels[box] == n.label_id].mean()) < 0.5
+    # between the lungs: on the rows through the finding, right of the left lung and left of the right
+    k, cy, cx = (round(v) for v in m.centroid_zyx)
+    rows = np.asarray(lung[k, max(cy - round(10.0 / sp[1]), 0) : cy + round(10.0 / sp[1]) + 1])
+    between, medial_mm = False, None
+    for row in rows:
+        right, left = np.flatnonzero(row == 1), np.flatnonzero(row == 2)
+        if right.size and left.size and right.max() < left.min():
+            gap = 0.0 if right.max() <= cx <= left.min() else min(abs(cx - right.max()), abs(cx - left.min()))
+            between = between or gap == 0.0
+            medial_mm = gap * sp[2] if medial_mm is None else min(medial_mm, gap * sp[2])
+    if outside and between:
+        return "mediastinum, heart or great vessels"
+    # on the diaphragm: soft tissue right below it, aerated lung above it
+    footprint = box[1:]
     below = slice(max(z0 - max(1, round(4.0 / sp[0])), 0), z0)
-    foot = (slice(y0, y1 + 1), slice(x0, x1 + 1))
-    if below.stop > below.start:
-        under = np.asarray(hu[(below, *foot)], dtype=np.float32)
-        under_lung = np.asarray(lung[(below, *foot)]) > 0
-        if float(((under > -500) & ~under_lung).mean()) >= 0.5:
-            return "diaphragm"
+    above = slice(z1 + 1, min(z1 + 1 + max(1, round(10.0 / sp[0])), hu.shape[0]))
+    if below.stop > below.start and above.stop > above.start:
+        under = np.asarray(hu[(below, *footprint)], dtype=np.float32)
+        soft_below = float(((under > -500) & (np.asarray(lung[(below, *footprint)]) == 0)).mean()) >= 0.5
+        if soft_below and (np.asarray(lung[(above, *footprint)]) > 0).any():
+            return "diaphragm or below" if outside else "diaphragm"
+    if outside:
+        return "chest wall"
+    if medial_mm is not None and medial_mm <= 15.0:
+        return "hilum or mediastinal border"
     if m.juxtapleural:
         return "chest wall or pleura"
-    k = round(m.centroid_zyx[0])
-    sl_lung = np.asarray(lung[k]) > 0
-    if sl_lung.any():
-        xs = np.flatnonzero(sl_lung.any(axis=0))
-        right = np.asarray(lung[k]) == 1
-        left = np.asarray(lung[k]) == 2
-        if right.any() and left.any():
-            x_lo = int(np.flatnonzero(right.any(axis=0)).max())
-            x_hi = int(np.flatnonzero(left.any(axis=0)).min())
-        else:
-            x_lo = x_hi = int(np.median(xs))
-        cx = m.centroid_zyx[2]
-        gap_mm = min(abs(cx - x_lo), abs(cx - x_hi)) * sp[2] if not x_lo <= cx <= x_hi else 0.0
-        if gap_mm <= 15.0:
-            return "hilum or mediastinal border"
     long_mm, short_mm = m.long_axis_mm, max(m.short_axis_mm, 1e-3)
     return "vessel" if long_mm / short_mm >= 2.0 else "lung parenchyma"
 
@@ -365,6 +397,7 @@ def evaluate_scan(
     seconds = time.monotonic() - t0
     placed = place_marks(ann, geom, hu.shape)
     refs = group_nodules(placed, sp)
+    envelope = envelope_on_own_grid(result.lung_mask, sp)
     points = [p for p in placed if p.kind != NODULE]
     ref_flat = [set(_flat(r.voxels, hu.shape).tolist()) for r in refs]
     findings: list[dict[str, Any]] = []
@@ -399,7 +432,9 @@ def evaluate_scan(
                 "score": n.score,
                 "matches": sorted(set(matched)),
                 "false_positive": not matched,
-                "where": where_in_chest(n, hu, result.lung_mask, sp) if not matched else None,
+                "where": where_in_chest(n, result.labels, hu, result.lung_mask, envelope, sp)
+                if not matched
+                else None,
             }
         )
     targets: list[dict[str, Any]] = []

@@ -143,7 +143,9 @@ def case_examples(path: Path, *, all_negatives: bool = False, seed: int = 0) -> 
     """Candidates of a case written by :func:`generate_candidate_cases`, labelled by its truth.
 
     With ``all_negatives`` every candidate is kept (validation); otherwise at most
-    :data:`NEGATIVES_PER_CASE` negatives, and each true nodule adds a crop at its own peak.
+    :data:`NEGATIVES_PER_CASE` negatives, and each true nodule adds a crop at its own peak. A case
+    with an ``ignore`` mask (real scans: reader marks that are neither target nor negative) loses the
+    non-nodule candidates inside it.
     """
     with np.load(path) as z:
         image = z["image"]
@@ -152,6 +154,7 @@ def case_examples(path: Path, *, all_negatives: bool = False, seed: int = 0) -> 
         prob = z["prob"].astype(np.float32)
         spacing = float(z["spacing"])
         truth: list[dict[str, Any]] = json.loads(str(z["truth"]))
+        ignore = z["ignore"] if "ignore" in z.files else None
     region = ndimage.binary_dilation(lung, iterations=LUNG_DILATION)
     cands = all_candidates(image, prob, region, float(spacing))
     near = ndimage.grey_dilation(labels, size=(5, 5, 5))
@@ -159,7 +162,7 @@ def case_examples(path: Path, *, all_negatives: bool = False, seed: int = 0) -> 
     centres = [c.centre for c in cands]
     owner = [lab_of.get(int(near[c]), -1) for c in centres]
     pos = [i for i, o in enumerate(owner) if o >= 0]
-    neg = [i for i, o in enumerate(owner) if o < 0]
+    neg = [i for i, o in enumerate(owner) if o < 0 and (ignore is None or not ignore[centres[i]])]
     if not all_negatives and len(neg) > NEGATIVES_PER_CASE:
         rng = np.random.default_rng(seed)
         neg = sorted(int(i) for i in rng.choice(np.asarray(neg), NEGATIVES_PER_CASE, replace=False))
@@ -222,15 +225,24 @@ def _paste_nodules(
         sz = float(rng.uniform(0.3, 1.6))
         delta = ndimage.gaussian_filter(vol - before, (sz, 0.5, 0.5))
         changed = np.abs(delta) > 1.0
-        resid = before - ndimage.gaussian_filter(before, 1.0)
-        lungish = (before > -950) & (before < -700)
-        noise_sd = float(resid[lungish].std()) * 1.3 if lungish.sum() > 100 else 15.0
-        field = ndimage.gaussian_filter(rng.standard_normal(vol.shape).astype(np.float32), 0.6)
-        field *= np.float32(noise_sd / (float(field.std()) or 1.0))
         new = before + delta
-        new[changed] += field[changed]
+        new[changed] += matched_noise(before, rng)[changed]
         out[i, 0] = normalize_hu(new)
     return out
+
+
+def matched_noise(image_hu: NDArray[np.float32], rng: np.random.Generator) -> NDArray[np.float32]:
+    """Correlated noise (HU) as strong as the scan's own, measured in its aerated lung.
+
+    Painted nodules carry no scanner noise of their own; adding this where they changed the image keeps
+    them from standing out by smoothness.
+    """
+    resid = image_hu - ndimage.gaussian_filter(image_hu, 1.0)
+    lungish = (image_hu > -950) & (image_hu < -700)
+    noise_sd = float(resid[lungish].std()) * 1.3 if lungish.sum() > 100 else 15.0
+    field = ndimage.gaussian_filter(rng.standard_normal(image_hu.shape).astype(np.float32), 0.6)
+    field *= np.float32(noise_sd / (float(field.std()) or 1.0))
+    return field
 
 
 def _lung_centred(crops: NDArray[np.float16]) -> NDArray[np.bool_]:
@@ -267,16 +279,24 @@ class FpTrainSettings:
     checkpoint_every: int = 100
     unet_weight: float = 0.5
     config: ClassifierConfig = field(default_factory=ClassifierConfig)
+    init_weights: Path | None = None
 
 
 def train_classifier(
     train: Sequence[CaseExamples],
     settings: FpTrainSettings,
     *,
+    case_weights: Sequence[float] | None = None,
+    crop_weights: Sequence[NDArray[np.float32] | None] | None = None,
     on_progress: ProgressFn | None = None,
     cancel: object | None = None,
 ) -> dict[str, Any]:
     """Train (or resume) the classifier on labelled crops; checkpoint and log the curve.
+
+    ``case_weights`` (one per case) make a case's crops that many times as likely to be drawn as
+    another's, among positives and among negatives (to balance real scans against phantoms);
+    ``crop_weights`` (one array or ``None`` per case) do the same per crop (hard negatives). With
+    ``settings.init_weights`` (a shipped classifier's safetensors) training starts from those weights.
 
     Returns
     -------
@@ -287,16 +307,29 @@ def train_classifier(
 
     crops = np.concatenate([e.crops for e in train])
     labels = np.concatenate([e.labels for e in train])
+    weight = np.concatenate(
+        [
+            np.full(len(e.labels), 1.0 if case_weights is None else case_weights[i])
+            * (1.0 if crop_weights is None or crop_weights[i] is None else np.asarray(crop_weights[i]))
+            for i, e in enumerate(train)
+        ]
+    )
     pos = np.flatnonzero(labels == 1)
     neg = np.flatnonzero(labels == 0)
     if len(pos) == 0 or len(neg) == 0:
         raise SegmentationError("the classifier needs both nodule and non-nodule candidates")
+    p_pos = weight[pos] / weight[pos].sum()
+    p_neg = weight[neg] / weight[neg].sum()
     torch.set_num_threads(settings.threads)
     torch.manual_seed(settings.seed)
     out = settings.out_dir
     out.mkdir(parents=True, exist_ok=True)
     ckpt = out / "fp_checkpoint.pt"
     net = build_classifier(settings.config)
+    if settings.init_weights is not None:
+        from safetensors.torch import load_file
+
+        net.load_state_dict(load_file(str(settings.init_weights)))
     opt = torch.optim.AdamW(net.parameters(), lr=settings.lr, weight_decay=1e-4)
     it = 0
     if ckpt.exists():
@@ -333,7 +366,9 @@ def train_classifier(
         lr = settings.lr * 0.5 * (1.0 + math.cos(math.pi * it / settings.max_iters))
         for g in opt.param_groups:
             g["lr"] = max(lr, settings.lr * 0.02)
-        idx = np.concatenate([rng.choice(pos, n_pos), rng.choice(neg, settings.batch_size - n_pos - n_paste)])
+        idx = np.concatenate(
+            [rng.choice(pos, n_pos, p=p_pos), rng.choice(neg, settings.batch_size - n_pos - n_paste, p=p_neg)]
+        )
         x = crops[idx, : settings.config.in_channels].astype(np.float32)
         y_np = labels[idx].astype(np.float32)
         if n_paste:
@@ -373,6 +408,39 @@ def train_classifier(
         "checkpoint": str(ckpt),
         "minutes": (time.monotonic() - t0) / 60.0,
     }
+
+
+#: A real scan's negative that the starting classifier accepts is drawn this many times as often.
+HARD_NEGATIVE_WEIGHT = 8.0
+
+
+def hard_negative_weights(
+    settings: FpTrainSettings, cases: Sequence[CaseExamples]
+) -> list[NDArray[np.float32]]:
+    """Per-crop weights of ``cases`` that favour the negatives the starting classifier accepts.
+
+    Every crop weighs 1 without ``settings.init_weights``; with them, a negative the starting weights
+    score at or above the configured threshold weighs :data:`HARD_NEGATIVE_WEIGHT`.
+    """
+    if settings.init_weights is None:
+        return [np.ones(len(e.labels), dtype=np.float32) for e in cases]
+    import torch
+    from safetensors.torch import load_file
+
+    net = build_classifier(settings.config)
+    net.load_state_dict(load_file(str(settings.init_weights)))
+    net.eval()
+    n_in = settings.config.in_channels
+    out: list[NDArray[np.float32]] = []
+    with torch.inference_mode():
+        for e in cases:
+            scores = np.zeros(len(e.crops), dtype=np.float32)
+            for a in range(0, len(e.crops), 128):
+                x = torch.from_numpy(e.crops[a : a + 128, :n_in].astype(np.float32))
+                scores[a : a + 128] = torch.sigmoid(net(x)[:, 0]).numpy()
+            wrong = (e.labels == 0) & (scores >= settings.config.threshold)
+            out.append(np.where(wrong, HARD_NEGATIVE_WEIGHT, 1.0).astype(np.float32))
+    return out
 
 
 def choose_threshold(
@@ -480,10 +548,17 @@ def run_fp_training(
     settings: FpTrainSettings | None = None,
     max_fp_per_scan: float = 0.7,
     export: Path | None = None,
+    seed_base: int = CANDIDATE_SEED_BASE,
+    real_cases: Sequence[Path] = (),
+    real_weight: float = 1.0,
     on_progress: ProgressFn | None = None,
     cancel: object | None = None,
 ) -> dict[str, Any]:
     """Generate (or reuse) candidate cases, train, pick the threshold on validation and export.
+
+    ``real_cases`` (written by :func:`segmentation.training.real_cases.write_real_case`) join the
+    training phantoms with every candidate kept; all of them together are drawn ``real_weight`` times
+    as often as all training phantoms together.
 
     Returns
     -------
@@ -496,12 +571,24 @@ def run_fp_training(
     train_idx = list(range(cases))
     val_idx = list(range(VALIDATION_START, VALIDATION_START + val_cases))
     paths = generate_candidate_cases(
-        data_dir, train_idx + val_idx, segmenter, on_progress=on_progress, cancel=cancel
+        data_dir, train_idx + val_idx, segmenter, seed_base=seed_base, on_progress=on_progress, cancel=cancel
     )
     train_ex = [cached_examples(p, all_negatives=False) for p in paths[: len(train_idx)]]
+    real_ex = [cached_examples(p, all_negatives=True) for p in real_cases]
     val_ex = [cached_examples(p, all_negatives=True) for p in paths[len(train_idx) :]]
     st = settings if settings is not None else FpTrainSettings(out_dir=out_dir)
-    res = train_classifier(train_ex, st, on_progress=on_progress, cancel=cancel)
+    share = real_weight * max(len(train_ex), 1) / max(len(real_ex), 1)
+    weights = [1.0] * len(train_ex) + [share] * len(real_ex)
+    hard: list[NDArray[np.float32] | None] = [None] * len(train_ex)
+    hard += hard_negative_weights(st, real_ex)
+    res = train_classifier(
+        train_ex + real_ex,
+        st,
+        case_weights=weights,
+        crop_weights=hard,
+        on_progress=on_progress,
+        cancel=cancel,
+    )
     state = torch.load(Path(res["checkpoint"]), map_location="cpu", weights_only=False)
     net = build_classifier(ClassifierConfig.from_json(state["config"]))
     net.load_state_dict(state["model"])
@@ -516,6 +603,9 @@ def run_fp_training(
         validation_cases=len(val_ex),
         train_crops=int(sum(len(e.labels) for e in train_ex)),
         train_positives=int(sum(int(e.labels.sum()) for e in train_ex)),
+        real_cases=[p.name for p in real_cases],
+        real_crops=int(sum(len(e.labels) for e in real_ex)),
+        real_positives=int(sum(int(e.labels.sum()) for e in real_ex)),
     )
     if export is not None:
         res["sha256"] = export_classifier(Path(res["checkpoint"]), export, threshold, segmenter.sha256, w)

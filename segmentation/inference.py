@@ -55,6 +55,9 @@ FLAT_OUTLINE_MIN_SCORE = 0.95
 #: 40 mm crop holds little lung around a nodule this size.
 LARGE_COMPONENT_MM = 15.0
 LARGE_COMPONENT_MIN_PROBABILITY = 0.99
+#: ... as long as the classifier gives one of its candidates at least this: on real scans, large
+#: confident components it scores lower are apical streaks, atelectasis and the mediastinal border.
+LARGE_COMPONENT_MIN_SCORE = 0.3
 #: Outlines with less than this share of their voxels in the lungs' envelope
 #: (:func:`segmentation.lung.lung_envelope`) lie in the mediastinum, heart, chest wall or diaphragm
 #: and are not nodules.
@@ -794,19 +797,22 @@ def _classified_candidates(
     """Candidates the classifier accepts: network components, and points outside any component.
 
     Blob candidates lie in ``region`` (the dilated lung), network peaks in ``wide``. A large, confident
-    component mostly in ``region`` is kept too, scored at least its peak probability (see
-    :data:`LARGE_COMPONENT_MM`).
+    component mostly in ``region`` that the classifier does not reject outright is kept too, scored at
+    least its peak probability (see :data:`LARGE_COMPONENT_MM`).
     """
     cands = all_candidates(img, prob, region, float(np.mean(sp_w)), network_region=wide)
     if not cands:
         return [], []
     scores = seg.classifier.score(candidate_crops(img, prob, [c.centre for c in cands]))
     best: dict[int, float] = {}
+    rated: dict[int, float] = {}  # each component's best score, accepted or not
     points: list[tuple[tuple[int, int, int], float]] = []
     for c, sc in zip(cands, scores, strict=True):
+        k = int(comp[c.centre])
+        if k:
+            rated[k] = max(rated.get(k, 0.0), float(sc))
         if float(sc) < seg.classifier.threshold:
             continue
-        k = int(comp[c.centre])
         if k:
             best[k] = max(best.get(k, 0.0), float(sc))
         else:
@@ -819,7 +825,11 @@ def _classified_candidates(
         assert sl is not None
         own = comp[sl] == k
         peak = float(prob[sl][own].max())
-        if peak >= LARGE_COMPONENT_MIN_PROBABILITY and float(region[sl][own].mean()) >= 0.5:
+        if (
+            peak >= LARGE_COMPONENT_MIN_PROBABILITY
+            and rated.get(k, 0.0) >= LARGE_COMPONENT_MIN_SCORE
+            and float(region[sl][own].mean()) >= 0.5
+        ):
             best[k] = max(best.get(k, 0.0), peak)
     kept: list[_Kept] = []
     for k, sc in sorted(best.items()):

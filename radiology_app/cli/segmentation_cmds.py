@@ -81,6 +81,36 @@ def register(sub: Any) -> None:
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     p.add_argument("--max-fp", type=float, default=0.7, help="false positives per scan allowed on validation")
     p.add_argument("--export", type=Path, default=None, help="write safetensors weights here at the end")
+    p.add_argument(
+        "--seed-base", type=int, default=None, help="first phantom seed (default: the usual range)"
+    )
+    p.add_argument(
+        "--real",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="annotated real scans (LIDC XML / LUNA16 CSV): nodules are inserted into their lungs and every "
+        "other candidate is a hard negative",
+    )
+    p.add_argument(
+        "--annotations",
+        type=Path,
+        action="append",
+        default=[],
+        help="an extra LUNA16-style CSV of lesions in the --real scans (repeatable)",
+    )
+    p.add_argument(
+        "--hold-out", action="append", default=[], help="PatientID or SeriesInstanceUID to leave out"
+    )
+    p.add_argument(
+        "--real-variants", type=int, default=6, help="cases per real scan (fresh inserted nodules)"
+    )
+    p.add_argument("--inserted", type=int, default=16, help="nodules inserted per real case")
+    p.add_argument("--real-weight", type=float, default=1.0, help="real cases' share relative to phantoms'")
+    p.add_argument(
+        "--init", type=Path, default=None, help="start from these classifier weights (safetensors)"
+    )
+    p.add_argument("--lr", type=float, default=1e-3, help="learning rate (default 1e-3)")
 
 
 def _progress(label: str) -> Any:
@@ -179,15 +209,21 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_train_fp(args: argparse.Namespace) -> int:
+    import dataclasses
+
     import torch
 
     from segmentation.errors import SegmentationError
-    from segmentation.fp_train import FpTrainSettings, run_fp_training
+    from segmentation.fp_reduction import ClassifierConfig, load_classifier
+    from segmentation.fp_train import CANDIDATE_SEED_BASE, FpTrainSettings, run_fp_training
     from segmentation.inference import load_model
 
     torch.set_num_threads(max(1, int(args.threads)))
     try:
         seg = load_model()
+        real = _write_real_cases(args, seg) if args.real is not None else []
+        # fine-tuning keeps the starting weights' architecture (their card must sit beside them)
+        config = dataclasses.replace(load_classifier(args.init).config) if args.init else ClassifierConfig()
         res = run_fp_training(
             args.data,
             args.out,
@@ -199,9 +235,16 @@ def _cmd_train_fp(args: argparse.Namespace) -> int:
                 max_iters=int(args.iters),
                 max_minutes=float(args.minutes),
                 threads=int(args.threads),
+                lr=float(args.lr),
+                config=config,
+                init_weights=args.init,
+                unet_weight=0.0 if args.init is not None else 0.5,
             ),
             max_fp_per_scan=float(args.max_fp),
             export=args.export,
+            seed_base=CANDIDATE_SEED_BASE if args.seed_base is None else int(args.seed_base),
+            real_cases=real,
+            real_weight=float(args.real_weight),
             on_progress=_progress("train-fp"),
         )
     except SegmentationError as exc:
@@ -210,16 +253,82 @@ def _cmd_train_fp(args: argparse.Namespace) -> int:
     return 0
 
 
+def _annotated_volumes(root: Path, extra: list[Path], managed: Path) -> Any:
+    """``(patient_id, series, volume, geometry, annotations)`` of every annotated series under ``root``."""
+    from radiology_app.core.errors import VolumeError
+    from radiology_app.dicom.folder import series_in_folder, slice_index_by_sop
+    from radiology_app.dicom.volume import read_volume
+    from segmentation.annotations import find_annotations, read_luna_csv
+    from segmentation.evaluate_real import ScanGeometry
+
+    annotations = find_annotations(root)
+    for csv_path in extra:
+        for uid, ann in read_luna_csv(csv_path).items():
+            annotations.setdefault(uid, ann)
+    if not annotations:
+        raise RadiologyAppError(f"{root}: no LIDC XML read or LUNA16-style CSV found")
+    series, _ = series_in_folder(root, managed_dir=managed)
+    for uid, ann in sorted(annotations.items()):
+        found = series.get(uid)
+        if found is None:
+            yield None, uid, None, None, ann
+            continue
+        try:
+            volume = read_volume(found.instances)
+        except VolumeError as exc:
+            yield None, uid, str(exc), None, ann
+            continue
+        geom = ScanGeometry(
+            volume.origin_lps_mm,
+            volume.spacing_zyx_mm,
+            volume.direction,
+            slice_index_by_sop(found.instances, volume),
+        )
+        yield found, uid, volume, geom, ann
+
+
+def _write_real_cases(args: argparse.Namespace, seg: Any) -> list[Path]:
+    """Cases from the annotated real scans under ``--real`` (existing case files are reused)."""
+    import tempfile
+    import zlib
+
+    import numpy as np
+
+    from segmentation.training.real_cases import lung_on_own_grid, real_scan, write_real_case
+
+    out = Path(args.data) / "real"
+    out.mkdir(parents=True, exist_ok=True)
+    held = set(args.hold_out)
+    paths: list[Path] = []
+    show = _progress("real cases")
+    with tempfile.TemporaryDirectory(prefix="radiology-app-train-") as managed:
+        for found, uid, volume, geom, ann in _annotated_volumes(
+            args.real, list(args.annotations), Path(managed)
+        ):
+            if found is None:
+                continue
+            name = found.patient_id or uid
+            if name in held or uid in held:
+                continue
+            scan = real_scan(name, volume.hu, geom, ann)
+            lung = lung_on_own_grid(scan.hu, scan.spacing_zyx_mm)
+            for v in range(int(args.real_variants)):
+                path = out / f"real_{name}_{v:02d}.npz"
+                if not path.exists():
+                    rng = np.random.default_rng([zlib.crc32(name.encode()), v])
+                    write_real_case(path, scan, seg, rng, inserted=int(args.inserted), lung=lung)
+                paths.append(path)
+                if show is not None:
+                    show(len(paths), len(paths), f"{name} case {v + 1}")
+    return paths
+
+
 def _evaluate_real(args: argparse.Namespace) -> int:
     """``evaluate-seg --real DIR``: detection and measurement against radiologists' annotations."""
     import tempfile
 
-    from radiology_app.core.errors import VolumeError
-    from radiology_app.dicom.folder import series_in_folder, slice_index_by_sop
-    from radiology_app.dicom.volume import read_volume
-    from segmentation.annotations import find_annotations
     from segmentation.errors import SegmentationError
-    from segmentation.evaluate_real import ScanEvaluation, ScanGeometry, evaluate_scan, summarize_real
+    from segmentation.evaluate_real import ScanEvaluation, evaluate_scan, summarize_real
     from segmentation.inference import coarse_spacing_refusal, load_model
 
     root = Path(args.real)
@@ -227,40 +336,23 @@ def _evaluate_real(args: argparse.Namespace) -> int:
         raise RadiologyAppError(f"{root}: not a folder")
     skipped: list[dict[str, str]] = []
     scans: list[ScanEvaluation] = []
+    show = _progress("evaluate-seg --real")
     try:
-        annotations = find_annotations(root)
-        if not annotations:
-            raise RadiologyAppError(f"{root}: no LIDC XML read or LUNA16-style CSV found")
         seg = load_model(args.weights)
         with tempfile.TemporaryDirectory(prefix="radiology-app-eval-") as managed:
-            series, _ = series_in_folder(root, managed_dir=Path(managed))
-            show = _progress("evaluate-seg --real")
-            for k, (uid, ann) in enumerate(sorted(annotations.items())):
-                if show is not None:
-                    show(k, len(annotations), f"series {k + 1}/{len(annotations)}")
-                found = series.get(uid)
+            for found, uid, volume, geom, ann in _annotated_volumes(root, [], Path(managed)):
                 if found is None:
-                    skipped.append({"series_uid": uid, "source": ann.source, "reason": "no DICOM series"})
-                    continue
-                try:
-                    volume = read_volume(found.instances)
-                except VolumeError as exc:
-                    skipped.append({"series_uid": uid, "source": ann.source, "reason": str(exc)})
+                    reason = volume if isinstance(volume, str) else "no DICOM series"
+                    skipped.append({"series_uid": uid, "source": ann.source, "reason": reason})
                     continue
                 refusal = coarse_spacing_refusal(volume.spacing_zyx_mm)
                 if refusal:
                     skipped.append({"series_uid": uid, "source": ann.source, "reason": refusal})
                     continue
-                geom = ScanGeometry(
-                    volume.origin_lps_mm,
-                    volume.spacing_zyx_mm,
-                    volume.direction,
-                    slice_index_by_sop(found.instances, volume),
-                )
+                if show is not None:
+                    show(len(scans), len(scans) + 1, f"series {len(scans) + 1}")
                 contrast = True if found.series.contrast_agent else None
                 scans.append(evaluate_scan(volume.hu, geom, ann, seg, contrast=contrast))
-            if show is not None:
-                show(len(annotations), len(annotations), "done")
     except SegmentationError as exc:
         raise _map_errors(exc) from exc
     report = summarize_real(scans, seg.detection_threshold)

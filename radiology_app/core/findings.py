@@ -67,6 +67,42 @@ class ModelRecord:
 
 
 @dataclass(frozen=True)
+class ContrastReading:
+    """How the analysis read intravenous contrast.
+
+    Attributes
+    ----------
+    enhanced
+        Whether the scan was read as contrast-enhanced.
+    source
+        ``"header"`` (ContrastBolusAgent recorded), ``"image"`` (not recorded, but the blood pool is
+        enhanced) or ``"none"``.
+    blood_pool_hu
+        HU of the blood in the heart and great vessels, when it could be measured.
+    calcium_threshold_hu
+        HU from which a voxel counted as calcium (raised above the blood on an enhanced scan).
+    """
+
+    enhanced: bool
+    source: str
+    blood_pool_hu: float | None
+    calcium_threshold_hu: float
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any] | None) -> ContrastReading | None:
+        """Rebuild from :func:`dataclasses.asdict` output (``None`` stays ``None``)."""
+        if not data:
+            return None
+        pool = data.get("blood_pool_hu")
+        return cls(
+            enhanced=bool(data.get("enhanced")),
+            source=str(data.get("source") or "none"),
+            blood_pool_hu=None if pool is None else float(pool),
+            calcium_threshold_hu=float(data.get("calcium_threshold_hu") or 0.0),
+        )
+
+
+@dataclass(frozen=True)
 class NoduleFinding:
     """One nodule: location, size, density, morphology, guideline assessment and differential.
 
@@ -308,6 +344,8 @@ class Findings:
     patient_age_years, patient_sex
         Age (years) and sex (``"F"``/``"M"``) from the DICOM headers, for the rules (the note's facts
         fill in when these are ``None``).
+    contrast
+        How intravenous contrast was read (``None`` for findings made before this was recorded).
     """
 
     study_uid: str
@@ -329,6 +367,7 @@ class Findings:
     report: str | None = None
     patient_age_years: int | None = None
     patient_sex: str | None = None
+    contrast: ContrastReading | None = None
 
     # -- queries -------------------------------------------------------------------------------------
 
@@ -384,6 +423,7 @@ class Findings:
             "report": self.report,
             "patient_age_years": self.patient_age_years,
             "patient_sex": self.patient_sex,
+            "contrast": dataclasses.asdict(self.contrast) if self.contrast is not None else None,
         }
 
     def to_json_text(self) -> str:
@@ -441,6 +481,7 @@ class Findings:
             report=data.get("report"),
             patient_age_years=_opt_int(data.get("patient_age_years")),
             patient_sex=data.get("patient_sex"),
+            contrast=ContrastReading.from_json(data.get("contrast")),
         )
 
 

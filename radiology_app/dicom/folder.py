@@ -15,9 +15,10 @@ from radiology_app.dicom.index import HeaderRecord, find_files, index_files
 
 @dataclass
 class FolderSeries:
-    """One series found under a folder: its header record and its instances."""
+    """One series found under a folder: its header record, its patient's ID and its instances."""
 
     series: Series
+    patient_id: str = ""
     instances: list[Instance] = field(default_factory=list)
 
 
@@ -37,7 +38,7 @@ def series_in_folder(
     files, issues = find_files([root], managed_dir=managed_dir, cancel=cancel)
     for rec in index_files(files, cancel=cancel):
         if isinstance(rec, HeaderRecord):
-            entry = found.setdefault(rec.series.series_uid, FolderSeries(rec.series))
+            entry = found.setdefault(rec.series.series_uid, FolderSeries(rec.series, rec.patient.patient_id))
             entry.instances.append(rec.instance)
         else:
             issues.append(rec)

@@ -417,11 +417,21 @@ def _technique(ctx: ReportContext, st: dict[str, Any]) -> list[Any]:
     se, vol = ctx.series, ctx.volume
     parts: list[str] = []
     contrast = (se.contrast_agent if se else "").strip()
-    parts.append(
-        f"CT of the chest with intravenous contrast ({contrast})."
-        if contrast
-        else "CT of the chest; no contrast agent recorded in the DICOM headers."
-    )
+    reading = ctx.findings.contrast
+    if contrast:
+        parts.append(f"CT of the chest with intravenous contrast ({contrast}).")
+    elif reading is not None and reading.enhanced and reading.blood_pool_hu is not None:
+        parts.append(
+            "CT of the chest; no contrast agent recorded in the DICOM headers, but the blood pool measures "
+            f"about {reading.blood_pool_hu:.0f} HU: read as contrast-enhanced."
+        )
+    else:
+        parts.append("CT of the chest; no contrast agent recorded in the DICOM headers.")
+    if reading is not None and reading.enhanced:
+        parts.append(
+            f"Calcification was called only above {reading.calcium_threshold_hu:.0f} HU, denser than the "
+            "enhanced blood."
+        )
     if se is not None:
         scanner = " ".join(x for x in (se.manufacturer, se.model_name) if x).strip()
         if scanner:

@@ -360,7 +360,7 @@ def make_chest_phantom(
         _vessels_and_airways(vol, lung, sp, an, rng)
 
     labels = np.zeros(shape, dtype=np.int16)
-    truths = _place_nodules(
+    truths = place_nodules(
         vol, labels, lung_mask, sp, rng, nodules, n_nodules, nodule_diameter_range_mm, fissure_planes
     )
 
@@ -449,7 +449,7 @@ def _vessels_and_airways(
     vol += lumen * (np.float32(-1000.0) - vol)
 
 
-def _place_nodules(
+def place_nodules(
     vol: NDArray[np.float32],
     labels: NDArray[np.int16],
     lung_mask: NDArray[np.uint8],
@@ -460,7 +460,12 @@ def _place_nodules(
     diameter_range: tuple[float, float],
     fissures: Sequence[tuple[NDArray[np.float64], NDArray[np.float64], int]],
 ) -> list[NoduleTruth]:
-    """Place nodules inside the lungs (juxtapleural ones against the chest wall)."""
+    """Paint nodules into ``vol`` and ``labels`` (in place) in the lungs, juxtapleural ones against the wall.
+
+    ``specs`` are drawn (``n_nodules`` of them, ``diameter_range`` mm) when ``None``. Perifissural
+    nodules are laid on one of ``fissures`` (point, normal, side); with no fissures, give no such spec.
+    Nodules that find no room are left out, so fewer truths than specs may come back.
+    """
     if specs is None:
         n = int(rng.integers(n_nodules[0], n_nodules[1] + 1))
         specs = [random_spec(rng, diameter_range_mm=diameter_range) for _ in range(n)]

@@ -1,0 +1,1 @@
+"""Training-only code (never imported by the run-time modules): real-scan cases, lesion insertion."""
