@@ -36,6 +36,10 @@ class ModelIntegrityError(SegmentationError):
         self.path = path
         self.problem = problem
 
+    def __reduce__(self) -> tuple[type[ModelIntegrityError], tuple[Path, str]]:
+        """Rebuild from ``(path, problem)`` (so the error crosses process boundaries)."""
+        return type(self), (self.path, self.problem)
+
 
 class InvalidVolumeError(SegmentationError):
     """An input array or spacing cannot be segmented (wrong dimensionality, non-positive spacing...)."""

@@ -116,6 +116,7 @@ class ReferenceNodule:
     consensus: NDArray[np.intp]
     texture: float | None
     is_target: bool
+    from_csv: bool = False
 
 
 def _fill_outline(sl_points: Sequence[tuple[float, float]], shape_yx: tuple[int, int]) -> NDArray[np.intp]:
@@ -255,6 +256,7 @@ def group_nodules(placed: Sequence[_Placed], sp: Sequence[float]) -> list[Refere
                 consensus=consensus if len(consensus) else allvox,
                 texture=float(np.median(textures)) if textures else None,
                 is_target=readers >= MIN_READERS and round_half_up(diameter, 1) >= MIN_TARGET_MM,
+                from_csv=consensus_reader,
             )
         )
     return out
@@ -413,7 +415,11 @@ def evaluate_scan(
             )
             if near or not fflat.isdisjoint(ref_flat[i]):
                 hits.setdefault(i, []).append((len(findings), n.score, n.measurement.mean_diameter_mm))
-                matched.append(f"nodule ({r.readers} reader{'s' if r.readers != 1 else ''})")
+                matched.append(
+                    "nodule (consensus row)"
+                    if r.from_csv
+                    else f"nodule ({r.readers} reader{'s' if r.readers != 1 else ''})"
+                )
         if not matched:
             pts_mm = vox * np.asarray(sp)
             for p in points:

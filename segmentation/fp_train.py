@@ -551,6 +551,7 @@ def run_fp_training(
     seed_base: int = CANDIDATE_SEED_BASE,
     real_cases: Sequence[Path] = (),
     real_weight: float = 1.0,
+    threshold: float | None = None,
     on_progress: ProgressFn | None = None,
     cancel: object | None = None,
 ) -> dict[str, Any]:
@@ -558,7 +559,8 @@ def run_fp_training(
 
     ``real_cases`` (written by :func:`segmentation.training.real_cases.write_real_case`) join the
     training phantoms with every candidate kept; all of them together are drawn ``real_weight`` times
-    as often as all training phantoms together.
+    as often as all training phantoms together. A given ``threshold`` is exported as the operating
+    point instead of the one chosen on the validation phantoms (which is still reported).
 
     Returns
     -------
@@ -593,11 +595,13 @@ def run_fp_training(
     net = build_classifier(ClassifierConfig.from_json(state["config"]))
     net.load_state_dict(state["model"])
     w = st.unet_weight
-    threshold, table = (
+    chosen, table = (
         choose_threshold(net, val_ex, max_fp_per_scan=max_fp_per_scan, unet_weight=w) if val_ex else (0.5, [])
     )
+    threshold = chosen if threshold is None else float(threshold)
     res.update(
         threshold=threshold,
+        threshold_chosen_on_validation=chosen,
         operating_points=table,
         train_cases=len(train_ex),
         validation_cases=len(val_ex),

@@ -62,6 +62,9 @@ LARGE_COMPONENT_MIN_SCORE = 0.3
 #: (:func:`segmentation.lung.lung_envelope`) lie in the mediastinum, heart, chest wall or diaphragm
 #: and are not nodules.
 MIN_IN_LUNG_FRACTION = 0.5
+#: Lowest detection score that keeps an outline cut back to the envelope: on real scans most such
+#: outlines are partial-volume slivers along the pleura, the heart border or the diaphragm.
+CUT_BACK_MIN_SCORE = 0.9
 #: Smallest mean diameter (mm) reported: below 3 mm a finding is a micronodule, not a nodule.
 MIN_DIAMETER_MM = 3.0
 #: Edge (HU) of a nodule's outline as a lung window shows it, and how far (mm) the outline may grow
@@ -582,12 +585,13 @@ def segment_nodules(
 
         ``seed`` is the outline's peak (index within ``osl``). An outline mostly outside the lungs'
         envelope is a structure of the mediastinum, heart, chest wall or diaphragm and is dropped,
-        unless its seed lies inside: then it is a juxtapleural nodule whose outline ran into the wall,
-        and only its part inside the envelope is kept. Outlines under :data:`MIN_DIAMETER_MM` are dropped.
+        unless its seed lies inside and its score is at least :data:`CUT_BACK_MIN_SCORE`: then it is
+        a juxtapleural nodule whose outline ran into the wall, and only its part inside the envelope
+        is kept. Outlines under :data:`MIN_DIAMETER_MM` are dropped.
         """
         envelope = envelope_o[osl]
         if float(envelope[mask_o].mean()) < MIN_IN_LUNG_FRACTION:
-            if not envelope[seed]:
+            if not envelope[seed] or score < CUT_BACK_MIN_SCORE:
                 return
             mask_o = mask_o & envelope
         mask_o = with_lung_window_rim(hu_arr[osl], mask_o, sp, free=(labels[osl] == 0) & envelope)

@@ -43,6 +43,13 @@ def register(sub: Any) -> None:
         metavar="DIR",
         help="evaluate on every series under DIR that has LIDC XML reads or LUNA16-style CSV rows",
     )
+    p.add_argument(
+        "--sheets",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="with --real: write a PNG per scan showing every finding (crop, place, score, match)",
+    )
     p.add_argument("--cases", type=int, default=20, help="number of phantoms (default 20)")
     p.add_argument("--seed", type=int, default=None, help="first phantom seed (default 7000001)")
     p.add_argument("--weights", type=Path, default=None, help="safetensors weights (default: shipped)")
@@ -111,6 +118,16 @@ def register(sub: Any) -> None:
         "--init", type=Path, default=None, help="start from these classifier weights (safetensors)"
     )
     p.add_argument("--lr", type=float, default=1e-3, help="learning rate (default 1e-3)")
+    p.add_argument(
+        "--positive-fraction", type=float, default=0.2, help="share of nodule candidates per batch"
+    )
+    p.add_argument("--pasted-fraction", type=float, default=0.2, help="share of pasted nodules per batch")
+    p.add_argument(
+        "--threshold",
+        type=float,
+        default=None,
+        help="operating threshold to export (default: chosen on validation)",
+    )
 
 
 def _progress(label: str) -> Any:
@@ -236,6 +253,8 @@ def _cmd_train_fp(args: argparse.Namespace) -> int:
                 max_minutes=float(args.minutes),
                 threads=int(args.threads),
                 lr=float(args.lr),
+                positive_fraction=float(args.positive_fraction),
+                pasted_fraction=float(args.pasted_fraction),
                 config=config,
                 init_weights=args.init,
                 unet_weight=0.0 if args.init is not None else 0.5,
@@ -245,6 +264,7 @@ def _cmd_train_fp(args: argparse.Namespace) -> int:
             seed_base=CANDIDATE_SEED_BASE if args.seed_base is None else int(args.seed_base),
             real_cases=real,
             real_weight=float(args.real_weight),
+            threshold=args.threshold,
             on_progress=_progress("train-fp"),
         )
     except SegmentationError as exc:
@@ -326,10 +346,17 @@ def _write_real_cases(args: argparse.Namespace, seg: Any) -> list[Path]:
 def _evaluate_real(args: argparse.Namespace) -> int:
     """``evaluate-seg --real DIR``: detection and measurement against radiologists' annotations."""
     import tempfile
+    import time
 
     from segmentation.errors import SegmentationError
-    from segmentation.evaluate_real import ScanEvaluation, evaluate_scan, summarize_real
-    from segmentation.inference import coarse_spacing_refusal, load_model
+    from segmentation.evaluate_real import (
+        COLLECT_SCORE,
+        ScanEvaluation,
+        collecting_low_scores,
+        evaluate_scan,
+        summarize_real,
+    )
+    from segmentation.inference import coarse_spacing_refusal, load_model, segment_nodules
 
     root = Path(args.real)
     if not root.is_dir():
@@ -352,7 +379,16 @@ def _evaluate_real(args: argparse.Namespace) -> int:
                 if show is not None:
                     show(len(scans), len(scans) + 1, f"series {len(scans) + 1}")
                 contrast = True if found.series.contrast_agent else None
-                scans.append(evaluate_scan(volume.hu, geom, ann, seg, contrast=contrast))
+                t0 = time.monotonic()
+                with collecting_low_scores(seg, COLLECT_SCORE, COLLECT_SCORE):
+                    result = segment_nodules(
+                        volume.hu, volume.spacing_zyx_mm, segmenter=seg, contrast=contrast
+                    )
+                scan = evaluate_scan(volume.hu, geom, ann, seg, result=result)
+                scan.seconds = round(time.monotonic() - t0, 1)
+                scans.append(scan)
+                if args.sheets is not None:
+                    _write_sheet(Path(args.sheets), found.patient_id or uid, volume, result, scan, seg)
     except SegmentationError as exc:
         raise _map_errors(exc) from exc
     report = summarize_real(scans, seg.detection_threshold)
@@ -385,3 +421,24 @@ def _evaluate_real(args: argparse.Namespace) -> int:
 
     emit(args, payload, human)
     return 0
+
+
+def _write_sheet(folder: Path, name: str, volume: Any, result: Any, scan: Any, seg: Any) -> None:
+    """A contact sheet of the scan's findings at the operating threshold (what each one matched)."""
+    from radiology_app.reporting.figures import SheetItem, findings_sheet
+
+    by_label = {n.label_id: n for n in result.nodules}
+    items = []
+    for f in sorted(scan.findings, key=lambda f: -f["score"]):
+        if f["score"] < seg.detection_threshold:
+            continue
+        n = by_label[f["label_id"]]
+        what = ", ".join(f["matches"]) if f["matches"] else f"FALSE POSITIVE: {f['where']}"
+        caption = f"{len(items) + 1}. {f['mean_diameter_mm']} mm, score {f['score']:.2f}: {what}"
+        field = min(80.0, max(30.0, 3.5 * f["mean_diameter_mm"]))
+        items.append(SheetItem(n.label_id, n.measurement.centroid_zyx, caption, field))
+    title = f"{name}: {len(items)} findings at score >= {seg.detection_threshold:g}"
+    folder.mkdir(parents=True, exist_ok=True)
+    findings_sheet(volume.hu, result.labels, volume.spacing_zyx_mm, items, title=title).save(
+        folder / f"{name}.png"
+    )

@@ -187,3 +187,54 @@ def scale_bar_mm(field_mm: float) -> float:
         if length <= field_mm / 3.0:
             return length
     return 1.0
+
+
+@dataclass(frozen=True)
+class SheetItem:
+    """One finding on a contact sheet: its label, where it is, and a one-line caption."""
+
+    label_id: int
+    center_zyx: tuple[float, float, float]
+    caption: str
+    field_mm: float = 60.0
+
+
+def findings_sheet(
+    hu: npt.NDArray[np.generic],
+    labels: npt.NDArray[np.generic],
+    spacing_zyx_mm: tuple[float, float, float],
+    items: list[SheetItem],
+    *,
+    title: str = "",
+    columns: int = 4,
+    tile_px: int = 192,
+) -> Image.Image:
+    """Every finding as a zoomed crop beside its axial overview, in a grid, for a reviewer's look.
+
+    Each tile shows the crop (``item.field_mm`` across, this finding amber, others cyan) on the slice
+    where the finding is largest, the whole slice with the crop's box, and the caption underneath.
+    """
+    from PIL import ImageDraw
+
+    caption_px = 16
+    rows = max(1, -(-len(items) // columns))
+    top = caption_px if title else 0
+    sheet = Image.new("RGB", (columns * 2 * tile_px, top + rows * (tile_px + caption_px)), (32, 32, 32))
+    draw = ImageDraw.Draw(sheet)
+    if title:
+        draw.text((4, 2), title, fill=(255, 255, 255))
+    sp_yx = (float(spacing_zyx_mm[1]), float(spacing_zyx_mm[2]))
+    lab = np.asarray(labels)
+    for i, item in enumerate(items):
+        own = lab == item.label_id
+        areas = own.sum(axis=(1, 2))
+        k = int(np.argmax(areas)) if areas.any() else round(item.center_zyx[0])
+        centre = (float(item.center_zyx[1]), float(item.center_zyx[2]))
+        zoom = render_zoom(hu[k], lab[k], item.label_id, sp_yx, centre, item.field_mm, out_px=tile_px)
+        axial = render_axial(hu[k], lab[k], item.label_id, sp_yx, zoom_box_mm=item.field_mm, center_yx=centre)
+        x = (i % columns) * 2 * tile_px
+        y = top + (i // columns) * (tile_px + caption_px)
+        sheet.paste(zoom.image, (x, y))
+        sheet.paste(axial.image.resize((tile_px, tile_px), Image.Resampling.BILINEAR), (x + tile_px, y))
+        draw.text((x + 2, y + tile_px + 2), item.caption[:60], fill=(255, 230, 120))
+    return sheet

@@ -151,3 +151,52 @@ def test_evaluate_reports_after_each_case(tiny_segmenter: NoduleSegmenter) -> No
         on_case=lambda r: seen.append(r.cases),
     )
     assert seen == [1, 2]
+
+
+def test_evaluate_seg_real_reads_series_and_annotations_from_a_folder(
+    tmp_path: Path, write_series: object, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``evaluate-seg --real``: a DICOM series with a LUNA16-style row, JSON out and a contact sheet."""
+    ph = make_chest_phantom(
+        5,
+        nodules=[NoduleSpec("solid", 14.0)],
+        shape_zyx=(48, 160, 160),
+        spacing_zyx_mm=(2.5, 1.1, 1.1),
+        with_vessels=False,
+    )
+    files = write_series("scan", hu=ph.hu, spacing_zyx_mm=ph.spacing_zyx_mm)  # type: ignore[operator]
+    import pydicom
+
+    series_uid = pydicom.dcmread(files[0], stop_before_pixels=True).SeriesInstanceUID
+    zc, yc, xc = (float(v) for v in np.argwhere(ph.labels > 0).mean(axis=0))
+    sz, sy, sx = ph.spacing_zyx_mm
+    (tmp_path / "scan" / "rows.csv").write_text(
+        "seriesuid,coordX,coordY,coordZ,diameter_mm\n"
+        f"{series_uid},{xc * sx:.1f},{yc * sy:.1f},{zc * sz:.1f},{ph.nodules[0].mean_diameter_mm}\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "other.csv").write_text(  # a series that is not there is reported, not fatal
+        "seriesuid,coordX,coordY,coordZ,diameter_mm\n9.9.9,0,0,0,6\n", encoding="utf-8"
+    )
+    sheets = tmp_path / "sheets"
+    assert main(["evaluate-seg", "--real", str(tmp_path), "--sheets", str(sheets), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["scans"] == out["cases"] == 1 and out["seed"] is None
+    assert out["nodules_ge_4mm"] == 1
+    assert out["skipped"] == [
+        {"series_uid": "9.9.9", "source": str(tmp_path / "other.csv"), "reason": "no DICOM series"}
+    ]
+    (scan,) = out["per_scan"]
+    assert scan["series_uid"] == series_uid and scan["format"] == "luna16-csv"
+    assert {
+        "sensitivity_ge_4mm",
+        "false_positives_per_scan",
+        "operating_points",
+        "false_positives_by_where",
+    } <= set(out)
+    assert (sheets / "PAT-1.png").is_file()
+
+
+def test_evaluate_seg_real_needs_annotations(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["evaluate-seg", "--real", str(tmp_path), "--json"]) != 0
+    assert "no LIDC XML read or LUNA16-style CSV" in capsys.readouterr().err
