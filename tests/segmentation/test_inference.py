@@ -190,12 +190,12 @@ def test_flat_outlines_in_a_thick_slice_need_a_high_score() -> None:
     assert _vessel_like(rod, (1.0, 1.0, 1.0), 6.0, 1.0)
 
 
-def test_large_confident_components_are_kept_whatever_the_classifier_says() -> None:
+def test_large_confident_components_are_kept_unless_the_classifier_rejects_them_outright() -> None:
     from types import SimpleNamespace
 
     from scipy import ndimage
 
-    from segmentation.inference import LARGE_COMPONENT_MM, _classified_candidates
+    from segmentation.inference import LARGE_COMPONENT_MIN_SCORE, LARGE_COMPONENT_MM, _classified_candidates
 
     sp = (1.25, 1.25, 1.25)
     shape = (40, 40, 120)
@@ -211,12 +211,19 @@ def test_large_confident_components_are_kept_whatever_the_classifier_says() -> N
     img = np.where(prob > 0, 0.0, -850.0).astype(np.float32)
     region = np.ones(shape, dtype=bool)
     comp, _ = ndimage.label(prob >= 0.5)
-    rejecting = SimpleNamespace(classifier=SimpleNamespace(threshold=0.7, score=lambda c: np.zeros(len(c))))
+    doubtful = LARGE_COMPONENT_MIN_SCORE + 0.05  # under the threshold, above the floor
+    rejecting = SimpleNamespace(
+        classifier=SimpleNamespace(threshold=0.7, score=lambda c: np.full(len(c), doubtful))
+    )
     kept, points = _classified_candidates(rejecting, img, prob, region, region, comp, sp)  # type: ignore[arg-type]
     assert [(int(comp[20, 20, 20]), 1.0)] == [(k, sc) for k, _sl, _pmax, _pmean, sc in kept]
     assert points == []
     # outside the lung it is left to the classifier
     kept, _ = _classified_candidates(rejecting, img, prob, np.zeros(shape, dtype=bool), region, comp, sp)  # type: ignore[arg-type]
+    assert kept == []
+    # and so is a component the classifier rejects outright (on real scans: apical streaks, atelectasis)
+    outright = SimpleNamespace(classifier=SimpleNamespace(threshold=0.7, score=lambda c: np.zeros(len(c))))
+    kept, _ = _classified_candidates(outright, img, prob, region, region, comp, sp)  # type: ignore[arg-type]
     assert kept == []
 
 
