@@ -51,7 +51,8 @@ def _mediastinum_2d(lung: NDArray[np.bool_], margin_px: int) -> NDArray[np.bool_
     from skimage.morphology import convex_hull_image
 
     hull: NDArray[np.bool_] = convex_hull_image(lung)  # type: ignore[no-untyped-call]
-    return hull & ~ndimage.binary_dilation(lung, iterations=margin_px)
+    inner: NDArray[np.bool_] = hull & ~ndimage.binary_dilation(lung, iterations=margin_px)
+    return inner
 
 
 def measure_blood_pool(

@@ -133,7 +133,7 @@ def _fill_outline(sl_points: Sequence[tuple[float, float]], shape_yx: tuple[int,
     if len(pts) < 3:
         inside = border
     else:
-        rr, cc = polygon(rows, cols, shape=shape_yx)
+        rr, cc = polygon(rows, cols, shape=shape_yx)  # type: ignore[no-untyped-call]
         inside = np.stack([rr, cc], axis=1).astype(np.intp)
         on_border = {tuple(b) for b in border.tolist()}
         inside = np.asarray([p for p in inside.tolist() if tuple(p) not in on_border], dtype=np.intp)
@@ -158,7 +158,8 @@ def _sphere(
     pts = np.stack([g.ravel() for g in grids], axis=1)
     d2 = sum(((pts[:, a] - centre[a]) * sp[a]) ** 2 for a in range(3))
     keep = (d2 <= max(radius_mm, 0.5 * min(sp)) ** 2) & np.all((pts >= 0) & (pts < np.asarray(shape)), axis=1)
-    return pts[keep]
+    inside: NDArray[np.intp] = pts[keep]
+    return inside
 
 
 def place_marks(ann: SeriesAnnotations, geom: ScanGeometry, shape: Sequence[int]) -> list[_Placed]:

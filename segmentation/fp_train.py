@@ -240,7 +240,9 @@ def matched_noise(image_hu: NDArray[np.float32], rng: np.random.Generator) -> ND
     resid = image_hu - ndimage.gaussian_filter(image_hu, 1.0)
     lungish = (image_hu > -950) & (image_hu < -700)
     noise_sd = float(resid[lungish].std()) * 1.3 if lungish.sum() > 100 else 15.0
-    field = ndimage.gaussian_filter(rng.standard_normal(image_hu.shape).astype(np.float32), 0.6)
+    field: NDArray[np.float32] = ndimage.gaussian_filter(
+        rng.standard_normal(image_hu.shape).astype(np.float32), 0.6
+    )
     field *= np.float32(noise_sd / (float(field.std()) or 1.0))
     return field
 

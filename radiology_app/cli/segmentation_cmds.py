@@ -428,7 +428,7 @@ def _write_sheet(folder: Path, name: str, volume: Any, result: Any, scan: Any, s
     from radiology_app.reporting.figures import SheetItem, findings_sheet
 
     by_label = {n.label_id: n for n in result.nodules}
-    items = []
+    items: list[SheetItem] = []
     for f in sorted(scan.findings, key=lambda f: -f["score"]):
         if f["score"] < seg.detection_threshold:
             continue
