@@ -29,7 +29,7 @@ from segmentation.errors import (
 from segmentation.fp_reduction import DEFAULT_FP_WEIGHTS, load_classifier
 from segmentation.lung import lung_envelope
 from segmentation.lung import lung_mask as compute_lung_mask
-from segmentation.measure import CALCIUM_HU, NoduleMeasurement, measure_nodule
+from segmentation.measure import CALCIUM_HU, NoduleMeasurement, lung_extents, measure_nodule
 from segmentation.model import ModelConfig, build_unet, normalize_hu
 from segmentation.resample import resample_image, target_shape
 from segmentation.weights import MODELS_DIR, read_verified
@@ -571,6 +571,7 @@ def segment_nodules(
         resample_image(lung_envelope(lung_c, sp_c).astype(np.uint8), sp_c, shape=hu.shape, mode="nearest") > 0
     )
     hu_arr = np.asarray(hu)
+    extents = lung_extents(lung_o)
     nodules: list[MeasuredNodule] = []
 
     def record(
@@ -604,6 +605,7 @@ def segment_nodules(
             offset_zyx=olo,
             full_shape_zyx=hu.shape,
             calcium_hu=calcium_hu,
+            lung_extents=extents,
         )
         if meas.mean_diameter_mm < MIN_DIAMETER_MM:
             return

@@ -67,8 +67,8 @@ class NoduleMeasurement:
     zone
         ``"upper"``, ``"middle"`` or ``"lower"`` third of the lung's height.
     lobe
-        Approximate lobe (``"RUL"``, ``"RML"``, ``"RLL"``, ``"LUL"``, ``"LLL"``) from the zone and
-        position: an estimate, not a fissure-based segmentation.
+        Approximate lobe (``"RUL"``, ``"RML"``, ``"RLL"``, ``"LUL"``, ``"LLL"``) from the height and
+        depth within the lung (:func:`_lobe`): an estimate, not a fissure-based segmentation.
     juxtapleural
         Whether the nodule abuts the pleura (chest wall) within 1.5 mm.
     spiculation_score
@@ -275,6 +275,46 @@ def _spiculation(
     return float(min(0.27 * count, 1.0))
 
 
+#: Per lung label (1 right, 2 left): ``((z min, z max), (y min, y max))`` voxel indices.
+LungExtents = dict[int, tuple[tuple[int, int], tuple[int, int]]]
+
+
+def lung_extents(lung_mask: NDArray[np.generic]) -> LungExtents:
+    """Each lung's extent along z (foot to head) and y (front to back), voxel indices."""
+    lab = np.asarray(lung_mask)
+    out: LungExtents = {}
+    for side in (1, 2):
+        m = lab == side
+        if m.any():
+            zs = np.flatnonzero(m.any(axis=(1, 2)))
+            ys = np.flatnonzero(m.any(axis=(0, 2)))
+            out[side] = ((int(zs[0]), int(zs[-1])), (int(ys[0]), int(ys[-1])))
+    return out
+
+
+def _local_extents(lung_mask: NDArray[np.generic], offset_zyx: Sequence[int]) -> LungExtents:
+    off = [int(v) for v in offset_zyx]
+    return {
+        side: ((z0 + off[0], z1 + off[0]), (y0 + off[1], y1 + off[1]))
+        for side, ((z0, z1), (y0, y1)) in lung_extents(lung_mask).items()
+    }
+
+
+def _lobe(side: str, rel_z: float, rel_y: float) -> str:
+    """Approximate lobe from the height (0 base, 1 apex) and depth (0 front, 1 back) within the lung.
+
+    The oblique fissure is modelled as a plane that runs from about four fifths of the lung's height at
+    the back down to the base at the front (the lower lobes are posterior and inferior); the right
+    horizontal fissure as the lung's mid-height. An estimate, not a fissure segmentation.
+    """
+    lower = rel_z < 0.85 * rel_y - 0.05
+    if side == "left":
+        return "LLL" if lower else "LUL"
+    if lower:
+        return "RLL"
+    return "RUL" if rel_z >= 0.55 else "RML"
+
+
 def measure_nodule(
     hu: NDArray[np.generic],
     mask: NDArray[np.generic],
@@ -284,6 +324,7 @@ def measure_nodule(
     offset_zyx: Sequence[int] = (0, 0, 0),
     full_shape_zyx: Sequence[int] | None = None,
     calcium_hu: float = CALCIUM_HU,
+    lung_extents: LungExtents | None = None,
 ) -> NoduleMeasurement:
     """Measure one nodule.
 
@@ -306,6 +347,9 @@ def measure_nodule(
     calcium_hu
         HU from which a voxel counts as calcium (raised above the blood on a contrast-enhanced scan,
         see :func:`segmentation.contrast.calcium_threshold_hu`).
+    lung_extents
+        Each whole lung's extent (:func:`lung_extents`) when a crop is passed: zone and lobe are
+        placed within the whole lung, not within the crop.
 
     Returns
     -------
@@ -390,35 +434,34 @@ def measure_nodule(
     shape_full = tuple(int(v) for v in (full_shape_zyx if full_shape_zyx is not None else hu.shape))
     side = "left" if centroid[2] >= shape_full[2] / 2.0 else "right"
     zone = "middle"
+    lobe: str | None = None
     juxta = False
+    rel_y = 0.5 if cy < hu.shape[1] / 2.0 else 1.0  # without a lung mask: anterior or posterior half
     if lung is not None and lung_mask is not None:
         labs = lung[m]
         labs = labs[labs > 0]
         if labs.size:
             side = "right" if int(np.bincount(labs).argmax()) == 1 else "left"
-        lm_full = np.asarray(lung_mask)
-        zs = np.flatnonzero(lm_full.any(axis=(1, 2)))
-        if zs.size:
-            rel = (cz - zs.min()) / max(zs.max() - zs.min(), 1)
+        extents = (
+            lung_extents if lung_extents is not None else _local_extents(np.asarray(lung_mask), offset_zyx)
+        )
+        ext = extents.get(1 if side == "right" else 2) or next(iter(extents.values()), None)
+        if ext is not None:
+            (z0, z1), (y0, y1) = ext
+            rel = (centroid[0] - z0) / max(z1 - z0, 1)
+            rel_y = (centroid[1] - y0) / max(y1 - y0, 1)
             zone = "lower" if rel < 1 / 3 else ("middle" if rel < 2 / 3 else "upper")
+            lobe = _lobe(side, rel, rel_y)
         n_it = max(1, round(1.5 / min(sp)))
         rim = ndimage.binary_dilation(m, structure=np.ones((3, 3, 3)), iterations=n_it)
         shell = rim & ~m
         wall = shell & (lung == 0) & (img > -500.0)
         juxta = float(wall.sum()) >= max(3.0, 0.04 * float(shell.sum()))
     else:
-        zs = np.arange(shape_full[0])
         rel = centroid[0] / max(shape_full[0] - 1, 1)
         zone = "lower" if rel < 1 / 3 else ("middle" if rel < 2 / 3 else "upper")
-    if side == "right":
-        if zone == "upper":
-            lobe = "RUL"
-        elif zone == "middle":
-            lobe = "RML" if cy < hu.shape[1] / 2.0 else "RLL"  # anterior half
-        else:
-            lobe = "RLL"
-    else:
-        lobe = "LUL" if zone in ("upper", "middle") else "LLL"
+    if lobe is None:
+        lobe = _lobe(side, {"lower": 1 / 6, "middle": 0.5, "upper": 5 / 6}[zone], rel_y)
     spic = _spiculation(img, m, sp, (lung > 0) | m if lung is not None else None)
     bb_lo = tuple(int(v) for v in (lo_m + off))
     bb_hi = tuple(int(v) for v in (hi_m + off))

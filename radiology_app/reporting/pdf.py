@@ -42,15 +42,16 @@ AI_STATEMENT = (
     "The nodule detection, measurements, guideline categories and differential diagnosis in this report "
     "are AI suggestions produced by radiology-app {version}. They were reviewed, and corrected where "
     "needed, by the signing clinician, who is responsible for the final report. The AI models were "
-    "trained on synthetic data made by the software's developers (see their model cards); they are not "
-    "a validated medical device."
+    "trained mostly on synthetic data made by the software's developers, the nodule detector also on three "
+    "real chest CTs (see their model cards); they are not a validated medical device."
 )
 AI_STATEMENT_UNSIGNED = (
     "The nodule detection, measurements, guideline categories and differential diagnosis in this report "
     "are AI suggestions produced by radiology-app {version}. They have not yet been reviewed by a "
     "clinician and must not be used for patient management until a clinician has reviewed and signed "
-    "them. The AI models were trained on synthetic data made by the software's developers (see their "
-    "model cards); they are not a validated medical device."
+    "them. The AI models were trained mostly on synthetic data made by the software's developers, the "
+    "nodule detector also on three real chest CTs (see their model cards); they are not a validated "
+    "medical device."
 )
 UNSIGNED_STATEMENT = "PRELIMINARY - NOT SIGNED. AI suggestions awaiting review by a clinician."
 NOTE_MAX_CHARS = 900

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from segmentation.errors import InvalidVolumeError
-from segmentation.measure import measure_nodule, round_half_up
+from segmentation.measure import lung_extents, measure_nodule, round_half_up
 from segmentation.phantom.nodules import NoduleSpec, render_nodule_crop
 
 
@@ -134,6 +134,22 @@ def test_side_zone_and_juxtapleural_from_lung_mask() -> None:
     hu[mask] = 30.0
     m = measure_nodule(hu, mask, sp, lung_mask=lung)
     assert m.side == "left" and m.zone == "upper" and m.lobe == "LUL" and not m.juxtapleural
+    # low and at the back: lower lobe; low at the front of the right lung: middle lobe
+    for centre, lobe in (
+        ((12.0, 44.0, 42.0), "LLL"),
+        ((12.0, 14.0, 16.0), "RML"),
+        ((38.0, 14.0, 16.0), "RUL"),
+    ):
+        blob = _ellipsoid(shape, sp, centre, (2.0, 2.0, 2.0))
+        assert measure_nodule(hu, blob, sp, lung_mask=lung).lobe == lobe, centre
+    # a crop is placed within the whole lung when the lungs' extents are given
+    crop = (slice(4, 10), slice(40, 48), slice(36, 48))
+    blob = _ellipsoid(shape, sp, (12.0, 44.0, 42.0), (2.0, 2.0, 2.0))
+    whole = lung_extents(lung)
+    cropped = measure_nodule(
+        hu[crop], blob[crop], sp, lung_mask=lung[crop], offset_zyx=(4, 40, 36), lung_extents=whole
+    )
+    assert cropped.lobe == "LLL" and cropped.zone == "lower"
     # touching the chest wall (x = 54 is the lung's edge)
     mask2 = _ellipsoid(shape, sp, (20.0, 30.0, 51.0), (4.0, 4.0, 4.0))
     hu2 = np.where(lung > 0, -850.0, 40.0).astype(np.float32)
