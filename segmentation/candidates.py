@@ -69,10 +69,14 @@ def find_candidates(
     comp, n = ndimage.label(peaks, structure=np.ones((3, 3, 3)))
     if n == 0:
         return []
-    idx = ndimage.maximum_position(p, comp, index=np.arange(1, n + 1))
-    vals = np.asarray(ndimage.maximum(p, comp, index=np.arange(1, n + 1)), dtype=np.float32)
-    order = np.argsort(-vals, kind="stable")[:max_candidates]
-    return [Candidate((int(idx[i][0]), int(idx[i][1]), int(idx[i][2])), float(vals[i])) for i in order]
+    # the most probable voxel of each plateau, from the (few) peak voxels rather than the whole volume
+    where = np.argwhere(peaks)
+    labs = comp[tuple(where.T)]
+    vals = p[tuple(where.T)]
+    by_plateau = np.lexsort((-vals, labs))
+    first = by_plateau[np.r_[True, labs[by_plateau][1:] != labs[by_plateau][:-1]]]
+    order = first[np.argsort(-vals[first], kind="stable")][:max_candidates]
+    return [Candidate((int(where[i][0]), int(where[i][1]), int(where[i][2])), float(vals[i])) for i in order]
 
 
 def candidate_crops(
