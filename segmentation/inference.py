@@ -31,7 +31,7 @@ from segmentation.lung import lung_envelope
 from segmentation.lung import lung_mask as compute_lung_mask
 from segmentation.measure import CALCIUM_HU, NoduleMeasurement, lung_extents, measure_nodule
 from segmentation.model import ModelConfig, build_unet, normalize_hu
-from segmentation.resample import resample_image, target_shape
+from segmentation.resample import nearest_index, nearest_resize, resample_image, target_shape
 from segmentation.weights import MODELS_DIR, read_verified
 
 if TYPE_CHECKING:
@@ -524,7 +524,7 @@ def segment_nodules(
         lung_c = resample_image(lung, sp, shape=coarse, mode="nearest").astype(np.uint8)
     else:
         lung_c = compute_lung_mask(img_c, sp_c)
-        lung_w = resample_image(lung_c, sp_c, shape=shape_w, mode="nearest").astype(np.uint8)
+        lung_w = nearest_resize(lung_c, shape_w)
     pool = measure_blood_pool(img_c, lung_c, sp_c)
     enhanced = bool(contrast) or pool.enhanced
     calcium_hu = calcium_threshold_hu(CALCIUM_HU, enhanced, pool.blood_hu)
@@ -562,14 +562,15 @@ def segment_nodules(
         kept, points = _filtered_components(seg, prob_crop, lung_crop, comp, n, sp_w), []
 
     # map each kept instance back to the original grid
-    lung_o = (
-        np.asarray(lung, dtype=np.uint8)
-        if lung is not None
-        else resample_image(lung_w, sp_w, shape=hu.shape, mode="nearest").astype(np.uint8)
-    )
-    envelope_o = (
-        resample_image(lung_envelope(lung_c, sp_c).astype(np.uint8), sp_c, shape=hu.shape, mode="nearest") > 0
-    )
+    lung_o = np.asarray(lung, dtype=np.uint8) if lung is not None else nearest_resize(lung_w, hu.shape)
+    # the lungs' envelope, looked up per outline box on the coarse grid (no full-size copy)
+    envelope_c = lung_envelope(lung_c, sp_c)
+    to_coarse = [nearest_index(coarse[a], hu.shape[a]) for a in range(3)]
+
+    def envelope_in(osl: tuple[slice, ...]) -> NDArray[np.bool_]:
+        box: NDArray[np.bool_] = envelope_c[np.ix_(*(to_coarse[a][osl[a]] for a in range(3)))]
+        return box
+
     hu_arr = np.asarray(hu)
     extents = lung_extents(lung_o)
     nodules: list[MeasuredNodule] = []
@@ -590,7 +591,7 @@ def segment_nodules(
         a juxtapleural nodule whose outline ran into the wall, and only its part inside the envelope
         is kept. Outlines under :data:`MIN_DIAMETER_MM` are dropped.
         """
-        envelope = envelope_o[osl]
+        envelope = envelope_in(osl)
         if float(envelope[mask_o].mean()) < MIN_IN_LUNG_FRACTION:
             if not envelope[seed] or score < CUT_BACK_MIN_SCORE:
                 return

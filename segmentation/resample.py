@@ -9,9 +9,12 @@ new coordinate ``(i + 0.5) * m / n - 0.5`` for ``n`` original and ``m`` new voxe
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
+
+GenericT = TypeVar("GenericT", bound=np.generic)
 
 
 def target_shape(
@@ -43,6 +46,13 @@ def nearest_index(n: int, m: int) -> NDArray[np.intp]:
     u = (np.arange(m, dtype=np.float64) + 0.5) * n / m - 0.5
     out: NDArray[np.intp] = np.clip(np.rint(u), 0, n - 1).astype(np.intp)
     return out
+
+
+def nearest_resize(volume: NDArray[GenericT], shape: Sequence[int]) -> NDArray[GenericT]:
+    """Nearest-neighbour resampling of a label or mask volume to ``shape``, keeping its dtype."""
+    iz, iy, ix = (nearest_index(volume.shape[a], int(shape[a])) for a in range(3))
+    picked: NDArray[GenericT] = np.ascontiguousarray(np.asarray(volume)[iz][:, iy][:, :, ix])
+    return picked
 
 
 def resample_image(
