@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -273,8 +275,20 @@ def _cmd_train_fp(args: argparse.Namespace) -> int:
     return 0
 
 
-def _annotated_volumes(root: Path, extra: list[Path], managed: Path) -> Any:
-    """``(patient_id, series, volume, geometry, annotations)`` of every annotated series under ``root``."""
+@dataclass
+class _AnnotatedScan:
+    """One annotated series under a folder, read (``volume``) or not (``problem`` says why)."""
+
+    series_uid: str
+    annotations: Any
+    found: Any = None
+    volume: Any = None
+    geometry: Any = None
+    problem: str | None = None
+
+
+def _annotated_scans(root: Path, extra: list[Path], managed: Path) -> Iterator[_AnnotatedScan]:
+    """Every series under ``root`` with LIDC XML reads or LUNA16-style rows (``extra`` CSVs too)."""
     from radiology_app.core.errors import VolumeError
     from radiology_app.dicom.folder import series_in_folder, slice_index_by_sop
     from radiology_app.dicom.volume import read_volume
@@ -289,22 +303,19 @@ def _annotated_volumes(root: Path, extra: list[Path], managed: Path) -> Any:
         raise RadiologyAppError(f"{root}: no LIDC XML read or LUNA16-style CSV found")
     series, _ = series_in_folder(root, managed_dir=managed)
     for uid, ann in sorted(annotations.items()):
-        found = series.get(uid)
-        if found is None:
-            yield None, uid, None, None, ann
-            continue
-        try:
-            volume = read_volume(found.instances)
-        except VolumeError as exc:
-            yield None, uid, str(exc), None, ann
-            continue
-        geom = ScanGeometry(
-            volume.origin_lps_mm,
-            volume.spacing_zyx_mm,
-            volume.direction,
-            slice_index_by_sop(found.instances, volume),
-        )
-        yield found, uid, volume, geom, ann
+        scan = _AnnotatedScan(uid, ann, found=series.get(uid))
+        if scan.found is None:
+            scan.problem = "no DICOM series"
+        else:
+            try:
+                scan.volume = read_volume(scan.found.instances)
+            except VolumeError as exc:
+                scan.problem = str(exc)
+            else:
+                v = scan.volume
+                sop = slice_index_by_sop(scan.found.instances, v)
+                scan.geometry = ScanGeometry(v.origin_lps_mm, v.spacing_zyx_mm, v.direction, sop)
+        yield scan
 
 
 def _write_real_cases(args: argparse.Namespace, seg: Any) -> list[Path]:
@@ -322,15 +333,13 @@ def _write_real_cases(args: argparse.Namespace, seg: Any) -> list[Path]:
     paths: list[Path] = []
     show = _progress("real cases")
     with tempfile.TemporaryDirectory(prefix="radiology-app-train-") as managed:
-        for found, uid, volume, geom, ann in _annotated_volumes(
-            args.real, list(args.annotations), Path(managed)
-        ):
-            if found is None:
+        for item in _annotated_scans(args.real, list(args.annotations), Path(managed)):
+            if item.problem is not None:
                 continue
-            name = found.patient_id or uid
-            if name in held or uid in held:
+            name = item.found.patient_id or item.series_uid
+            if name in held or item.series_uid in held:
                 continue
-            scan = real_scan(name, volume.hu, geom, ann)
+            scan = real_scan(name, item.volume.hu, item.geometry, item.annotations)
             lung = lung_on_own_grid(scan.hu, scan.spacing_zyx_mm)
             for v in range(int(args.real_variants)):
                 path = out / f"real_{name}_{v:02d}.npz"
@@ -367,15 +376,13 @@ def _evaluate_real(args: argparse.Namespace) -> int:
     try:
         seg = load_model(args.weights)
         with tempfile.TemporaryDirectory(prefix="radiology-app-eval-") as managed:
-            for found, uid, volume, geom, ann in _annotated_volumes(root, [], Path(managed)):
-                if found is None:
-                    reason = volume if isinstance(volume, str) else "no DICOM series"
-                    skipped.append({"series_uid": uid, "source": ann.source, "reason": reason})
+            for item in _annotated_scans(root, [], Path(managed)):
+                volume, uid, ann = item.volume, item.series_uid, item.annotations
+                problem = item.problem or coarse_spacing_refusal(volume.spacing_zyx_mm)
+                if problem:
+                    skipped.append({"series_uid": uid, "source": ann.source, "reason": problem})
                     continue
-                refusal = coarse_spacing_refusal(volume.spacing_zyx_mm)
-                if refusal:
-                    skipped.append({"series_uid": uid, "source": ann.source, "reason": refusal})
-                    continue
+                found, geom = item.found, item.geometry
                 if show is not None:
                     show(len(scans), len(scans) + 1, f"series {len(scans) + 1}")
                 contrast = True if found.series.contrast_agent else None

@@ -248,3 +248,38 @@ def test_an_accepted_nodule_too_small_in_the_network_outline_gets_the_classical_
     at_nodule = [n for n in res.nodules if res.labels[centre] == n.label_id]
     assert at_nodule, "the accepted nodule must be kept"
     assert abs(at_nodule[0].measurement.mean_diameter_mm - 6.0) <= 1.0
+
+
+def test_fine_tuning_starts_from_given_weights_and_favours_their_mistakes(
+    candidate_case: Path, tmp_path: Path
+) -> None:
+    import dataclasses
+
+    from segmentation.fp_train import HARD_NEGATIVE_WEIGHT, hard_negative_weights
+
+    ex = case_examples(candidate_case, all_negatives=True)
+    start = _write(tmp_path, _tiny_classifier(), "a" * 64)
+    # a starting threshold of 0 makes every negative one it accepts: all weigh the hard-negative weight
+    st = FpTrainSettings(
+        out_dir=tmp_path / "run",
+        max_iters=2,
+        batch_size=8,
+        config=dataclasses.replace(TINY, threshold=0.0),
+        init_weights=start,
+    )
+    (weights,) = hard_negative_weights(st, [ex])
+    assert (weights[ex.labels == 0] == HARD_NEGATIVE_WEIGHT).all() and (weights[ex.labels == 1] == 1.0).all()
+    strict = dataclasses.replace(st, config=dataclasses.replace(TINY, threshold=1.01))
+    assert (hard_negative_weights(strict, [ex])[0] == 1.0).all()
+    # without starting weights every crop weighs 1
+    assert (hard_negative_weights(dataclasses.replace(st, init_weights=None), [ex])[0] == 1.0).all()
+    # the run starts from the given weights (step 0 equals them) and takes per-crop weights
+    res = train_classifier(
+        [ex, ex], dataclasses.replace(st, max_iters=0), case_weights=[1.0, 3.0], crop_weights=[weights, None]
+    )
+    import torch
+    from safetensors.torch import load_file
+
+    trained = torch.load(Path(res["checkpoint"]), weights_only=False)["model"]
+    given = load_file(str(start))
+    assert all(torch.equal(trained[k], given[k]) for k in given)
