@@ -103,17 +103,31 @@ def write_candidate_case(
         {"label": t.label_id, "kind": t.kind, "d": t.mean_diameter_mm, "jp": bool(t.spec.juxtapleural)}
         for t in ph.nodules
     ]
+    write_case_file(path, case, prob, truth, compress=compress)
+
+
+def write_case_file(
+    path: Path,
+    case: TrainingCase,
+    prob: NDArray[np.float32],
+    truth: list[dict[str, Any]],
+    *,
+    compress: bool = True,
+    **extra: NDArray[Any],
+) -> None:
+    """Write a candidate case (working-grid image, labels, lung, U-Net probability, truth, ``extra``)."""
     tmp = path.with_suffix(".tmp.npz")
     save = np.savez_compressed if compress else np.savez
-    save(
-        tmp,
-        image=case.image,
-        labels=case.labels,
-        lung=case.lung,
-        prob=prob.astype(np.float16),
-        spacing=np.float32(case.spacing_mm),
-        truth=np.array(json.dumps(truth)),
-    )
+    arrays: dict[str, Any] = {
+        "image": case.image,
+        "labels": case.labels,
+        "lung": case.lung,
+        "prob": prob.astype(np.float16),
+        "spacing": np.float32(case.spacing_mm),
+        "truth": np.array(json.dumps(truth)),
+        **extra,
+    }
+    save(tmp, **arrays)
     tmp.replace(path)
 
 

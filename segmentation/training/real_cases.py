@@ -14,7 +14,6 @@ Each case is one real scan with a fresh set of synthetic nodules inserted into i
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from scipy import ndimage
 from segmentation.annotations import NODULE, SeriesAnnotations
 from segmentation.dataset import to_working_grid
 from segmentation.evaluate_real import MIN_READERS, ScanGeometry, group_nodules, place_marks
+from segmentation.fp_train import write_case_file
 from segmentation.lung import lung_mask
 from segmentation.resample import resample_image, target_shape
 from segmentation.training.insertion import insert_nodules
@@ -144,17 +144,5 @@ def write_real_case(
     case, (shape_w, crop) = to_working_grid(image, labels, lung_o, sp, w)
     ignore_w = resample_image(scan.ignore.astype(np.uint8), sp, shape=shape_w, mode="nearest")[crop] > 0
     prob = _sliding_window(segmenter, case.image.astype(np.float32), None, None, 0, 1)
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez_compressed(
-        tmp,
-        image=case.image,
-        labels=case.labels,
-        lung=case.lung,
-        prob=prob.astype(np.float16),
-        spacing=np.float32(case.spacing_mm),
-        truth=np.array(json.dumps(truth)),
-        ignore=ignore_w,
-        scan=np.array(scan.name),
-    )
-    tmp.replace(path)
+    write_case_file(path, case, prob, truth, ignore=ignore_w, scan=np.array(scan.name))
     return {"scan": scan.name, "inserted": len(truths), "real": len(truth) - len(truths)}
