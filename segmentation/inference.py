@@ -596,6 +596,8 @@ def segment_nodules(
             if not envelope[seed] or score < CUT_BACK_MIN_SCORE:
                 return
             mask_o = mask_o & envelope
+            if not mask_o.any():
+                return
         mask_o = with_lung_window_rim(hu_arr[osl], mask_o, sp, free=(labels[osl] == 0) & envelope)
         olo = [s_.start for s_ in osl]
         meas = measure_nodule(
