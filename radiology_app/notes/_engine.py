@@ -1,9 +1,17 @@
 """Language-neutral machinery of the fact extractor: mentions, assertion status, aggregation.
 
-A *mention* is one place in the note where a fact is spoken of (a trigger phrase). Its *status* is
-``affirmed``, ``negated`` or ``uncertain``, decided from cue phrases in the clause that contains it
-(NegEx/ConText style: a negation cue before the trigger in the same clause, or a post-cue right
-after it). The mentions of one fact are then aggregated (:func:`aggregate_bool`).
+A *mention* is one place in the note where a fact is spoken of (a trigger phrase). Its context, in
+the ConText algorithm's three dimensions (Harkema et al., J Biomed Inform 2009), is decided from cue
+phrases in the clause that contains it:
+
+* *certainty* (:class:`Status`): ``affirmed``, ``negated``, ``uncertain`` (possible or suspected) or
+  ``hypothetical`` ("if", "should ... develop"): a cue before the trigger in the same clause, or a
+  post-cue right after it;
+* *experiencer*: ``patient``, ``family`` (a relative) or ``other``;
+* *temporality*: ``current`` or ``historical`` ("history of", "s/p", "既往", "术后").
+
+The mentions of one fact are then aggregated (:func:`aggregate_bool`): only affirmed mentions make a
+fact true.
 """
 
 from __future__ import annotations
@@ -16,12 +24,18 @@ from enum import StrEnum
 from functools import lru_cache
 
 __all__ = [
+    "CURRENT",
+    "FAMILY",
+    "HISTORICAL",
+    "OTHER",
+    "PATIENT",
     "CueSet",
     "Mention",
     "Status",
     "aggregate_bool",
     "clause_bounds",
     "status_of",
+    "temporality_of",
 ]
 
 
@@ -31,6 +45,16 @@ class Status(StrEnum):
     AFFIRMED = "affirmed"
     NEGATED = "negated"
     UNCERTAIN = "uncertain"
+    HYPOTHETICAL = "hypothetical"
+
+
+#: Who a mention is about.
+PATIENT = "patient"
+FAMILY = "family"
+OTHER = "other"
+#: When.
+CURRENT = "current"
+HISTORICAL = "historical"
 
 
 @dataclass(frozen=True)
@@ -44,9 +68,13 @@ class Mention:
     start, end
         Character offsets of the trigger in the note.
     status
-        Affirmed, negated or uncertain.
+        Affirmed, negated, uncertain or hypothetical.
     value
         The value the mention carries when affirmed (``True`` for yes/no facts, a site name, ...).
+    experiencer
+        :data:`PATIENT`, :data:`FAMILY` or :data:`OTHER`.
+    temporality
+        :data:`CURRENT` or :data:`HISTORICAL`.
     """
 
     fact: str
@@ -54,6 +82,8 @@ class Mention:
     end: int
     status: Status
     value: object = True
+    experiencer: str = PATIENT
+    temporality: str = CURRENT
 
 
 @dataclass(frozen=True)
@@ -85,6 +115,10 @@ class CueSet:
     subject_verb
         Pattern matched right after the trigger showing that it starts a new clause ("denies fever,
         cough is minimal"): a pre-cue separated from such a trigger by a comma does not reach it.
+    pre_hypothetical
+        Cue before a trigger that makes it hypothetical ("if", "should", "如果").
+    historical
+        Pattern anywhere in the trigger's clause that places it in the past ("history of", "既往").
     """
 
     sentence_break: re.Pattern[str]
@@ -97,6 +131,8 @@ class CueSet:
     post_affirmation: re.Pattern[str]
     scope_breaker: re.Pattern[str]
     subject_verb: re.Pattern[str] = re.compile(r"(?!)")
+    pre_hypothetical: re.Pattern[str] = re.compile(r"(?!)")
+    historical: re.Pattern[str] = re.compile(r"(?!)")
 
 
 @lru_cache(maxsize=256)
@@ -164,17 +200,27 @@ def status_of(text: str, start: int, end: int, cues: CueSet) -> Status:
     if cues.post_uncertainty.match(after):
         return Status.UNCERTAIN
     before = text[c_start:start]
-    neg = _last_cue(cues.pre_negation, cues.pseudo_negation, before)
-    unc = _last_cue(cues.pre_uncertainty, None, before)
-    best = max((m for m in (neg, unc) if m is not None), key=lambda m: m.end(), default=None)
-    if best is None:
+    found = {
+        Status.NEGATED: _last_cue(cues.pre_negation, cues.pseudo_negation, before),
+        Status.UNCERTAIN: _last_cue(cues.pre_uncertainty, None, before),
+        Status.HYPOTHETICAL: _last_cue(cues.pre_hypothetical, None, before),
+    }
+    cued = [(m.end(), status) for status, m in found.items() if m is not None]
+    if not cued:
         return Status.AFFIRMED
-    between = before[best.end() :]
+    cue_end, status = max(cued, key=lambda c: c[0])
+    between = before[cue_end:]
     if cues.scope_breaker.search(between):
         return Status.AFFIRMED
     if re.search(r"[,，]", between) and cues.subject_verb.match(after):
         return Status.AFFIRMED
-    return Status.NEGATED if best is neg else Status.UNCERTAIN
+    return status
+
+
+def temporality_of(text: str, start: int, cues: CueSet) -> str:
+    """:data:`HISTORICAL` when the clause of the trigger at ``start`` places it in the past."""
+    c_start, c_end = clause_bounds(text, start, cues)
+    return HISTORICAL if cues.historical.search(text, c_start, c_end) else CURRENT
 
 
 def find_mentions(
@@ -229,7 +275,9 @@ def find_mentions(
             if not visible(s, e) or any(ts < e and s < te for ts, te in taken):
                 continue
             taken.append((s, e))
-            found.append(Mention(fact, s, e, status_of(text, s, e, cues)))
+            found.append(
+                Mention(fact, s, e, status_of(text, s, e, cues), temporality=temporality_of(text, s, cues))
+            )
     found.sort(key=lambda mm: mm.start)
     return found
 
@@ -239,7 +287,7 @@ def aggregate_bool(mentions: Sequence[Mention]) -> tuple[bool | None, Mention | 
 
     Any affirmed mention makes the fact ``True`` (a symptom reported once is present, even if the
     note later says it settled); otherwise any negated mention makes it ``False``; otherwise an
-    uncertain mention leaves it ``None`` but keeps its span so the reader can see it.
+    uncertain or hypothetical mention leaves it ``None`` but keeps its span so the reader can see it.
 
     Returns
     -------

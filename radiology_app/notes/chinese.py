@@ -12,6 +12,7 @@ import re
 from collections.abc import Sequence
 
 from radiology_app.notes._engine import (
+    FAMILY,
     CueSet,
     Mention,
     Status,
@@ -20,6 +21,7 @@ from radiology_app.notes._engine import (
     find_mentions,
     sentence_bounds,
     status_of,
+    temporality_of,
 )
 from radiology_app.notes.facts import Fact, FactValue, make_fact
 
@@ -35,6 +37,8 @@ CUES = CueSet(
     post_uncertainty=re.compile(r"\s*(?:[？?]|待排|可能|不详|待查)"),
     post_affirmation=re.compile(r"\s*(?:[（(]\s*[+＋]\s*[）)]|阳性|[：:]\s*(?:有|是|阳性))"),
     scope_breaker=re.compile(r"(?!)"),
+    pre_hypothetical=re.compile(r"如果|如若|若|如有|一旦|如出现|如再|倘若"),
+    historical=re.compile(r"既往|术后|曾(?:患|有|行|因)?|病史|年前|个月前|治疗后|放化疗后|复查"),
 )
 
 _RELATIVE = re.compile(
@@ -280,7 +284,9 @@ def _cancer(text: str, relatives: Sequence[tuple[int, int]]) -> dict[str, Fact]:
     family: list[Mention] = []
     sites: list[tuple[str, int, int]] = []
     for m in _FAMILY_CANCER_NEG.finditer(text):
-        family.append(Mention("family_history_lung_cancer", m.start(), m.end(), Status.NEGATED))
+        family.append(
+            Mention("family_history_lung_cancer", m.start(), m.end(), Status.NEGATED, experiencer=FAMILY)
+        )
     fam_neg_spans = [(mm.start, mm.end) for mm in family]
     for m in _CANCER.finditer(text):
         s, e = m.span()
@@ -293,9 +299,14 @@ def _cancer(text: str, relatives: Sequence[tuple[int, int]]) -> dict[str, Fact]:
         if (_in(relatives, s) or in_family_neg) and not also_own:
             lung = _LUNG_CANCER.search(text, s, e)
             if lung is not None:
-                family.append(Mention("family_history_lung_cancer", lung.start(), lung.end(), status))
+                family.append(
+                    Mention(
+                        "family_history_lung_cancer", lung.start(), lung.end(), status, experiencer=FAMILY
+                    )
+                )
             continue
-        personal.append(Mention("personal_cancer_history", s, e, status))
+        when = temporality_of(text, s, CUES)
+        personal.append(Mention("personal_cancer_history", s, e, status, temporality=when))
         if status is Status.AFFIRMED:
             site = _site(m.group(0))
             if site is not None:
@@ -303,13 +314,15 @@ def _cancer(text: str, relatives: Sequence[tuple[int, int]]) -> dict[str, Fact]:
     for name, ms in (("personal_cancer_history", personal), ("family_history_lung_cancer", family)):
         value, mention = aggregate_bool(ms)
         if mention is not None:
-            out[name] = make_fact(text, value, mention.start, mention.end)
+            out[name] = make_fact(text, value, mention.start, mention.end, mention=mention)
     if out.get("personal_cancer_history", Fact()).value is True and sites:
         names: list[str] = []
         for site, _, _ in sites:
             if site not in names:
                 names.append(site)
-        out["cancer_site"] = make_fact(text, ",".join(names), sites[0][1], sites[0][2])
+        out["cancer_site"] = make_fact(
+            text, ",".join(names), sites[0][1], sites[0][2], context=out["personal_cancer_history"]
+        )
     return out
 
 
@@ -376,9 +389,11 @@ def extract(text: str) -> dict[str, Fact]:
         mentions = find_mentions(text, name, pats, CUES, negs)
         value, mention = aggregate_bool(mentions)
         if mention is not None:
-            out[name] = make_fact(text, value, mention.start, mention.end)
+            out[name] = make_fact(text, value, mention.start, mention.end, mention=mention)
     # report the original characters (traditional stays traditional)
     return {
-        name: fact if fact.span is None else make_fact(original, fact.value, fact.span[0], fact.span[1])
+        name: fact
+        if fact.span is None
+        else make_fact(original, fact.value, fact.span[0], fact.span[1], context=fact)
         for name, fact in out.items()
     }

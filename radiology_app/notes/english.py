@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from functools import lru_cache
 
 from radiology_app.notes._engine import (
+    FAMILY,
+    HISTORICAL,
     CueSet,
     Mention,
     Status,
@@ -21,6 +23,7 @@ from radiology_app.notes._engine import (
     find_mentions,
     sentence_bounds,
     status_of,
+    temporality_of,
 )
 from radiology_app.notes.facts import Fact, FactValue, make_fact
 
@@ -50,7 +53,8 @@ CUES = CueSet(
     pre_uncertainty=re.compile(
         r"\?|\b(?:possible|possibly|probable|probably|questionable|query|queried|suspected|suspect|"
         r"suspicious for|may|might|could|cannot rule out|can't rule out|rule out|r/o|unclear|uncertain|"
-        r"unsure|not sure|concern for|cannot exclude|versus)\b",
+        r"unsure|not sure|concern for|cannot exclude|versus|vs|differential(?: diagnosis)?(?: includes?| of)?|"
+        r"ddx|d/?dx|to exclude|exclude|work-?up for|likely)\b",
         _I,
     ),
     post_negation=re.compile(
@@ -71,6 +75,17 @@ CUES = CueSet(
         _I,
     ),
     subject_verb=re.compile(r"\s+(?:is|was|has been|remains|are|were)\b", _I),
+    pre_hypothetical=re.compile(
+        r"\b(?:if|should (?:he|she|they|the patient|pt|there be)|in case of|in the event of|unless|"
+        r"return (?:if|for|with)|watch for|look out for|safety[- ]net(?:ting)?(?: advice)?(?: for)?)\b",
+        _I,
+    ),
+    historical=re.compile(
+        r"\b(?:history of|hx of|h/o|pmhx?|past (?:medical )?history|previous(?:ly)?|prior|s/p|status post|"
+        r"treated|resected|remote|in remission|years? ago|months? ago|(?:in|since) (?:19|20)\d\d|"
+        r"had (?:a |an )?)\b",
+        _I,
+    ),
 )
 
 _RELATIVE = re.compile(
@@ -629,6 +644,7 @@ def _cancer(text: str) -> dict[str, Fact]:
         if re.search(r"\bbenign\s*$", before):
             continue
         status = status_of(text, s, e, CUES)
+        when = temporality_of(text, s, CUES)
         c_start, c_end = _relative_bounds(text, s)
         clause = text[c_start:c_end]
         is_family = _family_clause(text, s)
@@ -638,30 +654,42 @@ def _cancer(text: str) -> dict[str, Fact]:
             generic = not _CANCER_CI.search(clause[: s - c_start]) and lung is None
             lung_here = lung is not None and lung.start() <= s - c_start + 4 <= lung.end() + 4
             if lung_here or (status is Status.NEGATED and (generic or lung is None)):
-                family.append(Mention("family_history_lung_cancer", s, e, status))
+                family.append(Mention("family_history_lung_cancer", s, e, status, experiencer=FAMILY))
         if is_personal:
-            personal.append(Mention("personal_cancer_history", s, e, status))
+            personal.append(Mention("personal_cancer_history", s, e, status, temporality=when))
             if status is Status.AFFIRMED:
                 near = _site_near(text, s, e, c_start, c_end)
                 if near is not None:
                     sites.append((s, near[0], near[1], near[2]))
     own_nil = _PERSONAL_NIL.search(text)
     if own_nil is not None:
-        personal.append(Mention("personal_cancer_history", own_nil.start(), own_nil.end(), Status.NEGATED))
+        personal.append(
+            Mention(
+                "personal_cancer_history",
+                own_nil.start(),
+                own_nil.end(),
+                Status.NEGATED,
+                temporality=HISTORICAL,
+            )
+        )
     nil = _FAMILY_NIL.search(text)
     if nil is not None:
-        family.append(Mention("family_history_lung_cancer", nil.start(), nil.end(), Status.NEGATED))
+        family.append(
+            Mention("family_history_lung_cancer", nil.start(), nil.end(), Status.NEGATED, experiencer=FAMILY)
+        )
     for name, ms in (("personal_cancer_history", personal), ("family_history_lung_cancer", family)):
         value, mention = aggregate_bool(ms)
         if mention is not None:
-            out[name] = make_fact(text, value, mention.start, mention.end)
+            out[name] = make_fact(text, value, mention.start, mention.end, mention=mention)
     if out.get("personal_cancer_history", Fact()).value is True and sites:
         names: list[str] = []
         for _, site, _, _ in sites:
             if site not in names:
                 names.append(site)
         first = sites[0]
-        out["cancer_site"] = make_fact(text, ",".join(names), first[2], first[3])
+        out["cancer_site"] = make_fact(
+            text, ",".join(names), first[2], first[3], context=out["personal_cancer_history"]
+        )
     return out
 
 
@@ -684,7 +712,7 @@ def _bool_fact(text: str, mentions: list[Mention]) -> Fact | None:
     value, mention = aggregate_bool(mentions)
     if mention is None:
         return None
-    return make_fact(text, value, mention.start, mention.end)
+    return make_fact(text, value, mention.start, mention.end, mention=mention)
 
 
 def _ros_markers(text: str, mentions: list[Mention]) -> list[Mention]:
@@ -695,9 +723,9 @@ def _ros_markers(text: str, mentions: list[Mention]) -> list[Mention]:
         if re.search(r"(?:^|[,:(]\s?)[-–]\s?$", before) or re.search(
             r"[,:]\s*[-–]\s?$", text[max(0, m.start - 5) : m.start]
         ):
-            m = Mention(m.fact, m.start, m.end, Status.NEGATED, m.value)
+            m = Mention(m.fact, m.start, m.end, Status.NEGATED, m.value, m.experiencer, m.temporality)
         elif re.search(r"\+\s?$", before):
-            m = Mention(m.fact, m.start, m.end, Status.AFFIRMED, m.value)
+            m = Mention(m.fact, m.start, m.end, Status.AFFIRMED, m.value, m.experiencer, m.temporality)
         out.append(m)
     return out
 

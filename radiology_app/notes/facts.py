@@ -37,6 +37,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from radiology_app.notes._engine import CURRENT, PATIENT, Mention, Status
+
 __all__ = ["FACT_NAMES", "ExtractedFacts", "Fact", "FactValue", "detect_language", "extract_facts"]
 
 #: The fact names of the command-line contract, in contract order.
@@ -76,11 +78,18 @@ class Fact:
         ``(start, end)`` character offsets of the text it came from, or ``None``.
     text
         ``note[start:end]``, or ``None``.
+    experiencer, certainty, temporality
+        The context of the phrase it came from (ConText, see :mod:`radiology_app.notes._engine`):
+        ``patient``/``family``/``other``; ``affirmed``/``negated``/``uncertain``/``hypothetical``;
+        ``current``/``historical``. ``None`` when the note does not speak of the fact.
     """
 
     value: FactValue = None
     span: tuple[int, int] | None = None
     text: str | None = None
+    experiencer: str | None = None
+    certainty: str | None = None
+    temporality: str | None = None
 
 
 @dataclass(frozen=True)
@@ -121,6 +130,9 @@ class ExtractedFacts:
                     "value": fact.value,
                     "span": None if fact.span is None else [fact.span[0], fact.span[1]],
                     "text": fact.text,
+                    "experiencer": fact.experiencer,
+                    "certainty": fact.certainty,
+                    "temporality": fact.temporality,
                 }
                 for name, fact in ((n, self.facts[n]) for n in FACT_NAMES)
             },
@@ -169,8 +181,30 @@ def extract_facts(text: str, language: str | None = None) -> ExtractedFacts:
     return ExtractedFacts(lang, facts)
 
 
-def make_fact(text: str, value: FactValue, start: int | None, end: int | None) -> Fact:
-    """A :class:`Fact` with its span and text, or without when ``start`` is ``None``."""
+def make_fact(
+    text: str,
+    value: FactValue,
+    start: int | None,
+    end: int | None,
+    *,
+    mention: Mention | None = None,
+    context: Fact | None = None,
+) -> Fact:
+    """A :class:`Fact` with its span, text and context, or without span when ``start`` is ``None``.
+
+    The context comes from ``mention`` (the phrase the value was read from), or is copied from
+    ``context``; otherwise a stated value is taken as affirmed (denied for ``False``) and current, of
+    the patient.
+    """
+    ctx: tuple[str | None, str | None, str | None]
+    if mention is not None:
+        ctx = (mention.experiencer, mention.status.value, mention.temporality)
+    elif context is not None:
+        ctx = (context.experiencer, context.certainty, context.temporality)
+    elif value is not None:
+        ctx = (PATIENT, (Status.NEGATED if value is False else Status.AFFIRMED).value, CURRENT)
+    else:
+        ctx = (None, None, None)
     if start is None or end is None:
-        return Fact(value)
-    return Fact(value, (start, end), text[start:end])
+        return Fact(value, None, None, *ctx)
+    return Fact(value, (start, end), text[start:end], *ctx)

@@ -22,7 +22,14 @@ def test_extract_facts_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert doc["facts"]["hemoptysis"]["value"] is False
     start, end = doc["facts"]["pack_years"]["span"]
     assert text[start:end] == doc["facts"]["pack_years"]["text"]
-    assert doc["facts"]["fever"] == {"value": None, "span": None, "text": None}
+    assert doc["facts"]["fever"] == {
+        "value": None,
+        "span": None,
+        "text": None,
+        "experiencer": None,
+        "certainty": None,
+        "temporality": None,
+    }
 
 
 def test_extract_facts_gb18030_chinese(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -34,7 +34,7 @@ def test_to_json_shape_and_spans_point_at_the_text() -> None:
     assert doc["language"] == "en"
     assert set(doc["facts"]) == set(CONTRACT_NAMES)
     for name, fact in doc["facts"].items():
-        assert set(fact) == {"value", "span", "text"}, name
+        assert set(fact) == {"value", "span", "text", "experiencer", "certainty", "temporality"}, name
         if fact["span"] is not None:
             start, end = fact["span"]
             assert text[start:end] == fact["text"]
@@ -286,3 +286,84 @@ def test_traditional_chinese_note() -> None:
     assert f.value("tb_or_fungal_exposure") is False
     fever = f.facts["fever"]
     assert fever.span is not None and text[fever.span[0] : fever.span[1]] == fever.text == "發燒"
+
+
+@pytest.mark.parametrize(
+    ("note", "fact", "value", "experiencer", "certainty", "temporality"),
+    [
+        ("His mother had lung cancer.", "family_history_lung_cancer", True, "family", "affirmed", "current"),
+        ("His mother had lung cancer.", "personal_cancer_history", None, None, None, None),
+        (
+            "?primary lung ca. CT requested.",
+            "personal_cancer_history",
+            None,
+            "patient",
+            "uncertain",
+            "current",
+        ),
+        (
+            "Differential includes lung cancer versus infection.",
+            "personal_cancer_history",
+            None,
+            "patient",
+            "uncertain",
+            "current",
+        ),
+        (
+            "If malignant, refer to oncology.",
+            "personal_cancer_history",
+            None,
+            "patient",
+            "hypothetical",
+            "current",
+        ),
+        ("Return if fever or haemoptysis.", "fever", None, "patient", "hypothetical", "current"),
+        (
+            "History of breast cancer treated 2010.",
+            "personal_cancer_history",
+            True,
+            "patient",
+            "affirmed",
+            "historical",
+        ),
+        (
+            "History of breast cancer treated 2010.",
+            "cancer_site",
+            "breast",
+            "patient",
+            "affirmed",
+            "historical",
+        ),
+        (
+            "No personal history of lung cancer.",
+            "personal_cancer_history",
+            False,
+            "patient",
+            "negated",
+            "historical",
+        ),
+        ("Cough for 3 weeks.", "cough", True, "patient", "affirmed", "current"),
+        ("父亲患肺癌。", "family_history_lung_cancer", True, "family", "affirmed", "current"),
+        ("父亲患肺癌。", "personal_cancer_history", None, None, None, None),
+        ("考虑肺癌可能。", "personal_cancer_history", None, "patient", "uncertain", "current"),
+        ("如出现咯血及时就诊。", "hemoptysis", None, "patient", "hypothetical", "current"),
+        ("既往乳腺癌术后5年。", "personal_cancer_history", True, "patient", "affirmed", "historical"),
+        ("否认肿瘤病史。", "personal_cancer_history", False, "patient", "negated", "historical"),
+    ],
+)
+def test_each_fact_carries_its_context(
+    note: str,
+    fact: str,
+    value: object,
+    experiencer: str | None,
+    certainty: str | None,
+    temporality: str | None,
+) -> None:
+    """Who, how certain, when (ConText): only an affirmed fact of the patient sets a value."""
+    f = extract_facts(note).facts[fact]
+    assert (f.value, f.experiencer, f.certainty, f.temporality) == (
+        value,
+        experiencer,
+        certainty,
+        temporality,
+    )
