@@ -173,16 +173,8 @@ def _facts_json(text: str | None) -> tuple[dict[str, dict[str, Any]], list[str]]
         from radiology_app.notes.facts import extract_facts
     except ImportError:
         return {}, ["the note fact extractor is not installed: facts were not read from the note"]
-    extracted = extract_facts(text)
-    out: dict[str, dict[str, Any]] = {}
-    for name, fact in extracted.facts.items():
-        span = getattr(fact, "span", None)
-        out[name] = {
-            "value": getattr(fact, "value", None),
-            "span": None if span is None else list(span),
-            "text": getattr(fact, "text", None),
-        }
-    return out, []
+    facts: dict[str, dict[str, Any]] = extract_facts(text).to_json()["facts"]
+    return facts, []
 
 
 def _fact(findings: Findings, name: str) -> Any:

@@ -53,8 +53,8 @@ CUES = CueSet(
     pre_uncertainty=re.compile(
         r"\?|\b(?:possible|possibly|probable|probably|questionable|query|queried|suspected|suspect|"
         r"suspicious for|may|might|could|cannot rule out|can't rule out|rule out|r/o|unclear|uncertain|"
-        r"unsure|not sure|concern for|cannot exclude|versus|vs|differential(?: diagnosis)?(?: includes?| of)?|"
-        r"ddx|d/?dx|to exclude|exclude|work-?up for|likely)\b",
+        r"unsure|not sure|concern for|cannot exclude|versus|vs|"
+        r"differential(?: diagnosis)?(?: includes?| of)?|ddx|d/?dx|to exclude|exclude|work-?up for|likely)\b",
         _I,
     ),
     post_negation=re.compile(

@@ -30,6 +30,24 @@ from radiology_app.ui.error_dialog import show_error
 Facts = Mapping[str, Mapping[str, Any]]
 HIGHLIGHT = QColor(90, 75, 20)
 HIGHLIGHT_SELECTED = QColor(150, 110, 20)
+#: A relative's history (it counts for the family, never for the patient).
+FAMILY_HIGHLIGHT = QColor(30, 70, 110)
+#: The wavy underline of a suspected or conditional phrase (it sets no value).
+SUSPECTED_UNDERLINE = QColor(190, 120, 230)
+_CERTAINTY_WORDS = {"negated": "denied", "uncertain": "suspected", "hypothetical": "conditional"}
+
+
+def context_text(fact: Mapping[str, Any]) -> str:
+    """Short words for a fact's context: "family", "suspected", "conditional", "denied", "past"."""
+    words: list[str] = []
+    if fact.get("experiencer") not in (None, "patient"):
+        words.append(str(fact["experiencer"]))
+    certainty = _CERTAINTY_WORDS.get(str(fact.get("certainty")))
+    if certainty:
+        words.append(certainty)
+    if fact.get("temporality") == "historical":
+        words.append("past")
+    return ", ".join(words)
 
 
 def format_value(value: Any) -> str:
@@ -71,7 +89,7 @@ class NotesPanelWidget(QWidget):
         self.editor.textChanged.connect(self._schedule_extract)
         self.fact_tree = QTreeWidget(self)
         self.fact_tree.setObjectName("factTree")
-        self.fact_tree.setHeaderLabels(["Fact", "Value", "From the note"])
+        self.fact_tree.setHeaderLabels(["Fact", "Value", "Context", "From the note"])
         self.fact_tree.header().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.fact_tree.setRootIsDecorated(False)
         self.fact_tree.currentItemChanged.connect(self._on_fact_selected)
@@ -191,11 +209,16 @@ class NotesPanelWidget(QWidget):
         self.fact_tree.clear()
         for name, fact in self.facts.items():
             item = QTreeWidgetItem(
-                [name.replace("_", " "), format_value(fact.get("value")), str(fact.get("text") or "")]
+                [
+                    name.replace("_", " "),
+                    format_value(fact.get("value")),
+                    context_text(fact),
+                    str(fact.get("text") or ""),
+                ]
             )
             item.setData(0, Qt.ItemDataRole.UserRole, name)
             if fact.get("value") is None:
-                for col in range(3):
+                for col in range(4):
                     item.setForeground(col, QColor(120, 120, 120))
             self.fact_tree.addTopLevelItem(item)
 
@@ -206,19 +229,31 @@ class NotesPanelWidget(QWidget):
         )
 
     def _highlight(self, selected: str | None = None) -> None:
+        """The patient's facts in amber, a relative's in blue, suspected or conditional ones underlined."""
         selections: list[QTextEdit.ExtraSelection] = []
         length = len(self.text())
         for name, fact in self.facts.items():
             span = fact.get("span")
-            if fact.get("value") is None or not span:
+            suspected = fact.get("certainty") in ("uncertain", "hypothetical")
+            if not span or (fact.get("value") is None and not suspected):
                 continue
             start, end = int(span[0]), int(span[1])
             if not (0 <= start < end <= length):
                 continue
             sel = QTextEdit.ExtraSelection()
             fmt = QTextCharFormat()
-            fmt.setBackground(HIGHLIGHT_SELECTED if name == selected else HIGHLIGHT)
-            fmt.setToolTip(f"{name.replace('_', ' ')}: {format_value(fact.get('value'))}")
+            if suspected:
+                fmt.setUnderlineStyle(QTextCharFormat.UnderlineStyle.WaveUnderline)
+                fmt.setUnderlineColor(SUSPECTED_UNDERLINE)
+            elif fact.get("experiencer") == "family":
+                fmt.setBackground(FAMILY_HIGHLIGHT)
+            else:
+                fmt.setBackground(HIGHLIGHT)
+            if name == selected:
+                fmt.setBackground(HIGHLIGHT_SELECTED)
+            context = context_text(fact)
+            tip = f"{name.replace('_', ' ')}: {format_value(fact.get('value'))}"
+            fmt.setToolTip(f"{tip} ({context})" if context else tip)
             sel.format = fmt
             cursor = QTextCursor(self.editor.document())
             cursor.setPosition(start)

@@ -57,7 +57,7 @@ def load_volume(
 
 
 def extract_facts(text: str) -> Facts:
-    """Facts of a note in the contract shape ``{name: {"value", "span", "text"}}``."""
+    """Facts of a note in the contract shape: ``{name: {value, span, text}}`` plus each fact's context."""
     from radiology_app.notes.facts import extract_facts as _extract
 
     return facts_mapping(_extract(text))
@@ -83,6 +83,7 @@ def facts_mapping(obj: Any) -> Facts:
                 "value": fact.get("value"),
                 "span": list(span) if span else None,
                 "text": fact.get("text"),
+                **{key: fact.get(key) for key in ("experiencer", "certainty", "temporality")},
             }
         else:
             out[str(name)] = {"value": fact, "span": None, "text": None}

@@ -74,3 +74,31 @@ def test_chinese_note_spans(qtbot: QtBot, tmp_path: Path) -> None:
         cursor.setPosition(start)
         cursor.setPosition(end, cursor.MoveMode.KeepAnchor)
         assert cursor.selectedText() == text[start:end]
+
+
+def test_a_relatives_history_and_a_suspected_diagnosis_look_different(qtbot: QtBot, tmp_path: Path) -> None:
+    from PySide6.QtGui import QTextCharFormat
+
+    from radiology_app.ui.notes_panel import FAMILY_HIGHLIGHT, HIGHLIGHT
+
+    w = _panel(qtbot, tmp_path)
+    text = "70M, cough. His mother had lung cancer. ?primary lung ca."
+    w.db.add_note(UID, text)
+    w.set_study(UID)
+    looks = {}
+    for sel in w.editor.extraSelections():
+        fmt = QTextCharFormat(sel.format)
+        words = text[sel.cursor.selectionStart() : sel.cursor.selectionEnd()]
+        looks[words] = (fmt.background().color(), fmt.underlineStyle())
+    assert looks["cancer"][0] == FAMILY_HIGHLIGHT
+    assert looks["cough"][0] == HIGHLIGHT
+    assert looks["ca"][1] == QTextCharFormat.UnderlineStyle.WaveUnderline
+    items = {
+        w.fact_tree.topLevelItem(i).text(0): (
+            w.fact_tree.topLevelItem(i).text(1),
+            w.fact_tree.topLevelItem(i).text(2),
+        )
+        for i in range(w.fact_tree.topLevelItemCount())
+    }
+    assert items["family history lung cancer"] == ("yes", "family")
+    assert items["personal cancer history"] == ("not stated", "suspected")
