@@ -32,7 +32,7 @@ from segmentation.inference import (
 )
 from segmentation.lung import lung_envelope
 from segmentation.measure import axial_axes_mm, round_half_up
-from segmentation.resample import resample_image, target_shape
+from segmentation.resample import grid_like, nearest_resize
 
 log = logging.getLogger(__name__)
 
@@ -265,14 +265,8 @@ def group_nodules(placed: Sequence[_Placed], sp: Sequence[float]) -> list[Refere
 
 def envelope_on_own_grid(lung: NDArray[np.generic], sp: Sequence[float]) -> NDArray[np.bool_]:
     """The lungs' envelope (:func:`segmentation.lung.lung_envelope`) of a mask, on a coarse grid."""
-    coarse = target_shape(lung.shape, sp, (LUNG_GRID_MM,) * 3)
-    sp_c = tuple(lung.shape[k] * sp[k] / coarse[k] for k in range(3))
-    lung_c = resample_image(lung, sp, shape=coarse, mode="nearest")
-    env: NDArray[np.bool_] = (
-        resample_image(lung_envelope(lung_c, sp_c).astype(np.uint8), sp_c, shape=lung.shape, mode="nearest")
-        > 0
-    )
-    return env
+    coarse, sp_c = grid_like(lung.shape, sp, LUNG_GRID_MM)
+    return nearest_resize(lung_envelope(nearest_resize(np.asarray(lung), coarse), sp_c), lung.shape)
 
 
 def _flat(vox: NDArray[np.intp], shape: Sequence[int]) -> NDArray[np.intp]:

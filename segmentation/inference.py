@@ -31,7 +31,7 @@ from segmentation.lung import lung_envelope
 from segmentation.lung import lung_mask as compute_lung_mask
 from segmentation.measure import CALCIUM_HU, NoduleMeasurement, lung_extents, measure_nodule
 from segmentation.model import ModelConfig, build_unet, normalize_hu
-from segmentation.resample import nearest_index, nearest_resize, resample_image, target_shape
+from segmentation.resample import grid_like, nearest_index, nearest_resize, resample_image, target_shape
 from segmentation.weights import MODELS_DIR, read_verified
 
 if TYPE_CHECKING:
@@ -514,8 +514,7 @@ def segment_nodules(
     report(on_progress, 0, 1, "lung mask")
     # the lung mask only bounds the search, sides the nodules and gives the lungs' envelope: a 2.5 mm
     # grid is enough
-    coarse = target_shape(shape_w, sp_w, (LUNG_GRID_MM,) * 3)
-    sp_c = tuple(shape_w[k] * sp_w[k] / coarse[k] for k in range(3))
+    coarse, sp_c = grid_like(shape_w, sp_w, LUNG_GRID_MM)
     img_c = resample_image(img_w, sp_w, shape=coarse)
     if lung is not None:
         if lung.shape != hu.shape:

@@ -25,6 +25,15 @@ def target_shape(
     return out[0], out[1], out[2]
 
 
+def grid_like(
+    shape: Sequence[int], spacing: Sequence[float], target_mm: float
+) -> tuple[tuple[int, int, int], tuple[float, float, float]]:
+    """The isotropic grid of about ``target_mm`` covering a volume: its shape and exact spacing (mm)."""
+    new = target_shape(shape, spacing, (target_mm,) * 3)
+    sp = tuple(float(shape[k]) * float(spacing[k]) / new[k] for k in range(3))
+    return new, (sp[0], sp[1], sp[2])
+
+
 def resample_matrix(n: int, m: int) -> NDArray[np.float32]:
     """Weights (m x n) taking ``n`` samples to ``m`` along one axis (extent-preserving).
 

@@ -27,7 +27,7 @@ from segmentation.dataset import to_working_grid
 from segmentation.evaluate_real import MIN_READERS, ScanGeometry, group_nodules, place_marks
 from segmentation.fp_train import write_case_file
 from segmentation.lung import lung_mask
-from segmentation.resample import resample_image, target_shape
+from segmentation.resample import grid_like, nearest_resize, resample_image
 from segmentation.training.insertion import insert_nodules
 
 #: Reader marks that are neither positives nor negatives are grown by this much (mm).
@@ -98,11 +98,8 @@ def lung_on_own_grid(
     hu: NDArray[np.generic], spacing_zyx_mm: tuple[float, float, float]
 ) -> NDArray[np.uint8]:
     """The classical lung mask, computed on a :data:`LUNG_GRID_MM` grid and brought back to the CT's."""
-    coarse = target_shape(hu.shape, spacing_zyx_mm, (LUNG_GRID_MM,) * 3)
-    img_c = resample_image(hu, spacing_zyx_mm, shape=coarse)
-    sp_c = tuple(hu.shape[k] * spacing_zyx_mm[k] / coarse[k] for k in range(3))
-    lung_c = lung_mask(img_c, sp_c)
-    return resample_image(lung_c, sp_c, shape=hu.shape, mode="nearest").astype(np.uint8)
+    coarse, sp_c = grid_like(hu.shape, spacing_zyx_mm, LUNG_GRID_MM)
+    return nearest_resize(lung_mask(resample_image(hu, spacing_zyx_mm, shape=coarse), sp_c), hu.shape)
 
 
 def write_real_case(
@@ -142,7 +139,7 @@ def write_real_case(
         truth.append({"label": label, "kind": "reader", "d": round(d, 1), "jp": False})
     w = segmenter.config.working_spacing_mm
     case, (shape_w, crop) = to_working_grid(image, labels, lung_o, sp, w)
-    ignore_w = resample_image(scan.ignore.astype(np.uint8), sp, shape=shape_w, mode="nearest")[crop] > 0
+    ignore_w = nearest_resize(scan.ignore, shape_w)[crop]
     prob = _sliding_window(segmenter, case.image.astype(np.float32), None, None, 0, 1)
     write_case_file(path, case, prob, truth, ignore=ignore_w, scan=np.array(scan.name))
     return {"scan": scan.name, "inserted": len(truths), "real": len(truth) - len(truths)}
