@@ -4,7 +4,7 @@ A *mention* is one place in the note where a fact is spoken of (a trigger phrase
 the ConText algorithm's three dimensions (Harkema et al., J Biomed Inform 2009), is decided from cue
 phrases in the clause that contains it:
 
-* *certainty* (:class:`Status`): ``affirmed``, ``negated``, ``uncertain`` (possible or suspected) or
+* *certainty* (:class:`Status`): ``affirmed``, ``negated``, ``possible`` (possible or suspected) or
   ``hypothetical`` ("if", "should ... develop"): a cue before the trigger in the same clause, or a
   post-cue right after it;
 * *experiencer*: ``patient``, ``family`` (a relative) or ``other``;
@@ -44,7 +44,7 @@ class Status(StrEnum):
 
     AFFIRMED = "affirmed"
     NEGATED = "negated"
-    UNCERTAIN = "uncertain"
+    POSSIBLE = "possible"
     HYPOTHETICAL = "hypothetical"
 
 
@@ -68,7 +68,7 @@ class Mention:
     start, end
         Character offsets of the trigger in the note.
     status
-        Affirmed, negated, uncertain or hypothetical.
+        Affirmed, negated, possible or hypothetical.
     value
         The value the mention carries when affirmed (``True`` for yes/no facts, a site name, ...).
     experiencer
@@ -198,11 +198,11 @@ def status_of(text: str, start: int, end: int, cues: CueSet) -> Status:
     if cues.post_negation.match(after):
         return Status.NEGATED
     if cues.post_uncertainty.match(after):
-        return Status.UNCERTAIN
+        return Status.POSSIBLE
     before = text[c_start:start]
     found = {
         Status.NEGATED: _last_cue(cues.pre_negation, cues.pseudo_negation, before),
-        Status.UNCERTAIN: _last_cue(cues.pre_uncertainty, None, before),
+        Status.POSSIBLE: _last_cue(cues.pre_uncertainty, None, before),
         Status.HYPOTHETICAL: _last_cue(cues.pre_hypothetical, None, before),
     }
     cued = [(m.end(), status) for status, m in found.items() if m is not None]

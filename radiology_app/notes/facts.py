@@ -80,7 +80,7 @@ class Fact:
         ``note[start:end]``, or ``None``.
     experiencer, certainty, temporality
         The context of the phrase it came from (ConText, see :mod:`radiology_app.notes._engine`):
-        ``patient``/``family``/``other``; ``affirmed``/``negated``/``uncertain``/``hypothetical``;
+        ``patient``/``family``/``other``; ``affirmed``/``negated``/``possible``/``hypothetical``;
         ``current``/``historical``. ``None`` when the note does not speak of the fact.
     """
 

@@ -34,7 +34,7 @@ HIGHLIGHT_SELECTED = QColor(150, 110, 20)
 FAMILY_HIGHLIGHT = QColor(30, 70, 110)
 #: The wavy underline of a suspected or conditional phrase (it sets no value).
 SUSPECTED_UNDERLINE = QColor(190, 120, 230)
-_CERTAINTY_WORDS = {"negated": "denied", "uncertain": "suspected", "hypothetical": "conditional"}
+_CERTAINTY_WORDS = {"negated": "denied", "possible": "suspected", "hypothetical": "conditional"}
 
 
 def context_text(fact: Mapping[str, Any]) -> str:
@@ -234,7 +234,7 @@ class NotesPanelWidget(QWidget):
         length = len(self.text())
         for name, fact in self.facts.items():
             span = fact.get("span")
-            suspected = fact.get("certainty") in ("uncertain", "hypothetical")
+            suspected = fact.get("certainty") in ("possible", "hypothetical")
             if not span or (fact.get("value") is None and not suspected):
                 continue
             start, end = int(span[0]), int(span[1])

@@ -298,7 +298,7 @@ def test_traditional_chinese_note() -> None:
             "personal_cancer_history",
             None,
             "patient",
-            "uncertain",
+            "possible",
             "current",
         ),
         (
@@ -306,7 +306,7 @@ def test_traditional_chinese_note() -> None:
             "personal_cancer_history",
             None,
             "patient",
-            "uncertain",
+            "possible",
             "current",
         ),
         (
@@ -345,7 +345,7 @@ def test_traditional_chinese_note() -> None:
         ("Cough for 3 weeks.", "cough", True, "patient", "affirmed", "current"),
         ("父亲患肺癌。", "family_history_lung_cancer", True, "family", "affirmed", "current"),
         ("父亲患肺癌。", "personal_cancer_history", None, None, None, None),
-        ("考虑肺癌可能。", "personal_cancer_history", None, "patient", "uncertain", "current"),
+        ("考虑肺癌可能。", "personal_cancer_history", None, "patient", "possible", "current"),
         ("如出现咯血及时就诊。", "hemoptysis", None, "patient", "hypothetical", "current"),
         ("既往乳腺癌术后5年。", "personal_cancer_history", True, "patient", "affirmed", "historical"),
         ("否认肿瘤病史。", "personal_cancer_history", False, "patient", "negated", "historical"),
