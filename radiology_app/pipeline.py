@@ -177,6 +177,11 @@ def _facts_json(text: str | None) -> tuple[dict[str, dict[str, Any]], list[str]]
     return facts, []
 
 
+def fact_values(facts: Mapping[str, Any]) -> dict[str, Any]:
+    """``{name: value}`` of contract-shaped facts (``{name: {"value": ...}}``)."""
+    return {k: v.get("value") if isinstance(v, Mapping) else v for k, v in facts.items()}
+
+
 def _fact(findings: Findings, name: str) -> Any:
     return findings.fact_value(name)
 
@@ -518,6 +523,7 @@ def _diagnose(
     labels: npt.NDArray[np.generic],
     note_text: str,
     noise_hu: float | None,
+    facts: Mapping[str, object] | None = None,
 ) -> list[NoduleFinding]:
     from radiology_app.diagnosis import api
 
@@ -536,6 +542,7 @@ def _diagnose(
                 note_text=note_text,
                 slice_thickness_mm=volume.slice_thickness_mm,
                 noise_hu=noise_hu,
+                facts=facts,
             )
         )
     results = model.predict(inputs)
@@ -811,7 +818,9 @@ def _run(
         # nodules reported as soon as they are complete
         if len(pending) == DIAGNOSIS_BATCH or i == count - 1:
             if diag_model is not None:
-                pending = _diagnose(diag_model, pending, volume, labels, note_text or "", noise)
+                pending = _diagnose(
+                    diag_model, pending, volume, labels, note_text or "", noise, fact_values(facts)
+                )
             for done in pending:
                 nodules.append(done)
                 if on_nodule is not None:
@@ -916,7 +925,9 @@ def add_nodule_at(
     try:
         model = registry.diagnosis(settings or load_settings(), saliency=False)
         noise = estimate_noise_hu(volume.hu, None)
-        n = _diagnose(model, [n], volume, labels, findings.note_text or "", noise)[0]
+        n = _diagnose(
+            model, [n], volume, labels, findings.note_text or "", noise, fact_values(findings.facts)
+        )[0]
     except (ModelError, ImportError, OSError) as exc:
         log.warning("no differential for the added nodule: %s", exc)
     run = findings.run_id if findings.run_id is not None else 0

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,7 @@ from radiology_app.diagnosis.crops import (
     image_channels,
     radiomics,
 )
-from radiology_app.diagnosis.cues import extract_cues
+from radiology_app.diagnosis.cues import extract_cues, with_facts
 from radiology_app.diagnosis.features import quality_vector
 from radiology_app.diagnosis.weights import (
     FUSED_CARD,
@@ -73,6 +73,10 @@ class DiagnosisInput:
         Reconstructed slice thickness of the series, mm, if known.
     noise_hu
         Image noise in HU, if known (otherwise estimated from the crop).
+    facts
+        Patient facts read from the note in context (CLI-contract names -> values; only what the note
+        affirms or denies about the patient). They enter the model as structured input and replace the
+        lexicon's own reading of those facts; ``None`` keeps the lexicon's.
     """
 
     crop_hu: npt.NDArray[np.floating]
@@ -81,6 +85,7 @@ class DiagnosisInput:
     note_text: str = ""
     slice_thickness_mm: float | None = None
     noise_hu: float | None = None
+    facts: Mapping[str, object] | None = None
 
 
 @dataclass(frozen=True)
@@ -206,7 +211,7 @@ class DiagnosisModel:
             rads.append(radiomics(hu, mask))
             note = inp.note_text or ""
             nc = extract_cues(note)
-            cues.append(nc.vector)
+            cues.append(nc.vector if inp.facts is None else with_facts(nc.vector, inp.facts))
             noise = inp.noise_hu if inp.noise_hu is not None else estimate_noise_hu(hu)
             quals.append((noise, inp.slice_thickness_mm, nc, bool(note.strip())))
         return {

@@ -9,6 +9,7 @@ source of evidence spans. Phrasings outside the lexicon are left to the backbone
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -258,3 +259,47 @@ def extract_cues(text: str) -> NoteCues:
                 hits.append(CueHit(name, 1.0, m.span()))
                 break
     return NoteCues(vec, tuple(hits))
+
+
+#: Structured note facts (CLI-contract names) that replace lexicon cues when the caller has them.
+_FACT_CUES: dict[str, str] = {
+    "personal_cancer_history": "prior_cancer",
+    "family_history_lung_cancer": "family_history",
+    "fever": "fever",
+    "cough": "cough",
+    "hemoptysis": "hemoptysis",
+    "weight_loss": "weight_loss",
+    "immunosuppressed": "immunosuppressed",
+    "tb_or_fungal_exposure": "tb_or_fungal_exposure",
+}
+
+
+def with_facts(vector: npt.NDArray[np.float32], facts: Mapping[str, object]) -> npt.NDArray[np.float32]:
+    """The cue vector with its patient-fact entries taken from structured facts.
+
+    ``facts`` maps CLI-contract fact names to values read *in context* (only what the note affirms or
+    denies about the patient; a relative's or a suspected diagnosis is ``None``). Those facts replace the
+    lexicon's reading, which cannot tell whose cancer a phrase names: ``True`` -> +1, ``False`` -> -1,
+    ``None`` -> 0. Age (years), sex (``"F"``/``"M"``), smoking status and pack-years replace theirs when
+    known.
+    """
+    out = np.array(vector, dtype=np.float32, copy=True)
+    idx = {n: i for i, n in enumerate(CUE_NAMES)}
+    for fact, cue in _FACT_CUES.items():
+        if fact in facts:
+            v = facts[fact]
+            out[idx[cue]] = 1.0 if v is True else -1.0 if v is False else 0.0
+    age = facts.get("age")
+    if isinstance(age, (int, float)) and not isinstance(age, bool):
+        out[idx["age"]], out[idx["age_known"]] = float(age) / 100.0, 1.0
+    sex = facts.get("sex")
+    if sex in ("F", "M"):
+        out[idx["female"]], out[idx["male"]] = float(sex == "F"), float(sex == "M")
+    status = facts.get("smoking_status")
+    if status in ("never", "former", "current"):
+        for s in ("never", "former", "current"):
+            out[idx[f"smoker_{s}"]] = float(status == s)
+    packs = facts.get("pack_years")
+    if isinstance(packs, (int, float)) and not isinstance(packs, bool):
+        out[idx["pack_years"]] = min(float(packs), 150.0) / 100.0
+    return out
