@@ -302,6 +302,7 @@ def nodule_from_measurement(
         side=getattr(m, "side", None),
         lobe=getattr(m, "lobe", None),
         juxtapleural=getattr(m, "juxtapleural", None),
+        perifissural=getattr(m, "perifissural", None),
         spiculation_score=opt("spiculation_score"),
     )
 
@@ -389,8 +390,8 @@ def _lung_rads_for(n: NoduleFinding) -> LungRadsAssessment:
                 solid_component_mm=_solid_part(n),
                 benign_calcification=n.calcification in BENIGN_CALCIFICATION,
                 fat=bool(n.fat),
-                juxtapleural=bool(n.juxtapleural),
-                benign_juxtapleural_morphology=_benign_juxtapleural_shape(n),
+                juxtapleural=bool(n.juxtapleural or n.perifissural),
+                benign_juxtapleural_morphology=bool(n.perifissural) or _benign_juxtapleural_shape(n),
                 suspicious_features=("spiculation",) if spiculated else (),
             )
         )
@@ -410,6 +411,7 @@ def _fleischner_inputs(nodules: Sequence[NoduleFinding]) -> list[Any]:
             short_axis_mm=n.short_axis_mm,
             solid_component_mm=_solid_part(n),
             benign_calcification=n.calcification in BENIGN_CALCIFICATION,
+            perifissural=bool(n.perifissural),
         )
         for n in nodules
         if n.mean_diameter_mm is not None
@@ -473,13 +475,37 @@ def _brock_for(n: NoduleFinding, count: int, p: PatientContext) -> tuple[float |
 
 
 def assess_nodule(n: NoduleFinding, count: int, patient: PatientContext) -> NoduleFinding:
-    """Per-nodule Lung-RADS, Fleischner (as a single nodule) and Brock probability."""
+    """Per-nodule Lung-RADS, Fleischner (as a single nodule), Brock probability, and the differential
+    reconciled with the image signs, the known history and Brock (when the model has given one)."""
     brock, _ = _brock_for(n, count, patient)
-    return dataclasses.replace(
+    n = dataclasses.replace(
         n,
         lung_rads=_lung_rads_for(n),
         fleischner=_fleischner_for([n], patient, with_risk_reason=False),
         brock_probability=brock,
+    )
+    return reconciled(n, patient)
+
+
+def reconciled(n: NoduleFinding, patient: PatientContext) -> NoduleFinding:
+    """The nodule with its model differential made coherent (``diagnosis.coherence.reconcile``)."""
+    if not n.model_differential:
+        return n
+    from radiology_app.diagnosis.coherence import ImageSigns, reconcile
+
+    r = reconcile(
+        n.model_differential,
+        ImageSigns(n.composition, n.calcification, bool(n.fat), bool(n.perifissural)),
+        personal_cancer_history=patient.known_cancer,
+        brock_probability=n.brock_probability,
+        lidc_malignancy=n.lidc_malignancy_probability,
+    )
+    return dataclasses.replace(
+        n,
+        differential=r.ranked,
+        malignancy_probability=r.malignancy_probability,
+        model_malignancy_probability=r.model_malignancy,
+        reasoning=r.reasons,
     )
 
 
@@ -523,6 +549,7 @@ def _diagnose(
     labels: npt.NDArray[np.generic],
     note_text: str,
     noise_hu: float | None,
+    patient: PatientContext,
     facts: Mapping[str, object] | None = None,
 ) -> list[NoduleFinding]:
     from radiology_app.diagnosis import api
@@ -549,12 +576,15 @@ def _diagnose(
     out = []
     for n, d in zip(nodules, results, strict=True):
         out.append(
-            dataclasses.replace(
-                n,
-                differential=tuple((str(dx), float(p)) for dx, p in d.ranked),
-                malignancy_probability=float(d.malignancy_probability),
-                modality_weights={str(k): float(v) for k, v in d.modality_weights.items()},
-                evidence=tuple(str(getattr(e, "text", e)) for e in d.evidence),
+            reconciled(
+                dataclasses.replace(
+                    n,
+                    model_differential=tuple((str(dx), float(p)) for dx, p in d.ranked),
+                    lidc_malignancy_probability=getattr(d, "lidc_malignancy", None),
+                    modality_weights={str(k): float(v) for k, v in d.modality_weights.items()},
+                    evidence=tuple(str(getattr(e, "text", e)) for e in d.evidence),
+                ),
+                patient,
             )
         )
     return out
@@ -819,7 +849,14 @@ def _run(
         if len(pending) == DIAGNOSIS_BATCH or i == count - 1:
             if diag_model is not None:
                 pending = _diagnose(
-                    diag_model, pending, volume, labels, note_text or "", noise, fact_values(facts)
+                    diag_model,
+                    pending,
+                    volume,
+                    labels,
+                    note_text or "",
+                    noise,
+                    patient_ctx,
+                    fact_values(facts),
                 )
             for done in pending:
                 nodules.append(done)
@@ -926,7 +963,7 @@ def add_nodule_at(
         model = registry.diagnosis(settings or load_settings(), saliency=False)
         noise = estimate_noise_hu(volume.hu, None)
         n = _diagnose(
-            model, [n], volume, labels, findings.note_text or "", noise, fact_values(findings.facts)
+            model, [n], volume, labels, findings.note_text or "", noise, patient, fact_values(findings.facts)
         )[0]
     except (ModelError, ImportError, OSError) as exc:
         log.warning("no differential for the added nodule: %s", exc)

@@ -20,6 +20,7 @@ from numpy.typing import NDArray
 from scipy import ndimage
 
 from segmentation.errors import InvalidVolumeError
+from segmentation.fissure import on_fissure
 
 #: HU above which a voxel counts as solid (between the -160 and -400 HU thresholds of §6.1).
 SOLID_HU = -300.0
@@ -31,6 +32,12 @@ FAT_HU = (-120.0, -40.0)
 AIR_HU = -850.0
 #: A strand attached to a nodule that runs on past this distance (mm) is a vessel, not a spicule.
 _STRAND_MAX_MM = 10.0
+#: Perifissural pattern (Lung-RADS v2022): mean diameter below this (mm), margin score below
+#: :data:`SMOOTH_MARGIN_BELOW`, and thickness (smallest / largest principal extent) at most
+#: :data:`FLAT_RATIO_MAX` (lentiform, oval or triangular rather than round).
+PERIFISSURAL_BELOW_MM = 10.0
+SMOOTH_MARGIN_BELOW = 0.25
+FLAT_RATIO_MAX = 0.6
 
 
 @dataclass(frozen=True)
@@ -50,6 +57,9 @@ class NoduleMeasurement:
         Attenuation statistics inside the mask (HU).
     core_median_hu
         Median HU of the mask without its partial-volume rim.
+    perifissural
+        The perifissural pattern (:func:`is_perifissural`): small, solid, smooth, flat, on a fissure or
+        the pleura; typical of an intrapulmonary lymph node.
     composition
         ``"solid"``, ``"part_solid"`` or ``"ground_glass"``.
     solid_component_mm
@@ -99,6 +109,7 @@ class NoduleMeasurement:
     centroid_zyx: tuple[float, float, float]
     bbox_zyx: tuple[tuple[int, int, int], tuple[int, int, int]]
     core_median_hu: float = 0.0
+    perifissural: bool = False
 
 
 def round_half_up(value: float, places: int = 1) -> float:
@@ -486,4 +497,20 @@ def measure_nodule(
         centroid_zyx=centroid,
         bbox_zyx=((bb_lo[0], bb_lo[1], bb_lo[2]), (bb_hi[0], bb_hi[1], bb_hi[2])),
         core_median_hu=round(float(np.median(img[inner])), 1),
+        perifissural=composition == "solid"
+        and not calcified
+        and not fat
+        and mean_d < PERIFISSURAL_BELOW_MM
+        and spic < SMOOTH_MARGIN_BELOW
+        and flatness(m, sp) <= FLAT_RATIO_MAX
+        and (juxta or on_fissure(img, m, sp, (lung > 0) if lung is not None else None)),
     )
+
+
+def flatness(mask: NDArray[np.bool_], spacing_zyx_mm: Sequence[float]) -> float:
+    """Smallest over largest principal extent of a mask (1 for a ball, near 0 for a disc)."""
+    pts = np.argwhere(mask) * np.asarray(spacing_zyx_mm, dtype=float)
+    if len(pts) < 4:
+        return 1.0
+    ev = np.linalg.eigvalsh(np.cov(pts.T))
+    return float(math.sqrt(max(ev[0], 0.0) / max(ev[-1], 1e-9)))

@@ -141,6 +141,8 @@ class NoduleFinding:
         ``"left"``/``"right"`` and lobe or zone (``"RUL"``, ``"LLL"``, ``"left upper zone"``...).
     juxtapleural
         Touches the pleura.
+    perifissural
+        Perifissural pattern: small, solid, smooth, flat, on a fissure or the pleura.
     spiculation_score
         Margin irregularity in ``[0, 1]``.
     lung_rads, fleischner
@@ -150,7 +152,16 @@ class NoduleFinding:
     differential
         Ranked ``(diagnosis, probability)`` pairs from the fused model.
     malignancy_probability
-        The fused model's malignancy probability in ``[0, 1]``.
+        The product's malignancy probability in ``[0, 1]``: Brock updated by the AI readings, held low
+        by definitive benign signs (``radiology_app.diagnosis.coherence``).
+    model_differential
+        The fused model's own ``(diagnosis, probability)`` pairs, before reconciliation.
+    model_malignancy_probability
+        The fused model's own malignancy probability, before reconciliation.
+    lidc_malignancy_probability
+        The 2-D image branch's (trained on real LIDC crops) malignancy probability.
+    reasoning
+        How the differential and the malignancy probability were reconciled, in words.
     modality_weights
         Weight the fused model gave each modality (``image``, ``text``, maybe ``joint``).
     evidence
@@ -182,12 +193,17 @@ class NoduleFinding:
     side: str | None = None
     lobe: str | None = None
     juxtapleural: bool | None = None
+    perifissural: bool | None = None
     spiculation_score: float | None = None
     lung_rads: LungRadsAssessment = field(default_factory=LungRadsAssessment)
     fleischner: FleischnerAssessment = field(default_factory=FleischnerAssessment)
     brock_probability: float | None = None
     differential: tuple[tuple[str, float], ...] = ()
     malignancy_probability: float | None = None
+    model_differential: tuple[tuple[str, float], ...] = ()
+    model_malignancy_probability: float | None = None
+    lidc_malignancy_probability: float | None = None
+    reasoning: tuple[str, ...] = ()
     modality_weights: Mapping[str, float] = field(default_factory=dict)
     evidence: tuple[str, ...] = ()
     review: ReviewState = "pending"
@@ -227,12 +243,19 @@ class NoduleFinding:
             "side": self.side,
             "lobe": self.lobe,
             "juxtapleural": self.juxtapleural,
+            "perifissural": self.perifissural,
             "spiculation_score": _num(self.spiculation_score),
             "lung_rads": dataclasses.asdict(self.lung_rads),
             "fleischner": dataclasses.asdict(self.fleischner),
             "brock_probability": _num(self.brock_probability),
             "differential": [{"diagnosis": d, "probability": _num(p)} for d, p in self.differential],
             "malignancy_probability": _num(self.malignancy_probability),
+            "model_differential": [
+                {"diagnosis": d, "probability": _num(p)} for d, p in self.model_differential
+            ],
+            "model_malignancy_probability": _num(self.model_malignancy_probability),
+            "lidc_malignancy_probability": _num(self.lidc_malignancy_probability),
+            "reasoning": list(self.reasoning),
             "modality_weights": {
                 "image": _num(self.modality_weights.get("image")),
                 "text": _num(self.modality_weights.get("text")),
@@ -288,6 +311,7 @@ class NoduleFinding:
                 side=data.get("side"),
                 lobe=data.get("lobe"),
                 juxtapleural=data.get("juxtapleural"),
+                perifissural=data.get("perifissural"),
                 spiculation_score=_opt_float(data.get("spiculation_score")),
                 lung_rads=LungRadsAssessment(lr.get("category"), lr.get("management"), lr.get("reason")),
                 fleischner=FleischnerAssessment(
@@ -298,6 +322,13 @@ class NoduleFinding:
                     (str(e["diagnosis"]), float(e["probability"])) for e in data.get("differential") or ()
                 ),
                 malignancy_probability=_opt_float(data.get("malignancy_probability")),
+                model_differential=tuple(
+                    (str(e["diagnosis"]), float(e["probability"]))
+                    for e in data.get("model_differential") or ()
+                ),
+                model_malignancy_probability=_opt_float(data.get("model_malignancy_probability")),
+                lidc_malignancy_probability=_opt_float(data.get("lidc_malignancy_probability")),
+                reasoning=tuple(str(r) for r in data.get("reasoning") or ()),
                 modality_weights=weights,
                 evidence=tuple(str(e) for e in data.get("evidence") or ()),
                 review=cast(ReviewState, review),

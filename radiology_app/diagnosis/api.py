@@ -113,6 +113,9 @@ class Differential:
         Note phrases that weighed most, strongest first.
     saliency
         Image saliency (float32 in [0, 1], shaped like the input crop), or ``None`` (ONNX backend).
+    lidc_malignancy
+        Malignancy probability of the 2-D image branch trained on real LIDC crops (``None`` when it is
+        not loaded).
     """
 
     ranked: tuple[tuple[str, float], ...]
@@ -120,6 +123,7 @@ class Differential:
     modality_weights: dict[str, float]
     evidence: tuple[EvidencePhrase, ...] = ()
     saliency: npt.NDArray[np.float32] | None = field(default=None, compare=False)
+    lidc_malignancy: float | None = None
 
     @property
     def top(self) -> str:
@@ -190,7 +194,9 @@ class DiagnosisModel:
         infos: list[ModelInfo],
         onnx_runner: Any = None,
         saliency: bool = True,
+        lidc: Any = None,
     ) -> None:
+        self._lidc = lidc
         self._net = net
         self._backbone = backbone
         self.backend = backend
@@ -203,9 +209,10 @@ class DiagnosisModel:
         return list(self._infos)
 
     def _prepare(self, inputs: Sequence[DiagnosisInput]) -> dict[str, Any]:
-        imgs, quals, cues, resampled, rads = [], [], [], [], []
+        imgs, quals, cues, resampled, rads, crops = [], [], [], [], [], []
         for inp in inputs:
             hu, mask, rs = _on_crop_grid(inp)
+            crops.append((hu, mask))
             resampled.append(rs)
             imgs.append(image_channels(hu, mask))
             rads.append(radiomics(hu, mask))
@@ -221,6 +228,7 @@ class DiagnosisModel:
             "quals": quals,
             "resampled": resampled,
             "radiomics": np.stack(rads),
+            "crops": crops,
         }
 
     def predict(
@@ -268,6 +276,9 @@ class DiagnosisModel:
             sal = None
         else:
             probs, weights, attn, offsets, sal = self._run_torch(prep, notes)
+        lidc: list[float | None] = [None] * len(inputs)
+        if self._lidc is not None:
+            lidc = self._lidc.malignancy([(hu, mask, (CROP_SPACING_MM,) * 3) for hu, mask in prep["crops"]])
         out = []
         for k, inp in enumerate(inputs):
             p = np.asarray(probs[k], dtype=np.float64)
@@ -287,7 +298,7 @@ class DiagnosisModel:
                         smap, [a / b for a, b in zip(shape, smap.shape, strict=True)], order=1
                     )
                 smap = np.asarray(smap, dtype=np.float32)
-            out.append(Differential(ranked, mal, w, ev, smap))
+            out.append(Differential(ranked, mal, w, ev, smap, lidc[k]))
         return out
 
     def _run_torch(self, prep: dict[str, Any], notes: list[str]) -> tuple[Any, Any, Any, Any, Any]:
@@ -365,6 +376,7 @@ def load_diagnosis_model(
     weights: Path | None = None,
     card: Path | None = None,
     saliency: bool = True,
+    with_lidc: bool = True,
 ) -> DiagnosisModel:
     """Load the fused model, checking every weights file's SHA-256 against its model card.
 
@@ -377,6 +389,9 @@ def load_diagnosis_model(
         Override the bundled ``resources/models/fused_dx.safetensors`` and its card (tests, training).
     saliency
         Compute image saliency maps (PyTorch backend only).
+    with_lidc
+        Also load the 2-D image branch trained on real LIDC crops (its malignancy reading joins the
+        product's malignancy probability).
 
     Raises
     ------
@@ -420,6 +435,12 @@ def load_diagnosis_model(
             sha256_file(bb_file) if bb_file.exists() else "",
         )
     )
+    lidc = None
+    if with_lidc and weights == FUSED_WEIGHTS:
+        from radiology_app.diagnosis.lidc import load_lidc_branch
+
+        lidc = load_lidc_branch()
+        infos.append(ModelInfo("lidc-image-branch", "1.0.0", lidc.sha256))
     runner = None
     if backend == "onnxruntime":
         from radiology_app.diagnosis.onnx_backend import OnnxRunner, export_onnx
@@ -436,6 +457,7 @@ def load_diagnosis_model(
         infos=infos,
         onnx_runner=runner,
         saliency=saliency and backend == "pytorch",
+        lidc=lidc,
     )
 
 

@@ -329,3 +329,49 @@ def evaluate_crops(
         "n_malignant": int(y.sum()),
         "weights_sha256": sha,
     }
+
+
+#: Share of malignant crops the branch was trained to treat as even odds (its loss balanced the classes).
+TRAINING_PRIOR = 0.5
+
+
+class LidcBranch:
+    """The loaded 2-D branch, for use at run time on the pipeline's 3-D crops."""
+
+    def __init__(self, net: Any, sha256: str) -> None:
+        self._net = net
+        self.sha256 = sha256
+
+    def malignancy(
+        self,
+        crops: list[tuple[npt.NDArray[np.floating], npt.NDArray[np.generic], tuple[float, float, float]]],
+    ) -> list[float | None]:
+        """Malignancy probability per ``(crop_hu, crop_mask, spacing_zyx_mm)`` (``None``: empty mask).
+
+        Each crop is cut, like the LIDC training crops, to its largest axial outline's bounding box.
+        """
+        canvases, where = [], []
+        for i, (hu, mask, spacing) in enumerate(crops):
+            sl = slice_from_crop3d(hu, mask, spacing)
+            if sl is not None:
+                canvases.append(to_canvas(*sl))
+                where.append(i)
+        out: list[float | None] = [None] * len(crops)
+        if canvases:
+            for i, p in zip(where, predict_canvases(self._net, np.stack(canvases)), strict=True):
+                out[i] = float(p)
+        return out
+
+
+def load_lidc_branch(weights: Path | None = None, card: Path | None = None) -> LidcBranch:
+    """Load the shipped 2-D branch (SHA-256 checked against its card).
+
+    Raises
+    ------
+    ModelError, ModelIntegrityError
+        Missing, altered or incompatible weights.
+    """
+    from radiology_app.diagnosis.weights import LIDC_CARD, LIDC_WEIGHTS
+
+    net, sha = load_lidc(weights or LIDC_WEIGHTS, card or LIDC_CARD)
+    return LidcBranch(net, sha)

@@ -1,0 +1,307 @@
+"""Reconcile the fused model's differential with definitive image signs, the patient's history and Brock.
+
+The fused network reads the crop and the note. What it returns is then made clinically coherent here, by
+explicit, reviewable rules from the clinical reference (section 7) and Lung-RADS v2022, each leaving a
+reason for the clinician:
+
+1. **Known primary.** Metastasis needs an affirmed personal cancer history. Without one it is held at a
+   small prior (:data:`METASTASIS_PRIOR`); with one, its odds are raised :data:`KNOWN_PRIMARY_LR`-fold.
+2. **Malignancy anchored on Brock.** Brock (validated on real screening cohorts) is the pre-test
+   probability. Two AI readings update its odds: the 2-D branch trained on real LIDC crops by its full
+   log-odds shift from its (balanced) training prior, which matches its measured likelihood ratios
+   (about x5 when positive, /4 when negative), and the fused model, measured only on synthetic cases, by
+   half of its shift. Together they move Brock's odds at most :data:`MAX_AI_ODDS_RATIO`-fold either way;
+   where they would have moved them further, the disagreement is stated. The malignant classes then share
+   the anchored probability in the model's proportions, the benign classes the rest. Brock does not
+   apply to a patient with a known cancer (its cohorts had none), nor without age and sex: the fused
+   model's malignancy is then the pre-test probability, updated by the LIDC branch.
+3. **Appearance.** A subsolid nodule (ground glass or part solid) is in the adenocarcinoma spectrum or
+   infection ("virtually all subsolid cancers are adenocarcinomas"): within the malignant and the benign
+   share, the classes solid by nature (squamous, small cell, carcinoid, granuloma, hamartoma, lymph node)
+   keep at most 1 % each, adenocarcinoma and infection take the rest.
+4. **Definitive benign signs** (last, so nothing undoes them): a benign calcification pattern or
+   macroscopic fat makes a benign class lead (hamartoma for fat or popcorn calcification, granuloma
+   otherwise) and holds malignancy at :data:`BENIGN_SIGN_MALIGNANCY` whatever the note says; the
+   perifissural pattern makes intrapulmonary lymph node lead with malignancy held at
+   :data:`PERIFISSURAL_MALIGNANCY` (not when the patient has a known primary: "caution with known
+   extrapulmonary cancer").
+
+Pure functions of plain values; no model is loaded here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from radiology_app.diagnosis.classes import CLASS_NAMES, MALIGNANT_CLASSES
+
+__all__ = [
+    "BENIGN_CALCIFICATION_PATTERNS",
+    "ImageSigns",
+    "Reconciled",
+    "reconcile",
+]
+
+#: Calcification patterns that prove benignity.
+BENIGN_CALCIFICATION_PATTERNS = frozenset({"central", "laminated", "popcorn", "diffuse"})
+#: Metastasis probability without an affirmed personal cancer history.
+METASTASIS_PRIOR = 0.02
+#: Odds ratio for metastasis given an affirmed personal cancer history.
+KNOWN_PRIMARY_LR = 5.0
+#: Malignancy with a benign calcification pattern or macroscopic fat.
+BENIGN_SIGN_MALIGNANCY = 0.03
+#: Malignancy with the perifissural pattern.
+PERIFISSURAL_MALIGNANCY = 0.05
+#: Share of its group's probability a class that must lead gets at least.
+LEADER_SHARE = 0.7
+#: Weight of each AI reading's log-odds shift (the fused model's; the LIDC branch's), and the largest
+#: odds ratio by which they move the pre-test probability.
+FUSED_EVIDENCE_WEIGHT = 0.5
+LIDC_EVIDENCE_WEIGHT = 1.0
+MAX_AI_ODDS_RATIO = 10.0
+#: The fused model's malignant share when it knows nothing (balanced classes, metastasis left out), and
+#: the LIDC branch's (its loss balanced the classes).
+FUSED_PRIOR = 4.0 / 8.0
+LIDC_PRIOR = 0.5
+#: Likelihood weight of classes that are solid by nature, for a subsolid nodule.
+SUBSOLID_IMPLAUSIBLE = 0.01
+_SOLID_BY_NATURE = (
+    "squamous_cell_carcinoma",
+    "small_cell_carcinoma",
+    "carcinoid",
+    "granuloma",
+    "hamartoma",
+    "intrapulmonary_lymph_node",
+)
+_EPS = 1e-6
+
+
+@dataclass(frozen=True)
+class ImageSigns:
+    """What the measurement says of a nodule (see ``segmentation.measure``).
+
+    Attributes
+    ----------
+    composition
+        ``"solid"``, ``"part_solid"``, ``"ground_glass"`` or ``None``.
+    calcification
+        Calcification pattern or ``None``.
+    fat
+        Macroscopic fat.
+    perifissural
+        Small, solid, smooth, flat nodule on a fissure or the pleura.
+    """
+
+    composition: str | None = None
+    calcification: str | None = None
+    fat: bool = False
+    perifissural: bool = False
+
+    @property
+    def benign_sign(self) -> str | None:
+        """The definitive benign sign, in words, or ``None``."""
+        if self.fat:
+            return "macroscopic fat"
+        if self.calcification in BENIGN_CALCIFICATION_PATTERNS:
+            return f"benign ({self.calcification}) calcification"
+        return None
+
+
+@dataclass(frozen=True)
+class Reconciled:
+    """The reconciled differential of one nodule.
+
+    Attributes
+    ----------
+    ranked
+        ``(diagnosis, probability)``, most likely first, summing to 1.
+    malignancy_probability
+        Sum of the malignant classes.
+    model_malignancy
+        The fused model's own malignancy probability, before reconciliation.
+    reasons
+        What was applied and why, in words, for the report and the GUI.
+    brock_disagreement
+        The AI readings alone would have moved Brock's odds more than :data:`MAX_AI_ODDS_RATIO`-fold.
+    """
+
+    ranked: tuple[tuple[str, float], ...]
+    malignancy_probability: float
+    model_malignancy: float
+    reasons: tuple[str, ...]
+    brock_disagreement: bool = False
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, _EPS), 1.0 - _EPS)
+    return math.log(p / (1.0 - p))
+
+
+def _sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+def _normalised(q: Mapping[str, float]) -> dict[str, float]:
+    total = sum(q.values())
+    if total <= 0:
+        return {c: 1.0 / len(q) for c in q}
+    return {c: v / total for c, v in q.items()}
+
+
+def _malignancy(q: Mapping[str, float]) -> float:
+    return sum(v for c, v in q.items() if c in MALIGNANT_CLASSES)
+
+
+def _with_malignancy(q: Mapping[str, float], p: float) -> dict[str, float]:
+    """Scale the malignant classes to sum ``p`` and the benign ones to ``1 - p`` (shapes kept)."""
+    mal = [c for c in q if c in MALIGNANT_CLASSES]
+    ben = [c for c in q if c not in MALIGNANT_CLASSES]
+    out: dict[str, float] = {}
+    for group, total in ((mal, p), (ben, 1.0 - p)):
+        s = sum(q[c] for c in group)
+        for c in group:
+            out[c] = total * (q[c] / s if s > 0 else 1.0 / len(group))
+    return out
+
+
+def _lead(q: Mapping[str, float], leader: str) -> dict[str, float]:
+    """Give ``leader`` at least :data:`LEADER_SHARE` of its group's (malignant or benign) probability."""
+    malignant = leader in MALIGNANT_CLASSES
+    group = [c for c in q if (c in MALIGNANT_CLASSES) == malignant]
+    total = sum(q[c] for c in group)
+    if q[leader] >= LEADER_SHARE * total:
+        return dict(q)
+    rest = total - q[leader]
+    out = dict(q)
+    out[leader] = LEADER_SHARE * total
+    for c in group:
+        if c != leader:
+            out[c] = (1.0 - LEADER_SHARE) * total * (q[c] / rest if rest > 0 else 1.0 / (len(group) - 1))
+    return out
+
+
+def _subsolid(q: Mapping[str, float]) -> dict[str, float]:
+    """Within the malignant and the benign group (totals kept), each class solid by nature keeps at most
+    :data:`SUBSOLID_IMPLAUSIBLE` of its group; adenocarcinoma takes the rest of the malignant group
+    (besides metastasis), infection the rest of the benign group."""
+    out = dict(q)
+    for leader, group in (
+        ("adenocarcinoma", [c for c in q if c in MALIGNANT_CLASSES]),
+        ("infection", [c for c in q if c not in MALIGNANT_CLASSES]),
+    ):
+        total = sum(q[c] for c in group)
+        for c in group:
+            if c in _SOLID_BY_NATURE:
+                out[c] = min(q[c], SUBSOLID_IMPLAUSIBLE * total)
+        out[leader] = total - sum(out[c] for c in group if c != leader)
+    return out
+
+
+def _ai_shift(readings: Sequence[tuple[float, float, float]]) -> float:
+    """Log-odds shift of AI readings ``(probability, training prior, weight)``."""
+    return sum(w * (_logit(p) - _logit(prior)) for p, prior, w in readings)
+
+
+def reconcile(
+    ranked: Sequence[tuple[str, float]],
+    signs: ImageSigns,
+    *,
+    personal_cancer_history: bool | None,
+    brock_probability: float | None = None,
+    lidc_malignancy: float | None = None,
+) -> Reconciled:
+    """Make a model differential coherent with image signs, the known history and Brock.
+
+    Parameters
+    ----------
+    ranked
+        The fused model's ``(diagnosis, probability)`` pairs (any order; classes of ``classes.py``).
+    signs
+        The nodule's measured image signs.
+    personal_cancer_history
+        The note's affirmed personal cancer history (``True``), its denial (``False``) or nothing
+        (``None``); a relative's or a suspected cancer must be ``None`` here.
+    brock_probability
+        Brock's malignancy probability (0..1), when computable.
+    lidc_malignancy
+        The 2-D branch's malignancy probability (trained on real LIDC crops), when available.
+
+    Returns
+    -------
+    Reconciled
+        The differential, the malignancy probability and the reasons.
+    """
+    q = {c: 0.0 for c in CLASS_NAMES}
+    q.update({str(c): max(0.0, float(p)) for c, p in ranked})
+    q = _normalised(q)
+    model_malignancy = _malignancy(q)
+    reasons: list[str] = []
+    known_primary = personal_cancer_history is True
+
+    if known_primary:
+        odds = q["metastasis"] / max(1.0 - q["metastasis"], _EPS) * KNOWN_PRIMARY_LR
+        met = odds / (1.0 + odds)
+        rest = 1.0 - q["metastasis"]
+        q = {c: (met if c == "metastasis" else v * (1.0 - met) / max(rest, _EPS)) for c, v in q.items()}
+        reasons.append("known primary cancer in the note: metastasis weighed up")
+    elif q["metastasis"] > METASTASIS_PRIOR:
+        q["metastasis"] = 0.0
+        q = _normalised(q)
+        q = {c: v * (1.0 - METASTASIS_PRIOR) for c, v in q.items()}
+        q["metastasis"] = METASTASIS_PRIOR
+        reasons.append("no known primary cancer: metastasis held at a small prior")
+
+    fused = _malignancy({c: v for c, v in q.items() if c != "metastasis"}) / max(1.0 - q["metastasis"], _EPS)
+    lidc = [] if lidc_malignancy is None else [(lidc_malignancy, LIDC_PRIOR, LIDC_EVIDENCE_WEIGHT)]
+    cap = math.log(MAX_AI_ODDS_RATIO)
+    disagreement = False
+    if brock_probability is not None and not known_primary:
+        shift = _ai_shift([(fused, FUSED_PRIOR, FUSED_EVIDENCE_WEIGHT), *lidc])
+        p = _sigmoid(_logit(brock_probability) + max(-cap, min(cap, shift)))
+        disagreement = abs(shift) > cap
+        if disagreement:
+            word = "raise" if shift > 0 else "lower"
+            reasons.append(
+                f"AI and Brock disagree: the image and note readings would {word} Brock's "
+                f"{brock_probability:.1%} further than a {MAX_AI_ODDS_RATIO:g}-fold change of its odds "
+                f"({p:.1%}), where it is held"
+            )
+        else:
+            reasons.append(f"malignancy: Brock {brock_probability:.1%} updated by the AI readings ({p:.1%})")
+        q = _with_malignancy(q, p)
+    elif lidc:
+        shift = max(-cap, min(cap, _ai_shift(lidc)))
+        q = _with_malignancy(q, _sigmoid(_logit(_malignancy(q)) + shift))
+        why = "Brock does not apply with a known cancer" if known_primary else "Brock not computable"
+        reasons.append(f"malignancy: the fused model's, updated by the real-CT image branch ({why})")
+
+    if signs.composition in ("ground_glass", "part_solid"):
+        q = _subsolid(q)
+        reasons.append(
+            f"{signs.composition.replace('_', '-')} nodule: adenocarcinoma spectrum or infection "
+            "(subsolid cancers are almost all adenocarcinomas)"
+        )
+    sign = signs.benign_sign
+    if sign is not None:
+        leader = "hamartoma" if signs.fat or signs.calcification == "popcorn" else "granuloma"
+        q = _lead(_with_malignancy(q, min(_malignancy(q), BENIGN_SIGN_MALIGNANCY)), leader)
+        reasons.append(f"{sign}: benign ({leader.replace('_', ' ')}), whatever the note says")
+    elif signs.perifissural and signs.composition == "solid":
+        if known_primary:
+            reasons.append("perifissural pattern, but with a known primary cancer it is not called benign")
+        else:
+            q = _with_malignancy(q, min(_malignancy(q), PERIFISSURAL_MALIGNANCY))
+            q = _lead(q, "intrapulmonary_lymph_node")
+            reasons.append("perifissural pattern: intrapulmonary lymph node")
+
+    q = _normalised(q)
+    order = sorted(q.items(), key=lambda kv: -kv[1])
+    return Reconciled(
+        ranked=tuple((c, float(v)) for c, v in order),
+        malignancy_probability=float(_malignancy(q)),
+        model_malignancy=float(model_malignancy),
+        reasons=tuple(reasons),
+        brock_disagreement=disagreement,
+    )

@@ -1,0 +1,130 @@
+"""The differential made coherent with definitive image signs, the known history and Brock."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from radiology_app.diagnosis.classes import CLASS_NAMES
+from radiology_app.diagnosis.coherence import (
+    BENIGN_SIGN_MALIGNANCY,
+    MAX_AI_ODDS_RATIO,
+    METASTASIS_PRIOR,
+    ImageSigns,
+    reconcile,
+)
+
+SOLID = ImageSigns("solid")
+
+
+def _model(**probs: float) -> list[tuple[str, float]]:
+    """A model output: the named probabilities, the rest spread evenly."""
+    rest = (1.0 - sum(probs.values())) / (len(CLASS_NAMES) - len(probs))
+    return [(c, probs.get(c, rest)) for c in CLASS_NAMES]
+
+
+def _p(ranked: tuple[tuple[str, float], ...], name: str) -> float:
+    return dict(ranked)[name]
+
+
+def _odds(p: float) -> float:
+    return p / (1.0 - p)
+
+
+@pytest.mark.parametrize("history", [True, False, None])
+@pytest.mark.parametrize(
+    ("signs", "leader"),
+    [
+        (ImageSigns("solid", calcification="central"), "granuloma"),
+        (ImageSigns("solid", calcification="laminated"), "granuloma"),
+        (ImageSigns("solid", calcification="popcorn"), "hamartoma"),
+        (ImageSigns("solid", fat=True), "hamartoma"),
+    ],
+)
+def test_definitive_benign_sign_wins_over_the_model_and_the_note(
+    signs: ImageSigns, leader: str, history: bool | None
+) -> None:
+    r = reconcile(_model(metastasis=0.85), signs, personal_cancer_history=history, brock_probability=0.3)
+    assert r.ranked[0][0] == leader
+    assert r.malignancy_probability <= BENIGN_SIGN_MALIGNANCY + 1e-9
+    assert r.model_malignancy > 0.85
+    assert any("whatever the note says" in why for why in r.reasons)
+
+
+def test_indeterminate_calcification_is_not_a_benign_sign() -> None:
+    r = reconcile(
+        _model(adenocarcinoma=0.8),
+        ImageSigns("solid", calcification="punctate"),
+        personal_cancer_history=None,
+        brock_probability=0.2,
+    )
+    assert r.ranked[0][0] == "adenocarcinoma"
+    assert r.malignancy_probability > 0.2
+
+
+@pytest.mark.parametrize("history", [False, None])
+def test_metastasis_needs_a_known_primary(history: bool | None) -> None:
+    r = reconcile(_model(metastasis=0.9), SOLID, personal_cancer_history=history)
+    assert _p(r.ranked, "metastasis") == pytest.approx(METASTASIS_PRIOR)
+    assert r.ranked[0][0] != "metastasis"
+
+
+def test_a_known_primary_raises_metastasis() -> None:
+    model = _model(metastasis=0.3, granuloma=0.3)
+    without = reconcile(model, SOLID, personal_cancer_history=None, brock_probability=0.05)
+    with_hx = reconcile(model, SOLID, personal_cancer_history=True, brock_probability=0.05)
+    assert _p(with_hx.ranked, "metastasis") - _p(without.ranked, "metastasis") >= 0.3
+    assert with_hx.ranked[0][0] == "metastasis"
+
+
+def test_perifissural_reads_as_a_lymph_node_unless_there_is_a_known_primary() -> None:
+    signs = ImageSigns("solid", perifissural=True)
+    r = reconcile(_model(squamous_cell_carcinoma=0.7), signs, personal_cancer_history=False)
+    assert r.ranked[0][0] == "intrapulmonary_lymph_node"
+    assert r.malignancy_probability <= 0.1
+    known = reconcile(_model(metastasis=0.6), signs, personal_cancer_history=True)
+    assert known.ranked[0][0] == "metastasis"
+    assert any("known primary" in why for why in known.reasons)
+
+
+@pytest.mark.parametrize("composition", ["ground_glass", "part_solid"])
+@pytest.mark.parametrize("favoured", ["intrapulmonary_lymph_node", "squamous_cell_carcinoma", "granuloma"])
+def test_subsolid_nodules_read_as_adenocarcinoma_spectrum_or_infection(
+    composition: str, favoured: str
+) -> None:
+    r = reconcile(
+        _model(**{favoured: 0.99}),
+        ImageSigns(composition),
+        personal_cancer_history=None,
+        brock_probability=0.1,
+    )
+    assert r.ranked[0][0] in ("adenocarcinoma", "infection")
+    assert _p(r.ranked, favoured) <= 0.01 + 1e-9
+
+
+@pytest.mark.parametrize(
+    ("brock", "fused", "lidc"), [(0.02, 0.99, 0.95), (0.6, 0.01, 0.05), (0.1, 0.6, 0.55)]
+)
+def test_malignancy_stays_within_a_stated_factor_of_brock(brock: float, fused: float, lidc: float) -> None:
+    model = _model(adenocarcinoma=fused, granuloma=1.0 - fused - 1e-3)
+    r = reconcile(model, SOLID, personal_cancer_history=None, brock_probability=brock, lidc_malignancy=lidc)
+    ratio = _odds(r.malignancy_probability) / _odds(brock)
+    assert 1.0 / MAX_AI_ODDS_RATIO - 1e-6 <= ratio <= MAX_AI_ODDS_RATIO + 1e-6
+    extreme = abs(math.log(ratio)) >= math.log(MAX_AI_ODDS_RATIO) - 1e-6
+    assert r.brock_disagreement == extreme
+    assert any(("disagree" in why) == extreme for why in r.reasons if "Brock" in why)
+
+
+def test_the_real_ct_branch_moves_the_malignancy() -> None:
+    model = _model(adenocarcinoma=0.5, granuloma=0.4)
+    low = reconcile(model, SOLID, personal_cancer_history=None, brock_probability=0.1, lidc_malignancy=0.1)
+    high = reconcile(model, SOLID, personal_cancer_history=None, brock_probability=0.1, lidc_malignancy=0.9)
+    assert low.malignancy_probability < 0.1 < high.malignancy_probability
+
+
+def test_probabilities_sum_to_one_and_are_ranked() -> None:
+    r = reconcile(_model(carcinoid=0.4), SOLID, personal_cancer_history=True, lidc_malignancy=0.3)
+    assert sum(p for _, p in r.ranked) == pytest.approx(1.0)
+    assert [p for _, p in r.ranked] == sorted((p for _, p in r.ranked), reverse=True)
+    assert {c for c, _ in r.ranked} == set(CLASS_NAMES)
