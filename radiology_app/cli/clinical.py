@@ -292,9 +292,15 @@ def _cmd_evaluate_notes(args: argparse.Namespace) -> int:
 
     def human() -> str:
         counts = ", ".join(f"{n} {lang}" for lang, n in sorted(result.notes.items()))
-        lines = [f"notes: {counts}", f"{'fact':28s} {'precision':>9s} {'recall':>7s}   tp  fp  fn"]
+        head = f"{'fact':28s} {'precision':>9s} {'recall':>7s} {'accuracy':>8s}   tp  fp  fn"
+        lines = [f"notes: {counts}", head]
         for name, s in result.scores.items():
-            lines.append(f"{name:28s} {s.precision:9.3f} {s.recall:7.3f} {s.tp:4d} {s.fp:3d} {s.fn:3d}")
+            scores = f"{s.precision:9.3f} {s.recall:7.3f} {s.accuracy:8.3f}"
+            lines.append(f"{name:28s} {scores} {s.tp:4d} {s.fp:3d} {s.fn:3d}")
+        micro = doc["micro"]
+        lines.append(
+            f"{'micro':28s} {micro['precision']:9.3f} {micro['recall']:7.3f} {micro['accuracy']:8.3f}"
+        )
         lines.append(f"min precision {doc['min_precision']:.3f}, min recall {doc['min_recall']:.3f}")
         lines += [f"  error {n}: {f} expected {e!r}, got {g!r}" for n, f, e, g in result.errors]
         return "\n".join(lines)

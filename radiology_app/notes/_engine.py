@@ -22,6 +22,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
+from typing import overload
 
 __all__ = [
     "CURRENT",
@@ -31,9 +32,11 @@ __all__ = [
     "PATIENT",
     "CueSet",
     "Mention",
+    "SpanSet",
     "Status",
     "aggregate_bool",
     "clause_bounds",
+    "covers",
     "status_of",
     "temporality_of",
 ]
@@ -86,6 +89,66 @@ class Mention:
     temporality: str = CURRENT
 
 
+class SpanSet(Sequence[tuple[int, int]]):
+    """Character spans merged into sorted, disjoint intervals: membership in O(log n), not O(n).
+
+    Notes are scanned for many triggers, each checked against every relative's clause; a plain list
+    would make long notes quadratic.
+    """
+
+    def __init__(self, spans: Iterable[tuple[int, int]]) -> None:
+        merged: list[tuple[int, int]] = []
+        for s, e in sorted(spans):
+            if merged and s <= merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], e))
+            else:
+                merged.append((s, e))
+        self._spans = merged
+        self._starts = [s for s, _ in merged]
+
+    def __len__(self) -> int:
+        return len(self._spans)
+
+    @overload
+    def __getitem__(self, index: int) -> tuple[int, int]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[tuple[int, int]]: ...
+
+    def __getitem__(self, index: int | slice) -> tuple[int, int] | Sequence[tuple[int, int]]:
+        return self._spans[index]
+
+    def covers(self, pos: int) -> bool:
+        """Whether some span ``[start, end)`` contains ``pos``."""
+        i = bisect_right(self._starts, pos) - 1
+        return i >= 0 and pos < self._spans[i][1]
+
+    def overlaps(self, start: int, end: int) -> bool:
+        """Whether ``[start, end)`` overlaps some span (the intervals are disjoint and sorted)."""
+        i = bisect_left(self._starts, end) - 1
+        return i >= 0 and self._spans[i][1] > start
+
+    def add(self, start: int, end: int) -> None:
+        """Add ``[start, end)``, merging it with the spans it touches."""
+        lo = bisect_left(self._starts, start)
+        if lo > 0 and self._spans[lo - 1][1] >= start:
+            lo -= 1
+            start, end = self._spans[lo][0], max(end, self._spans[lo][1])
+        hi = lo
+        while hi < len(self._spans) and self._spans[hi][0] <= end:
+            end = max(end, self._spans[hi][1])
+            hi += 1
+        self._spans[lo:hi] = [(start, end)]
+        self._starts[lo:hi] = [start]
+
+
+def covers(spans: Sequence[tuple[int, int]], pos: int) -> bool:
+    """Whether a span of ``spans`` contains ``pos`` (logarithmic for a :class:`SpanSet`)."""
+    if isinstance(spans, SpanSet):
+        return spans.covers(pos)
+    return any(s <= pos < e for s, e in spans)
+
+
 @dataclass(frozen=True)
 class CueSet:
     """The cue patterns of one language.
@@ -119,6 +182,12 @@ class CueSet:
         Cue before a trigger that makes it hypothetical ("if", "should", "如果").
     historical
         Pattern anywhere in the trigger's clause that places it in the past ("history of", "既往").
+    pseudo_cue
+        Phrases that contain an uncertainty or hypothetical cue but are neither ("grateful if you
+        could see", "could you").
+    narrow_negation
+        Pattern matched right after a negation cue that limits the cue to its own phrase, so its
+        scope ends at the next comma ("not on ART, fever 2 weeks").
     """
 
     sentence_break: re.Pattern[str]
@@ -133,6 +202,8 @@ class CueSet:
     subject_verb: re.Pattern[str] = re.compile(r"(?!)")
     pre_hypothetical: re.Pattern[str] = re.compile(r"(?!)")
     historical: re.Pattern[str] = re.compile(r"(?!)")
+    pseudo_cue: re.Pattern[str] = re.compile(r"(?!)")
+    narrow_negation: re.Pattern[str] = re.compile(r"(?!)")
 
 
 @lru_cache(maxsize=256)
@@ -202,8 +273,8 @@ def status_of(text: str, start: int, end: int, cues: CueSet) -> Status:
     before = text[c_start:start]
     found = {
         Status.NEGATED: _last_cue(cues.pre_negation, cues.pseudo_negation, before),
-        Status.POSSIBLE: _last_cue(cues.pre_uncertainty, None, before),
-        Status.HYPOTHETICAL: _last_cue(cues.pre_hypothetical, None, before),
+        Status.POSSIBLE: _last_cue(cues.pre_uncertainty, cues.pseudo_cue, before),
+        Status.HYPOTHETICAL: _last_cue(cues.pre_hypothetical, cues.pseudo_cue, before),
     }
     cued = [(m.end(), status) for status, m in found.items() if m is not None]
     if not cued:
@@ -211,6 +282,8 @@ def status_of(text: str, start: int, end: int, cues: CueSet) -> Status:
     cue_end, status = max(cued, key=lambda c: c[0])
     between = before[cue_end:]
     if cues.scope_breaker.search(between):
+        return Status.AFFIRMED
+    if status is Status.NEGATED and cues.narrow_negation.match(between) and re.search(r"[,，(]", between):
         return Status.AFFIRMED
     if re.search(r"[,，]", between) and cues.subject_verb.match(after):
         return Status.AFFIRMED
@@ -256,25 +329,26 @@ def find_mentions(
     list of Mention
         In text order.
     """
-    hidden = [m.span() for m in exclude.finditer(text)] if exclude is not None else []
-    hidden += list(skip)
+    hidden = SpanSet([m.span() for m in exclude.finditer(text)] if exclude is not None else [])
+    for hs, he in skip:
+        hidden.add(hs, he)
 
     def visible(s: int, e: int) -> bool:
-        return not any(hs < e and s < he for hs, he in hidden)
+        return not hidden.overlaps(s, e)
 
     found: list[Mention] = []
-    taken: list[tuple[int, int]] = []
+    taken = SpanSet(())
     for pat in negative_patterns:
         for m in pat.finditer(text):
             if visible(*m.span()):
                 found.append(Mention(fact, m.start(), m.end(), Status.NEGATED))
-                taken.append(m.span())
+                taken.add(*m.span())
     for pat in patterns:
         for m in pat.finditer(text):
             s, e = m.span()
-            if not visible(s, e) or any(ts < e and s < te for ts, te in taken):
+            if not visible(s, e) or taken.overlaps(s, e):
                 continue
-            taken.append((s, e))
+            taken.add(s, e)
             found.append(
                 Mention(fact, s, e, status_of(text, s, e, cues), temporality=temporality_of(text, s, cues))
             )

@@ -15,9 +15,11 @@ from radiology_app.notes._engine import (
     FAMILY,
     CueSet,
     Mention,
+    SpanSet,
     Status,
     aggregate_bool,
     clause_bounds,
+    covers,
     find_mentions,
     sentence_bounds,
     status_of,
@@ -31,20 +33,29 @@ CUES = CueSet(
     sentence_break=re.compile(r"[。！\n；;]"),
     clause_break=re.compile(r"[，,：:（）()]|但|但是|然而"),
     pre_negation=re.compile(r"否认|无|未见|未诉|未|没有|不伴|不(?!适|详|清|明|规律|除外)|非|均否认|阴性"),
-    pseudo_negation=re.compile(r"无明显诱因|无诱因|未予重视|未予|未规律|未戒烟|未戒|无明显变化|不规律"),
+    pseudo_negation=re.compile(
+        r"无明显诱因|无诱因|未予重视|未予|未规律|未戒烟|未戒|无明显变化|不规律|未分化"
+    ),
     pre_uncertainty=re.compile(r"可疑|疑似|疑为|不除外|待排|考虑|可能|？|\?"),
     post_negation=re.compile(r"\s*(?:[（(]\s*[-−－]\s*[）)]|阴性|[：:]\s*(?:无|否|阴性))"),
     post_uncertainty=re.compile(r"\s*(?:[？?]|待排|可能|不详|待查)"),
     post_affirmation=re.compile(r"\s*(?:[（(]\s*[+＋]\s*[）)]|阳性|[：:]\s*(?:有|是|阳性))"),
     scope_breaker=re.compile(r"(?!)"),
     pre_hypothetical=re.compile(r"如果|如若|若|如有|一旦|如出现|如再|倘若"),
-    historical=re.compile(r"既往|术后|曾(?:患|有|行|因)?|病史|年前|个月前|治疗后|放化疗后|复查"),
+    historical=re.compile(
+        r"既往|术后|曾(?:患|有|行|因)?|病史|年前|个月前|治疗后|放化疗后|放疗后|化疗后|切除后|复查"
+    ),
 )
 
 _RELATIVE = re.compile(
     r"父亲|母亲|父母|其父|其母|哥哥|姐姐|弟弟|妹妹|兄弟|姐妹|儿子|女儿|子女|丈夫|妻子|其妻|其夫|爱人|配偶|"
-    r"祖父|祖母|外公|外婆|爷爷|奶奶|叔叔|舅舅|姑姑|阿姨|亲属|家族|家人|家属(?!代诉|诉)"
+    r"祖父|祖母|外公|外婆|爷爷|奶奶|叔叔|舅舅|姑姑|阿姨|亲属|家族|家人|家属(?!代诉|诉)|"
+    r"其(?:子|女(?!性)|兄|姐|弟|妹)|[长次独]子|[兄姐弟妹]|老伴(?!代诉|诉)"
 )
+#: Not blood relatives: their lung cancer is no family history (experiencer "other").
+_SPOUSE = re.compile(r"丈夫|妻子|其妻|其夫|爱人|配偶|老伴(?!代诉|诉)")
+#: Basal cell carcinoma is not counted as a cancer history (it practically never spreads to the lung).
+_BASAL_CELL = re.compile(r"基底细胞")
 _FAMILY_SECTION = re.compile(r"家族史[：:][^\n]*")
 
 _FEVER = [re.compile(r"发热|发烧|低热|高热|体温升高|体温(?:最高)?\s*(?:达)?\s*(?:3[89]|4[01])(?:\.\d)?\s*℃?")]
@@ -90,7 +101,7 @@ CANCER_SITES_ZH: dict[str, str] = {
     "皮肤": "skin",
 }
 _CANCER = re.compile(
-    r"[^\s，。；、]{0,8}?(?:癌|Ca(?![a-z]))|白血病|淋巴瘤|骨髓瘤|肉瘤|黑色素瘤|恶黑|恶性肿瘤|肿瘤(?:病)?史|肿瘤"
+    r"[^\s，。；、：:（）()]{0,8}?(?:癌|Ca(?![a-z]))|白血病|淋巴瘤|骨髓瘤|肉瘤|黑色素瘤|恶黑|恶性肿瘤|肿瘤(?:病)?史|肿瘤"
 )
 _OTHER_SITES = {
     "白血病": "leukemia",
@@ -100,12 +111,15 @@ _OTHER_SITES = {
     "黑色素瘤": "melanoma",
     "恶黑": "melanoma",
 }
-_NOT_A_CANCER = re.compile(r"癌胚抗原|肺癌筛查|防癌|癌症筛查|良性肿瘤")
+_NOT_A_CANCER = re.compile(
+    r"癌胚抗原|肺癌筛查|防癌|癌症筛查|良性肿瘤|肿瘤(?:内|外)?科|肿瘤(?:医院|中心|门诊|标志物)"
+)
 _LUNG_CANCER = re.compile(r"肺(?:腺|鳞|小细胞|大细胞)?癌|肺部恶性肿瘤")
 _FAMILY_CANCER_NEG = re.compile(
     r"(?:否认|无)[^，。；]{0,12}(?:肿瘤|癌)[^，。；]{0,4}家族史|(?:否认|无)[^，。；]{0,4}家族[^，。；]{0,8}(?:肿瘤|癌)|"
     r"家族(?:中|内)?(?:无|未见)[^，。；]{0,6}(?:肿瘤|癌)|(?:肿瘤|癌)[^，。；]{0,6}家族史[：:]?\s*(?:无|阴性)|"
-    r"(?:否认|无)[^，。；]{0,6}(?:肿瘤|癌)[^，。；]{0,4}(?:病史)?(?:及|和|、)家族史"
+    r"(?:否认|无)[^，。；]{0,6}(?:肿瘤|癌)[^，。；]{0,4}(?:病史)?(?:及|和|、)家族史|"
+    r"家族史\s*[：:]\s*(?:无特殊|无|阴性|否认)\s*(?=[。；;\n]|$)"
 )
 
 _NUM = r"(\d+(?:\.\d+)?|半|一|两|二|三)"
@@ -114,7 +128,9 @@ _NEVER = re.compile(
 )
 _FORMER = re.compile(r"(?<!未)已?戒烟|(?<!未)已戒(?!酒)|既往吸烟|曾吸烟|(?<=[，,])\s*已停(?:吸|抽)?烟?")
 _CURRENT = re.compile(r"未戒烟|未戒|仍(?:在)?吸烟|现(?:仍)?吸烟|偶尔?吸烟|(?<!不)嗜烟")
-_CURRENT_IMPLIED = re.compile(r"吸烟(?=\s*(?:史)?\s*(?:约)?\s*\d)")
+_CURRENT_IMPLIED = re.compile(
+    r"吸烟(?=\s*(?:史)?\s*(?:约)?\s*\d)|(?:(?<=[。；;，,\n：:])|^)\s*吸烟(?=\s*(?:[。；;\n]|$))", re.M
+)
 _UNKNOWN = re.compile(r"吸烟(?:史|情况)?(?:不详|不清楚?|未知)")
 _SMOKE_YEARS = re.compile(r"(?:吸烟|抽烟|烟龄)(?:史)?\s*(?:约)?\s*(\d+(?:\.\d+)?)\s*(?:余|多)?\s*年")
 _PACKS_PER_DAY = re.compile(
@@ -125,7 +141,8 @@ _PACK_YEARS = re.compile(r"(\d+(?:\.\d+)?)\s*包年")
 _SMOKING_INDEX = re.compile(r"吸烟指数\s*(?:约|为)?\s*(\d+(?:\.\d+)?)\s*(?:年支)?|(\d+(?:\.\d+)?)\s*年支")
 _QUIT_YEARS = re.compile(
     r"(?<!未)戒烟\s*(?:约)?\s*(\d+(?:\.\d+)?)\s*(?:余|多)?\s*(年|个月|月)|"
-    r"(\d+(?:\.\d+)?)\s*(?:余|多)?\s*(年|个月|月)前(?:已)?戒烟"
+    r"(\d+(?:\.\d+)?)\s*(?:余|多)?\s*(年|个月|月)前(?:已)?戒烟|"
+    r"(?<!未)已戒\s*(?:约)?\s*(\d+(?:\.\d+)?)\s*(?:余|多)?\s*(年|个月|月)"
 )
 
 _AGE = [
@@ -151,7 +168,7 @@ def _relative_spans(text: str) -> list[tuple[int, int]]:
 
 
 def _in(spans: Sequence[tuple[int, int]], pos: int) -> bool:
-    return any(s <= pos < e for s, e in spans)
+    return covers(spans, pos)
 
 
 def _num(token: str) -> float | None:
@@ -247,8 +264,8 @@ def _smoking(text: str, relatives: Sequence[tuple[int, int]]) -> dict[str, Fact]
                 break
     quit_m = next((m for m in _QUIT_YEARS.finditer(text) if usable(*m.span())), None)
     if quit_m is not None:
-        number = quit_m.group(1) or quit_m.group(3)
-        unit = quit_m.group(2) or quit_m.group(4)
+        number = quit_m.group(1) or quit_m.group(3) or quit_m.group(5)
+        unit = quit_m.group(2) or quit_m.group(4) or quit_m.group(6)
         years = float(number) / (12.0 if "月" in unit else 1.0)
         out["years_since_quit"] = make_fact(text, _as_number(years), quit_m.start(), quit_m.end())
     return out
@@ -288,10 +305,19 @@ def _cancer(text: str, relatives: Sequence[tuple[int, int]]) -> dict[str, Fact]:
             Mention("family_history_lung_cancer", m.start(), m.end(), Status.NEGATED, experiencer=FAMILY)
         )
     fam_neg_spans = [(mm.start, mm.end) for mm in family]
+    spouses = SpanSet(clause_bounds(text, m.start(), CUES) for m in _SPOUSE.finditer(text))
+    blood = SpanSet(
+        clause_bounds(text, m.start(), CUES)
+        for m in _RELATIVE.finditer(text)
+        if not _SPOUSE.match(m.group(0))
+    )
     for m in _CANCER.finditer(text):
         s, e = m.span()
-        if any(hs < e and s < he for hs, he in hidden):
+        if any(hs < e and s < he for hs, he in hidden) or _BASAL_CELL.search(m.group(0)):
             continue
+        if _in(spouses, s) and not _in(blood, s):
+            continue  # 其妻患肺癌: a spouse's cancer, neither the patient's nor a blood relative's
+        s = _after_inner_cue(text, s, e)
         status = status_of(text, s, e, CUES)
         # "否认肿瘤病史及家族史": the patient's own history and the family's, both denied
         also_own = re.match(r"[^，。；]{0,4}?(?:及|和|、)家族史", text[e:]) is not None
@@ -324,6 +350,20 @@ def _cancer(text: str, relatives: Sequence[tuple[int, int]]) -> dict[str, Fact]:
             text, ",".join(names), sites[0][1], sites[0][2], context=out["personal_cancer_history"]
         )
     return out
+
+
+def _after_inner_cue(text: str, start: int, end: int) -> int:
+    """Start of a cancer mention after a cue its greedy match swallowed ("不除外早期肺癌", "疑为…肺癌").
+
+    The cue then lies before the mention, where :func:`status_of` reads it.
+    """
+    pseudo = [m.span() for m in CUES.pseudo_negation.finditer(text, start, end)]
+    core = start
+    for pattern in (CUES.pre_negation, CUES.pre_uncertainty, CUES.pre_hypothetical):
+        for cm in pattern.finditer(text, start, end - 1):
+            if not any(ps <= cm.start() < pe for ps, pe in pseudo):
+                core = max(core, cm.end())
+    return core
 
 
 def _site(mention: str) -> str | None:
@@ -371,7 +411,7 @@ def extract(text: str) -> dict[str, Fact]:
     """
     original = text
     text = to_simplified(text)
-    relatives = _relative_spans(text)
+    relatives = SpanSet(_relative_spans(text))
     out: dict[str, Fact] = {}
     out.update(_age_sex(text, relatives))
     out.update(_smoking(text, relatives))

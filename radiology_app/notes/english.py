@@ -9,7 +9,9 @@ haemoptysis, negation ("denies", "no", "afebrile", "weight stable"), uncertainty
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
+from dataclasses import replace
 from functools import lru_cache
 
 from radiology_app.notes._engine import (
@@ -17,9 +19,11 @@ from radiology_app.notes._engine import (
     HISTORICAL,
     CueSet,
     Mention,
+    SpanSet,
     Status,
     aggregate_bool,
     clause_bounds,
+    covers,
     find_mentions,
     sentence_bounds,
     status_of,
@@ -47,20 +51,24 @@ CUES = CueSet(
     ),
     pseudo_negation=re.compile(
         r"\b(?:no change|no increase|not only|no longer|not sure|not certain|no further|not clear|"
-        r"on and off|off and on)\b",
+        r"on and off|off and on|never[- ]+(?:a\s+)?smok\w*|never\s+smoked|never\s+touched)\b",
         _I,
     ),
     pre_uncertainty=re.compile(
         r"\?|\b(?:possible|possibly|probable|probably|questionable|query|queried|suspected|suspect|"
-        r"suspicious for|may|might|could|cannot rule out|can't rule out|rule out|r/o|unclear|uncertain|"
-        r"unsure|not sure|concern for|cannot exclude|versus|vs|"
+        r"suspicious(?: for| of)?|suspicion (?:of|for)|concerning(?: for)?|concern for|worrying for|"
+        r"worrisome for|c/f|suggestive of|may|might|could|cannot rule out|can't rule out|rule out|r/o|"
+        r"unclear|uncertain|unsure|not sure|cannot exclude|versus|vs|"
         r"differential(?: diagnosis)?(?: includes?| of)?|ddx|d/?dx|to exclude|exclude|work-?up for|likely)\b",
         _I,
     ),
     post_negation=re.compile(
         r"\s*(?:[:\-–—]\s*)?(?:no|none|nil|neg|negative|denies|denied|absent|not present|not diagnosed|"
         r"N)\b(?!\s*(?:change|increase))|\s*\((?:-|neg|−)\)|"
-        r"\s+(?:(?:test|was|is|were|screen)\s+)?(?:negative|neg|absent|not present|ruled out)\b",
+        r"\s+(?:(?:test|was|is|were|screen)\s+)?(?:\([^()\n]{1,20}\)\s+)?(?:negative|neg|absent|not present|"
+        r"ruled out)\b|\)\s+(?:negative|neg)\b|"
+        r"[ \t]+(?:exposure|contact|history|hx|status|symptoms?)[ \t]*:[ \t]*"
+        r"(?:no|none|nil|neg|negative|N)\b",
         _I,
     ),
     post_uncertainty=re.compile(
@@ -68,7 +76,11 @@ CUES = CueSet(
         r"\s+(?:is\s+|was\s+)?(?:suspected|possible|queried|likely|probable|considered)\b",
         _I,
     ),
-    post_affirmation=re.compile(r"\s*(?::\s*)?(?:yes|\(\+\)|positive|present|Y)\b|\s*\(\+\)", _I),
+    post_affirmation=re.compile(
+        r"\s*(?::\s*)?(?:yes|\(\+\)|positive|present|Y)\b|\s*\(\+\)|"
+        r"[ \t]+(?:exposure|contact|history|hx|status|symptoms?)[ \t]*:[ \t]*(?:yes|Y)\b",
+        _I,
+    ),
     scope_breaker=re.compile(
         r",\s*(?:and\s+|but\s+)?(?:he\s+|she\s+|pt\s+|patient\s+)?(?:reports?|reported|has|have|had|complains?|c/o|endorses?|admits?|presents?|notes?|"
         r"positive for|with|and (?:he|she|his|her|the patient|pt))\b",
@@ -86,6 +98,14 @@ CUES = CueSet(
         r"had (?:a |an )?)\b",
         _I,
     ),
+    pseudo_cue=re.compile(
+        r"\b(?:(?:grateful|thankful|obliged|appreciate(?: it)?)\s+if\s+you\s+(?:could|would|can)|"
+        r"if\s+you\s+(?:could|would|can)\s+(?:kindly\s+|please\s+)?(?:see|review|assess)|could you)\b",
+        _I,
+    ),
+    narrow_negation=re.compile(
+        r"\s+(?:currently\s+)?(?:on|taking|receiving|using|started|starting|yet)\b", _I
+    ),
 )
 
 _RELATIVE = re.compile(
@@ -93,6 +113,10 @@ _RELATIVE = re.compile(
     r"cousin|parents?|wife|husband|spouse|partner|niece|nephew|twin|relatives?)s?\b",
     _I,
 )
+#: Not a blood relative: their lung cancer is no family history (experiencer "other").
+_SPOUSE = re.compile(r"\b(?:wife|husband|spouse|partner)s?\b", _I)
+#: "she herself", "her own": the person just named as the informant, not the patient.
+_REFLEXIVE = re.compile(r"\b(?:herself|himself|themselves|(?:her|his|their)\s+own)\b", _I)
 _FAMILY_WORD = re.compile(r"\b(?:family|FHx|FH|fam hx|family hx)\b", _I)
 _FAMILY_HEADER = re.compile(r"^[ \t\-*•]*(?:FHx|FH|Family (?:history|hx))\s*[:\-][^\n]*", _I | re.MULTILINE)
 
@@ -118,7 +142,7 @@ _COUGH = [
     re.compile(r"\bcough(?:s|ing|ed)?\b(?!\s+up\b)(?!\s+(?:of\s+)?blood)", _I),
 ]
 _HEMOPTYSIS = [
-    re.compile(r"\bh(?:ae|e|a)mopt\w*", _I),
+    re.compile(r"\bh(?:ae|e|a|ea)mopt\w*", _I),
     re.compile(r"\b(?:cough(?:s|ing|ed)?|brought|bringing|brings)\s+up\b(?:\s+\S+){0,4}?\s+blood\b", _I),
     re.compile(r"\bblood[- ](?:streaked|stained|tinged|streaks?)\b|\bstreaky blood\b", _I),
     re.compile(r"\bblood\s+in\s+(?:the\s+|his\s+|her\s+)?(?:sputum|phlegm)\b|\bbloody\s+sputum\b", _I),
@@ -158,14 +182,20 @@ _IMMUNO = [
     re.compile(r"\bHIV\b(?:\s*\+|\s*positive|\s+infection)?", _I),
     re.compile(
         r"\b(?:receiving|undergoing|currently on|on|started)\s+(?:\w+\s+)?(?:chemo|FOLFOX|FOLFIRI|FOLFIRINOX|"
-        r"carboplatin|cisplatin|docetaxel|paclitaxel|gemcitabine|pemetrexed|doxorubicin|cyclophosphamide)\b",
+        r"carboplatin|cisplatin|docetaxel|paclitaxel|gemcitabine|pemetrexed|doxorubicin|cyclophosphamide|"
+        r"capecitabine|oxaliplatin|irinotecan|etoposide|vinorelbine|5-?FU|fluorouracil|temozolomide)\b",
         _I,
     ),
     re.compile(r"\b(?:prednisone|prednisolone|steroids?|corticosteroids?|dexamethasone)\b", _I),
 ]
 _IMMUNO_EXCLUDE = re.compile(
     r"\b(?:completed|finished|prior|previous|adjuvant)\s+(?:\w+\s+)?chemotherapy\b|"
-    r"\bchemotherapy\s+(?:in|completed|finished)\b|\binhaled\s+(?:cortico)?steroids?\b",
+    r"\bchemotherapy\s+(?:in|completed|finished)\b|\binhaled\s+(?:cortico)?steroids?\b|"
+    r"\b(?:previously|formerly|no longer)\s+(?:on|took|taking|received)\s+[\w-]+|"
+    r"\b(?:awaiting|listed for|waiting for|assessment for|work-?up for|candidate for|referred for|"
+    r"being assessed for)"
+    r"\s+(?:(?:a|an|the|\w+)\s+){0,2}?transplant\w*|\btransplant\s+(?:assessment|work-?up|evaluation|list|"
+    r"candidate|referral)\b",
     _I,
 )
 _TB = [
@@ -196,10 +226,15 @@ _CANCER = re.compile(
 )
 _CANCER_CI = re.compile(
     r"\b(?:cancers?|carcinomas?|adenocarcinomas?|malignan(?:cy|cies|t)|melanomas?|lymphomas?|"
-    r"leuka?emias?|myelomas?|\w*sarcomas?|neoplasms?|tumou?rs?)\b|\bClark level\b",
+    r"leuka?emias?|myelomas?|\w*sarcomas?|neoplasms?|tumou?rs?|seminomas?|hodgkin'?s(?!\s+lymphoma))\b|"
+    r"\bClark level\b",
     _I,
 )
-_CA_ABBREV = re.compile(r"\b(?:ca|Ca|CA|NSCLC|SCLC|RCC|HCC|DCIS|CLL|CML|AML|ALL|CRC|SCC)\b")
+_CA_ABBREV = re.compile(r"\b(?:ca|Ca|CA|NSCLC|SCLC|RCC|HCC|DCIS|CLL|CML|AML|ALL|CRC|SCC|TCC)\b")
+#: Basal cell carcinoma is not counted as a cancer history (it practically never spreads to the lung).
+_BASAL_CELL = re.compile(
+    r"\bbasal[- ]cell\b|\bBCCs?\b|\brodent ulcer\b|\bnon-?melanoma(?:tous)? skin\b|\bNMSC\b", _I
+)
 _NOT_A_CANCER = re.compile(
     r"\b(?:lung )?cancer screening\b|\bscreening for (?:lung )?cancer\b|"
     r"\bcancer (?:risk|centre|center|clinic|pathway)\b|"
@@ -213,7 +248,7 @@ CANCER_SITES: dict[str, str] = {
     r"colon|colorectal|CRC|rectal|rectum|bowel|sigmoid|hemicolectomy|colectomy|caecal|cecal": "colorectal",
     r"prostate|prostatic|PSA": "prostate",
     r"kidney|renal|RCC|nephrectomy": "kidney",
-    r"bladder|urothelial|TURBT": "bladder",
+    r"bladder|urothelial|TURBT|TCC": "bladder",
     r"thyroid|thyroidectomy|papillary": "thyroid",
     r"tongue|laryn\w*|pharyn\w*|oropharyn\w*|tonsil\w*|head and neck|head & neck|oral": "head_and_neck",
     r"cervix|cervical": "cervix",
@@ -224,10 +259,10 @@ CANCER_SITES: dict[str, str] = {
     r"liver|hepatocellular|HCC": "liver",
     r"pancrea\w*": "pancreas",
     r"lung|NSCLC|SCLC|lobectomy|pulmonary": "lung",
-    r"testicular|testis|testes": "testis",
-    r"skin|basal cell|BCC": "skin",
+    r"testicular|testis|testes|testicle|seminoma|orchidectomy": "testis",
+    r"skin": "skin",
     r"melanoma|Clark level": "melanoma",
-    r"lymphoma|hodgkin\w*": "lymphoma",
+    r"lymphoma|hodgkin\w*(?:'s)?": "lymphoma",
     r"leuka?emia|CLL|CML|AML|ALL": "leukemia",
     r"myeloma": "myeloma",
     r"\w*sarcoma": "sarcoma",
@@ -256,7 +291,7 @@ _NEVER = re.compile(
     r"no tobacco(?: use)?|denies (?:any )?(?:smoking|tobacco)|"
     r"(?:does not|doesn't) smoke,? and never (?:has|did)|"
     r"(?:smoking|tobacco)(?:\s+status)?\s*:\s*(?:none|never|nil|no)|"
-    r"(?:lifelong\s+)?abstainer from tobacco)\b",
+    r"(?:lifelong\s+)?abstainer from tobacco|never\s+touched\s+(?:a\s+)?cig\w*)\b",
     _I,
 )
 _FORMER = re.compile(
@@ -266,8 +301,8 @@ _FORMER = re.compile(
     _I,
 )
 _CURRENT = re.compile(
-    r"\b(?:current(?:ly)?(?: every day)?\s+smok\w*|still smok\w*|continues to smoke|smokes|active smoker|"
-    r"heavy smoker|smoker|has smoked\b(?=.{0,40}\bsince\b)|"
+    r"\b(?:current(?:ly)?(?: every day)?\s+smok\w*|still\s+smok\w*|continues\s+to\s+smoke|smokes|"
+    r"active smoker|heavy smoker|smoker|has smoked\b(?=.{0,40}\bsince\b)|"
     r"(?:tobacco|smoking)\s*:\s*(?:current|yes|still))\b|"
     r"\bcurrent\b(?=[,.\s]*$)",
     _I | re.MULTILINE,
@@ -281,7 +316,7 @@ _NOT_QUIT = re.compile(
 
 #: Current-smoking cues that outrank a "quit" in the same note ("quit cigarettes but still smokes cigars").
 _EXPLICIT_CURRENT = re.compile(
-    r"(?:current(?:ly)?(?: every day)?\s+smok\w*|still smok\w*|continues to smoke|"
+    r"(?:current(?:ly)?(?: every day)?\s+smok\w*|still\s+smok\w*|continues\s+to\s+smoke|"
     r"(?:tobacco|smoking)\s*:\s*(?:current|still))",
     _I,
 )
@@ -305,13 +340,18 @@ _PER_DAY = re.compile(
     rf"(\d+)\s*(?:cigarettes|cigs?|cig|roll-?ups)?\s*(?:/|per|a|each)\s*day\b",
     _I,
 )
-_FOR_YEARS = re.compile(r"^\s*[,]?\s*(?:x|×|for|over)\s*(\d+(?:\.\d+)?)\s*(?:years?|yrs?|y)\b", _I)
+_APPROX = r"(?:about|around|approximately|approx\.?|~|nearly|roughly|some)?\s*"
+#: "x 30 yrs", "for about 45 years", ", 40 years" right after the amount per day ("20/day, 40 years").
+_FOR_YEARS = re.compile(
+    rf"\s*(?:,?\s*(?:x|×|for|over)\s*{_APPROX}|,\s*)(\d+(?:\.\d+)?)\s*(?:years?|yrs?|y)\b(?!\s+(?:ago|old))",
+    _I,
+)
 _SINCE_AGE = re.compile(r"\bsince\s+(?:age\s+|the age of\s+|(?:he|she) was\s+)(\d{1,2})\b", _I)
 _QUIT_AGO = re.compile(
     rf"\b(?:quit|stopped|gave up|given up|ceased|kicked the habit)(?:\s+smoking)?\s*(?:-\s*)?"
     rf"(?:around|about|approx\.?|~|roughly|some)?\s*"
-    rf"{_NUM}\s*(years?|yrs?|y|months?|mos?|weeks?|wks?)\s+ago\b",
-    _I,
+    rf"{_NUM}\s*(years?|yrs?|y|months?|mos?|weeks?|wks?)(?:\s+ago\b|(?=\s*(?:[.,;)]|$)))",
+    _I | re.MULTILINE,
 )
 _QUIT_AT_AGE = re.compile(
     r"\b(?:quit|stopped|gave up)(?:\s+smoking)?\s+at\s+(?:(?:the\s+)?age\s+(?:of\s+)?)?(\d{1,2})\b"
@@ -322,6 +362,9 @@ _FROM_UNTIL_AGE = re.compile(
     r"\bfrom\s+(?:age\s+)?(\d{1,2})\s+(?:until|till|to)\s+(?:(?:he|she)\s+(?:stopped|quit)\s+at\s+)?"
     r"(?:age\s+)?(\d{1,2})\b",
     _I,
+)
+_SMOKED_FROM_UNTIL = re.compile(
+    r"\bsmoked\b[^.;\n]{0,40}?(?=\bfrom\s+(?:age\s+)?\d{1,2}\s+(?:until|till|to)\b)", _I
 )
 _YEARS_BEFORE_PACKS = re.compile(
     rf"\bfor\s+(\d+(?:\.\d+)?)\s*(?:years?|yrs?)\s*,?\s*(?:at\s+)?{_NUM}\s*"
@@ -336,6 +379,10 @@ _WORDNUM = {
     "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90,
     "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
 }  # fmt: skip
+#: A patient named by kinship in a note to or from a relative: "Mum, 84, has had a cough".
+_KIN_APPOSITION = re.compile(
+    r"(?:^|[.\n]\s*)(Mum|Mom|Mam|Mother|Dad|Father)\s*,\s*(\d{2,3})\s*,", re.MULTILINE
+)
 _AGE_PATTERNS: list[tuple[re.Pattern[str], int]] = [
     (re.compile(r"\b(\d{1,3})\s*-?\s*(?:years?|yrs?|yr)[\s-]*old\b", _I), 1),
     (re.compile(r"\b(\d{1,3})\s*(?:yo|y/o|y\.o\.?|yrs?|yr)\b", _I), 1),
@@ -345,12 +392,20 @@ _AGE_PATTERNS: list[tuple[re.Pattern[str], int]] = [
     (re.compile(r"\bAge/Sex\s*:\s*(\d{1,3})", _I), 1),
     (
         re.compile(
-            r"\b(?:Mr|Mrs|Ms|Miss|Mx)\.?\s+[A-Z][\w'’-]*(?:\s+[A-Z][\w'’-]*)?\s*(?:,\s*|\s+is\s+|\s+\(?aged?\s+)"
+            r"\b(?:Mr|Mrs|Ms|Miss|Mx)\.?\s+(?:[A-Z]\.\s*)?[A-Z][\w'’-]*(?:\s+[A-Z][\w'’-]*)?\s*(?:,\s*|\s+is\s+|\s+\(?aged?\s+)"
             r"(\d{1,3})\b(?!\s*(?:mm|cm|kg|%))"
         ),
         1,
     ),
     (re.compile(r"\b(?:pt|patient)\s+is\s+(?:a\s+)?(\d{1,3})\b(?!\s*(?:mm|cm|kg|%))", _I), 1),
+    (
+        re.compile(
+            r"\b(?:she|he)\s+is\s+(?:now\s+)?(\d{1,3})\b(?!\s*(?:mm|cm|kg|%|/40|weeks?|wks?|days?|months?|mo|st))",
+            _I,
+        ),
+        1,
+    ),
+    (_KIN_APPOSITION, 2),
     (re.compile(r"\b(?:Mr|Mrs|Ms|Miss|Mx)\.?\s+[A-Z][\w'’-]*(?:\s+[A-Z][\w'’-]*)?\s*\((\d{1,3})\)"), 1),
     (
         re.compile(
@@ -380,7 +435,11 @@ _MALE_WORDS = {"m", "male", "man", "gentleman", "boy", "mr"}
 _INFORMANT_BEFORE = re.compile(
     r"\b(?:per|from|by|according\s+to|via)\s+(?:the\s+|his\s+|her\s+|pt'?s\s+)?$", _I
 )
-_INFORMANT_AFTER = re.compile(r"\s+(?:reports|reported|says|said|states|stated|tells|informs|gives)\b", _I)
+_INFORMANT_AFTER = re.compile(
+    r"\s+(?:reports|reported|says|said|states|stated|tells|informs|gives|interpreting|interprets|translating|"
+    r"asking|asks|asked|called|calls|rang|phoned|mentioned|mentions)\b",
+    _I,
+)
 
 
 def _relatives(text: str, start: int = 0, end: int | None = None) -> list[re.Match[str]]:
@@ -434,13 +493,49 @@ def _relative_spans(text: str) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
     for m in _relatives(text):
         s, e = clause_bounds(text, m.start(), CUES)
-        # "non-smoker but husband smoked": the clause starts at the relative's side of "but"
+        # "non-smoker but husband smoked": the clause starts at the relative's side of "but";
+        # "45F, never smoker, FH of lung cancer (aunt)": and after the comma before the relative
+        comma = max(text.rfind(",", s, m.start()), text.rfind(";", s, m.start()))
+        if comma >= 0:
+            s = comma + 1
         spans.append((s, e))
     return spans
 
 
+def _informant_before(text: str, pos: int) -> re.Match[str] | None:
+    """The last relative named as the informant ("daughter says", "Hx per wife") shortly before ``pos``."""
+    last: re.Match[str] | None = None
+    for m in _RELATIVE.finditer(text, max(0, pos - 300), pos):
+        if _INFORMANT_BEFORE.search(text[max(0, m.start() - 30) : m.start()]) or _INFORMANT_AFTER.match(
+            text, m.end()
+        ):
+            last = m
+    return last
+
+
+def _informant_own(text: str, pos: int) -> re.Match[str] | None:
+    """The informant a reflexive in the sentence of ``pos`` points at ("she herself", "her own").
+
+    Returns the informant's relative word, or ``None`` when the sentence is about the patient.
+    """
+    s, e = sentence_bounds(text, pos, CUES)
+    refl = _REFLEXIVE.search(text, s, e)
+    if refl is None:
+        return None
+    return _informant_before(text, refl.start())
+
+
+def _informant_spans(text: str) -> list[tuple[int, int]]:
+    """Sentences about the informant's own health ("Wife reports she has COPD herself")."""
+    spans: list[tuple[int, int]] = []
+    for refl in _REFLEXIVE.finditer(text):
+        if _informant_before(text, refl.start()) is not None:
+            spans.append(sentence_bounds(text, refl.start(), CUES))
+    return spans
+
+
 def _in(spans: Sequence[tuple[int, int]], pos: int) -> bool:
-    return any(s <= pos < e for s, e in spans)
+    return covers(spans, pos)
 
 
 def _number(token: str) -> float | None:
@@ -499,22 +594,27 @@ def _sex(text: str, relatives: Sequence[tuple[int, int]]) -> Fact:
             word = m.group(group).lower()
             sex = "M" if word in _MALE_WORDS else "F"
             return make_fact(text, sex, m.start(group), m.end(group))
-    he = [m for m in re.finditer(r"\b(?:he|him|his)\b", text, _I) if not _in(relatives, m.start())]
-    she = [m for m in re.finditer(r"\b(?:she|her|hers)\b", text, _I) if not _in(relatives, m.start())]
+    others = SpanSet([*relatives, *_informant_spans(text)])
+    he = [m for m in re.finditer(r"\b(?:he|him|his)\b", text, _I) if not _in(others, m.start())]
+    she = [m for m in re.finditer(r"\b(?:she|her|hers)\b", text, _I) if not _in(others, m.start())]
     if he or she:
         best = he[0] if len(he) > len(she) else she[0]
         return make_fact(text, "M" if len(he) > len(she) else "F", best.start(), best.end())
+    kin = _KIN_APPOSITION.search(text)
+    if kin is not None:
+        word = kin.group(1).lower()
+        return make_fact(text, "M" if word in ("dad", "father") else "F", kin.start(1), kin.end(1))
     return Fact()
 
 
 def _smoking(text: str, relatives: Sequence[tuple[int, int]], age: int | None) -> dict[str, Fact]:
     out: dict[str, Fact] = {}
-    smoking_sentences: list[tuple[int, int]] = []
-    for m in _SMOKE_WORD.finditer(text):
-        if not _in(relatives, m.start()) and not re.match(
-            r"passive", text[max(0, m.start() - 8) : m.start()].strip(), _I
-        ):
-            smoking_sentences.append(sentence_bounds(text, m.start(), CUES))
+    smoking_sentences = SpanSet(
+        sentence_bounds(text, m.start(), CUES)
+        for m in _SMOKE_WORD.finditer(text)
+        if not _in(relatives, m.start())
+        and not re.match(r"passive", text[max(0, m.start() - 8) : m.start()].strip(), _I)
+    )
 
     smoke_words = [m.start() for m in _SMOKE_WORD.finditer(text) if not _in(relatives, m.start())]
 
@@ -522,9 +622,10 @@ def _smoking(text: str, relatives: Sequence[tuple[int, int]], age: int | None) -
         # same sentence, or a smoking word shortly before on the same line ("smoker - 30 pk yrs; stopped")
         if _in(smoking_sentences, pos):
             return True
-        return any(0 <= pos - w <= 60 and "\n" not in text[w:pos] for w in smoke_words)
+        near = smoke_words[bisect_left(smoke_words, pos - 60) : bisect_right(smoke_words, pos)]
+        return any("\n" not in text[w:pos] for w in near)
 
-    taken: list[tuple[int, int]] = []
+    taken = SpanSet(())
     hits: dict[str, tuple[int, int]] = {}
     for status, pat, needs_context in (
         ("never", _NEVER, False),
@@ -533,7 +634,7 @@ def _smoking(text: str, relatives: Sequence[tuple[int, int]], age: int | None) -
     ):
         for m in pat.finditer(text):
             s, e = m.span()
-            if _in(relatives, s) or any(ts < e and s < te for ts, te in taken):
+            if _in(relatives, s) or taken.overlaps(s, e):
                 continue
             if needs_context and not in_smoking_sentence(s):
                 continue
@@ -543,12 +644,20 @@ def _smoking(text: str, relatives: Sequence[tuple[int, int]], age: int | None) -
                 continue
             if "passive" in text[max(0, s - 12) : s].lower():
                 continue
-            taken.append((s, e))
+            taken.add(s, e)
             hits.setdefault(status, (s, e))
     current_hit = hits.get("current")
     explicit_current = current_hit is not None and _EXPLICIT_CURRENT.fullmatch(text, *current_hit) is not None
     order = ("current", "former", "never") if explicit_current else ("former", "current", "never")
     chosen = next((st for st in order if st in hits), None)
+    stopped_at: int | None = None  # "smoked ... from age 20 to 55": the age at which smoking stopped
+    for sm in _SMOKED_FROM_UNTIL.finditer(text):
+        ages = _FROM_UNTIL_AGE.match(text, sm.end())
+        if ages is not None and not _in(relatives, sm.start()) and int(ages.group(1)) < int(ages.group(2)):
+            stopped_at = int(ages.group(2))
+            if chosen is None:
+                chosen, hits["former"] = "former", (sm.start(), ages.end())
+            break
     if chosen is None:
         unknown = _UNKNOWN_SMOKING.search(text)
         if unknown:
@@ -589,7 +698,9 @@ def _smoking(text: str, relatives: Sequence[tuple[int, int]], age: int | None) -
             _, s_end = sentence_bounds(text, m.start(), CUES)
             if fy is None:
                 fy = re.search(
-                    r"(?:x|×|for|over)\s*(\d+(?:\.\d+)?)\s*(?:years?|yrs?|y)\b", text[m.end() : s_end], _I
+                    rf"(?:x|×|for|over)\s*{_APPROX}(\d+(?:\.\d+)?)\s*(?:years?|yrs?|y)\b",
+                    text[m.end() : s_end],
+                    _I,
                 )
                 if fy is not None:
                     years, end = float(fy.group(1)), m.end() + fy.end()
@@ -609,7 +720,7 @@ def _smoking(text: str, relatives: Sequence[tuple[int, int]], age: int | None) -
     if "pack_years" in out and out["pack_years"].value is not None:
         v = out["pack_years"].value
         if isinstance(v, float) and v.is_integer():
-            out["pack_years"] = Fact(int(v), out["pack_years"].span, out["pack_years"].text)
+            out["pack_years"] = replace(out["pack_years"], value=int(v))
 
     m2 = _QUIT_AGO.search(text)
     if m2 is not None and not _in(relatives, m2.start()):
@@ -623,6 +734,9 @@ def _smoking(text: str, relatives: Sequence[tuple[int, int]], age: int | None) -
         m3 = _QUIT_AT_AGE.search(text)
         if m3 is not None and age is not None and int(m3.group(1)) <= age:
             out["years_since_quit"] = make_fact(text, age - int(m3.group(1)), m3.start(), m3.end())
+        elif chosen == "former" and stopped_at is not None and age is not None and stopped_at <= age:
+            s, e = hits["former"]
+            out["years_since_quit"] = make_fact(text, age - stopped_at, s, e)
     return out
 
 
@@ -634,20 +748,30 @@ def _cancer(text: str) -> dict[str, Fact]:
     sites: list[tuple[int, str, int, int]] = []
     mentions = [m for m in _CANCER_CI.finditer(text)] + [m for m in _CA_ABBREV.finditer(text)]
     mentions.sort(key=lambda m: m.start())
-    seen: list[tuple[int, int]] = []
+    hidden_set = SpanSet(hidden)
+    seen = SpanSet(())
     for m in mentions:
         s, e = m.span()
-        if any(hs < e and s < he for hs, he in hidden) or any(ss < e and s < se for ss, se in seen):
+        if hidden_set.overlaps(s, e) or seen.overlaps(s, e):
             continue
-        seen.append((s, e))
+        seen.add(s, e)
         before = text[max(0, s - 25) : s].lower()
-        if re.search(r"\bbenign\s*$", before):
+        if re.search(r"\bbenign\s*$", before) or _basal_cell(text, s, e):
             continue
         status = status_of(text, s, e, CUES)
         when = temporality_of(text, s, CUES)
         c_start, c_end = _relative_bounds(text, s)
         clause = text[c_start:c_end]
+        informant = _informant_own(text, s)
+        if informant is not None:
+            # "Daughter says she herself was diagnosed with breast cancer": the informant's own
+            if _SPOUSE.fullmatch(informant.group(0)) or not _LUNG_CANCER.search(clause):
+                continue
+            family.append(Mention("family_history_lung_cancer", s, e, status, experiencer=FAMILY))
+            continue
         is_family = _family_clause(text, s)
+        if is_family and _spouse_only(text, c_start, c_end):
+            continue  # a spouse's or partner's cancer: neither the patient's nor a blood relative's
         is_personal = not is_family or re.search(r"\bpersonal\b", clause, _I) is not None
         if is_family:
             lung = _LUNG_CANCER.search(clause)
@@ -686,11 +810,31 @@ def _cancer(text: str) -> dict[str, Fact]:
         for _, site, _, _ in sites:
             if site not in names:
                 names.append(site)
+        if "melanoma" in names and "skin" in names:
+            names.remove("skin")  # "skin cancer (melanoma)": the more specific name
         first = sites[0]
         out["cancer_site"] = make_fact(
             text, ",".join(names), first[2], first[3], context=out["personal_cancer_history"]
         )
     return out
+
+
+def _basal_cell(text: str, s: int, e: int) -> bool:
+    """Whether the cancer word at ``[s, e)`` is a basal cell carcinoma (same comma-delimited phrase)."""
+    lo = max(0, s - 40)
+    hi = min(len(text), e + 40)
+    left = max(text.rfind(",", lo, s), text.rfind(";", lo, s), text.rfind("\n", lo, s))
+    right = [i for i in (text.find(",", e, hi), text.find(";", e, hi), text.find("\n", e, hi)) if i >= 0]
+    phrase = text[left + 1 if left >= 0 else lo : min(right) if right else hi]
+    return _BASAL_CELL.search(phrase) is not None and re.search(r"melanoma", phrase, _I) is None
+
+
+def _spouse_only(text: str, start: int, end: int) -> bool:
+    """Whether every relative named in ``text[start:end]`` is a spouse or partner (not a blood relative)."""
+    rels = _relatives(text, start, end)
+    if not rels or _FAMILY_WORD.search(text, start, end):
+        return False
+    return all(_SPOUSE.fullmatch(m.group(0)) for m in rels)
 
 
 def _site_near(text: str, s: int, e: int, c_start: int, c_end: int) -> tuple[str, int, int] | None:
@@ -743,7 +887,7 @@ def extract(text: str) -> dict[str, Fact]:
     dict of str to Fact
         Facts found (absent names mean not stated).
     """
-    relatives = _relative_spans(text)
+    relatives = SpanSet(_relative_spans(text))
     out: dict[str, Fact] = {}
     age_fact, _ = _age(text, relatives)
     out["age"] = age_fact
@@ -761,8 +905,9 @@ def extract(text: str) -> dict[str, Fact]:
         ("tb_or_fungal_exposure", _TB, [], None),
         ("emphysema_or_copd", _COPD, [_COPD_NEG_ONLY], None),
     ]
+    informant_own = _informant_spans(text)
     for name, pats, negs, exclude in simple:
-        mentions = find_mentions(text, name, pats, CUES, negs, exclude)
+        mentions = find_mentions(text, name, pats, CUES, negs, exclude, skip=informant_own)
         if name in ("fever", "cough", "hemoptysis", "weight_loss"):
             mentions = _ros_markers(text, mentions)
         fact = _bool_fact(text, mentions)

@@ -8,7 +8,10 @@ Scoring, per fact, over all notes: a prediction is a non-null extracted value; i
 when it equals the label (numbers within 0.05), a false positive otherwise. A label is a non-null
 labelled value; it is missed (false negative) when the prediction is null or different.
 Precision = TP / (TP + FP), recall = TP / (TP + FN); both are 1.0 when their denominator is 0.
-``False`` (explicitly denied) is a value like any other, so negation errors count.
+Accuracy = share of notes where the extracted value equals the label, ``null`` included (so a value
+read from a relative's or a suspected diagnosis, where the label is ``null``, lowers it).
+``False`` (explicitly denied) is a value like any other, so negation errors count. ``micro`` pools
+the counts of all facts.
 """
 
 from __future__ import annotations
@@ -48,6 +51,8 @@ class FactScore:
     tp: int = 0
     fp: int = 0
     fn: int = 0
+    agree: int = 0
+    total: int = 0
 
     @property
     def precision(self) -> float:
@@ -58,6 +63,11 @@ class FactScore:
     def recall(self) -> float:
         """TP / (TP + FN), 1.0 when nothing was labelled."""
         return self.tp / (self.tp + self.fn) if self.tp + self.fn else 1.0
+
+    @property
+    def accuracy(self) -> float:
+        """Notes whose extracted value equals the label (``null`` included) / notes, 1.0 when none."""
+        return self.agree / self.total if self.total else 1.0
 
 
 @dataclass(frozen=True)
@@ -80,12 +90,16 @@ class NotesEvaluation:
 
     def to_json(self) -> dict[str, Any]:
         """JSON shape printed by ``evaluate-notes --json``."""
+        micro = FactScore(
+            *(sum(getattr(s, k) for s in self.scores.values()) for k in ("tp", "fp", "fn", "agree", "total"))
+        )
         return {
             "notes": self.notes,
             "facts": {
                 name: {
                     "precision": round(score.precision, 4),
                     "recall": round(score.recall, 4),
+                    "accuracy": round(score.accuracy, 4),
                     "tp": score.tp,
                     "fp": score.fp,
                     "fn": score.fn,
@@ -94,6 +108,11 @@ class NotesEvaluation:
             },
             "min_precision": round(min(s.precision for s in self.scores.values()), 4),
             "min_recall": round(min(s.recall for s in self.scores.values()), 4),
+            "micro": {
+                "precision": round(micro.precision, 4),
+                "recall": round(micro.recall, 4),
+                "accuracy": round(micro.accuracy, 4),
+            },
             "errors": [{"note": n, "fact": f, "expected": exp, "got": got} for n, f, exp, got in self.errors],
         }
 
@@ -142,9 +161,15 @@ def _same(expected: FactValue, got: FactValue) -> bool:
     return expected == got
 
 
+def _same_or_both_null(expected: FactValue, got: FactValue) -> bool:
+    if expected is None or got is None:
+        return expected is None and got is None
+    return _same(expected, got)
+
+
 def evaluate_corpus(notes: list[CorpusNote]) -> NotesEvaluation:
     """Score the extractor on labelled notes (see the module docstring for the rules)."""
-    counts = {name: [0, 0, 0] for name in FACT_NAMES}
+    counts = {name: [0, 0, 0, 0, 0] for name in FACT_NAMES}
     errors: list[tuple[str, str, FactValue, FactValue]] = []
     by_language: dict[str, int] = {}
     for note in notes:
@@ -153,6 +178,9 @@ def evaluate_corpus(notes: list[CorpusNote]) -> NotesEvaluation:
         for name in FACT_NAMES:
             exp, pred = note.labels[name], got[name]
             c = counts[name]
+            c[4] += 1
+            if _same_or_both_null(exp, pred):
+                c[3] += 1
             if pred is not None and exp is not None and _same(exp, pred):
                 c[0] += 1
                 continue
