@@ -367,3 +367,128 @@ def test_each_fact_carries_its_context(
         certainty,
         temporality,
     )
+
+
+# --- trap kinds of the regression set (tests/data/notes/regression), one small case each --------
+
+
+@pytest.mark.parametrize(
+    ("note", "fact", "value"),
+    [
+        # a relative's cancer: lung sets the family history, other kinds set nothing
+        ("Dad - lung ca; mum - breast ca. No cancer history herself.", "family_history_lung_cancer", True),
+        ("Dad - lung ca; mum - breast ca. No cancer history herself.", "personal_cancer_history", False),
+        ("45F, never smoker, FH of lung cancer (maternal aunt).", "family_history_lung_cancer", True),
+        ("45F, never smoker, FH of lung cancer (maternal aunt).", "smoking_status", "never"),
+        ("45F, never smoker, FH of lung cancer (maternal aunt).", "sex", "F"),
+        ("Brother had colon cancer.", "family_history_lung_cancer", None),
+        ("Brother had colon cancer.", "personal_cancer_history", None),
+        ("其兄患肺癌。", "family_history_lung_cancer", True),
+        ("其兄患肺癌。", "personal_cancer_history", None),
+        ("其姐患肺癌，其妹患甲状腺癌。本人无肿瘤病史。", "personal_cancer_history", False),
+        ("其子患肺癌。", "family_history_lung_cancer", True),
+        ("母亲患胃癌。", "family_history_lung_cancer", None),
+        ("母亲患胃癌。", "personal_cancer_history", None),
+        ("家族史：无。", "family_history_lung_cancer", False),
+        # a spouse is not a blood relative; an informant's own illness is not the patient's
+        ("Her late husband had lung cancer.", "family_history_lung_cancer", None),
+        ("Her late husband had lung cancer.", "personal_cancer_history", None),
+        ("其妻患肺癌。", "family_history_lung_cancer", None),
+        ("其妻患肺癌。", "personal_cancer_history", None),
+        ("Daughter says she herself was diagnosed with breast cancer.", "personal_cancer_history", None),
+        ("Daughter called. She mentioned her own lung cancer surgery.", "family_history_lung_cancer", True),
+        ("Daughter called. She mentioned her own lung cancer surgery.", "personal_cancer_history", None),
+        ("Wife reports she has COPD herself.", "emphysema_or_copd", None),
+        ("Wife reports she has COPD herself.", "sex", None),
+        # suspected and differential diagnoses set nothing
+        ("CT: 3 cm mass concerning for neoplasm.", "personal_cancer_history", None),
+        ("4cm R hilar mass, c/f malignancy.", "personal_cancer_history", None),
+        ("Known COPD. r/o malignancy.", "personal_cancer_history", None),
+        ("60 M smoker. ?ca lung.", "personal_cancer_history", None),
+        ("New nodule, ddx includes metastasis vs granuloma.", "personal_cancer_history", None),
+        ("右肺占位，疑为中央型肺癌。", "personal_cancer_history", None),
+        ("右上肺磨玻璃结节，性质待查，不除外早期肺癌。", "personal_cancer_history", None),
+        ("肺癌？待查。", "personal_cancer_history", None),
+        ("胸部CT示右肺门肿块，考虑肺癌。否认肿瘤史。", "personal_cancer_history", False),
+        # negation, and cancers treated long ago (a personal history)
+        ("Pt denies any history of malignancy.", "personal_cancer_history", False),
+        ("Hx breast ca 2009 s/p lumpectomy + XRT.", "cancer_site", "breast"),
+        ("Hodgkin's in remission after ABVD 2019.", "cancer_site", "lymphoma"),
+        ("PMH: bladder TCC 2016 (TURBT, BCG).", "cancer_site", "bladder"),
+        ("Lump in testicle 2005 - seminoma, orchidectomy.", "cancer_site", "testis"),
+        ("既往结肠癌术后8年。", "cancer_site", "colorectal"),
+        ("12年前因宫颈癌行手术及放疗，现无复发。", "cancer_site", "cervix"),
+        # hypothetical text
+        ("If EBUS confirms malignancy, refer to oncology.", "personal_cancer_history", None),
+        ("If breathless or coughing blood, go to ED.", "hemoptysis", None),
+        ("如有发热、咯血，随诊。", "fever", None),
+        # benign tumours, basal cell carcinoma, an oncology department
+        (
+            "Lipoma excised; uterine fibroids; parotid pleomorphic adenoma (benign).",
+            "personal_cancer_history",
+            None,
+        ),
+        ("BCC of nose excised 2019.", "personal_cancer_history", None),
+        ('"Skin cancer" on face (basal cell) removed 2020.', "personal_cancer_history", None),
+        ("Had skin cancer (melanoma) excised 2017.", "cancer_site", "melanoma"),
+        ("既往子宫肌瘤切除术后，甲状腺腺瘤切除术后。", "personal_cancer_history", None),
+        ("既往面部基底细胞癌切除。", "personal_cancer_history", None),
+        ("会诊记录（肿瘤科）：女，55岁。", "personal_cancer_history", None),
+        # a negation limited to its own phrase; checklist answers; a typo
+        ("HIV (CD4 180) not on ART, fever 2 weeks, cough.", "fever", True),
+        ("HIV (CD4 180) not on ART, fever 2 weeks, cough.", "cough", True),
+        ("TB exposure: N", "tb_or_fungal_exposure", False),
+        ("TB screen (IGRA) negative.", "tb_or_fungal_exposure", False),
+        ("I would be grateful if you could see him re a persistent cough.", "cough", True),
+        ("cough, heamoptysis. for urgent CT.", "hemoptysis", True),
+        # smoking phrased in other ways
+        ("63 y/o male. Smoked 1 ppd from age 20 to 55.", "smoking_status", "former"),
+        ("63 y/o male. Smoked 1 ppd from age 20 to 55.", "years_since_quit", 8),
+        ("Current smoker 20/day, 40 years.", "pack_years", 40),
+        ("Smokes 20 cigarettes a day for about 45 years.", "pack_years", 45),
+        ("Ex smoker 25 PY, quit 10 yrs.", "years_since_quit", 10),
+        ("Pt 'never touched a cigarette'.", "smoking_status", "never"),
+        ("乙肝病史。吸烟。", "smoking_status", "current"),
+        ("吸烟30年，每天20支，已戒5年。", "years_since_quit", 5),
+        # immunosuppression now, not in the past or the future
+        (
+            "Previously on prednisolone, stopped 2021; currently not immunosuppressed.",
+            "immunosuppressed",
+            False,
+        ),
+        ("Awaiting lung transplant. Not currently immunosuppressed.", "immunosuppressed", False),
+        ("Metastatic breast ca on capecitabine.", "immunosuppressed", True),
+        # ages written other ways
+        ("Telephone call with daughter. Mum, 84, has had a cough.", "age", 84),
+        ("She is 59 and has never smoked.", "age", 59),
+        ("GP referral: Mrs P. Singh, 61, non-smoker.", "age", 61),
+    ],
+)
+def test_regression_trap_kinds(note: str, fact: str, value: object) -> None:
+    """Each kind of trap of the regression set, in English and Chinese."""
+    assert v(note, fact) == value
+
+
+@pytest.mark.parametrize(
+    ("note", "fact", "experiencer", "certainty", "temporality"),
+    [
+        ("CT: mass concerning for neoplasm.", "personal_cancer_history", "patient", "possible", "current"),
+        ("不除外早期肺癌。", "personal_cancer_history", "patient", "possible", "current"),
+        ("疑为中央型肺癌。", "personal_cancer_history", "patient", "possible", "current"),
+        (
+            "Daughter called. She mentioned her own lung cancer surgery.",
+            "family_history_lung_cancer",
+            "family",
+            "affirmed",
+            "current",
+        ),
+        ("既往结肠癌术后8年。", "personal_cancer_history", "patient", "affirmed", "historical"),
+        ("鼻咽癌放疗后6年。", "personal_cancer_history", "patient", "affirmed", "historical"),
+        ("Ex smoker, 30 pack years.", "pack_years", "patient", "affirmed", "current"),
+    ],
+)
+def test_regression_trap_context(
+    note: str, fact: str, experiencer: str, certainty: str, temporality: str
+) -> None:
+    f = extract_facts(note).facts[fact]
+    assert (f.experiencer, f.certainty, f.temporality) == (experiencer, certainty, temporality)
