@@ -182,10 +182,6 @@ def fact_values(facts: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v.get("value") if isinstance(v, Mapping) else v for k, v in facts.items()}
 
 
-def _fact(findings: Findings, name: str) -> Any:
-    return findings.fact_value(name)
-
-
 def estimate_noise_hu(hu: npt.NDArray[np.generic], lung: npt.NDArray[np.generic] | None) -> float | None:
     """Image noise (HU) from neighbouring-pixel differences inside the lungs (robust MAD estimate).
 
@@ -327,18 +323,25 @@ class PatientContext:
     @classmethod
     def from_findings(cls, f: Findings) -> PatientContext:
         """Build from the findings' stored DICOM age/sex and the note facts."""
-        age = f.patient_age_years if f.patient_age_years is not None else _fact(f, "age")
-        sex = f.patient_sex or _fact(f, "sex")
+        return cls.from_facts(fact_values(f.facts), age_years=f.patient_age_years, sex=f.patient_sex)
+
+    @classmethod
+    def from_facts(
+        cls, facts: Mapping[str, Any], *, age_years: float | None = None, sex: str | None = None
+    ) -> PatientContext:
+        """Build from note fact values (``{name: value}``); DICOM age and sex win when given."""
+        age = age_years if age_years is not None else facts.get("age")
+        sex = sex or facts.get("sex")
         return cls(
             age_years=None if age is None else float(age),
             female=None if sex not in ("F", "M") else sex == "F",
-            smoking_status=_fact(f, "smoking_status"),
-            pack_years=_fact(f, "pack_years"),
-            years_since_quit=_fact(f, "years_since_quit"),
-            family_history=_fact(f, "family_history_lung_cancer"),
-            emphysema=_fact(f, "emphysema_or_copd"),
-            known_cancer=_fact(f, "personal_cancer_history"),
-            immunosuppressed=_fact(f, "immunosuppressed"),
+            smoking_status=facts.get("smoking_status"),
+            pack_years=facts.get("pack_years"),
+            years_since_quit=facts.get("years_since_quit"),
+            family_history=facts.get("family_history_lung_cancer"),
+            emphysema=facts.get("emphysema_or_copd"),
+            known_cancer=facts.get("personal_cancer_history"),
+            immunosuppressed=facts.get("immunosuppressed"),
         )
 
 
@@ -542,7 +545,7 @@ def reassess(findings: Findings) -> Findings:
 # -- diagnosis ------------------------------------------------------------------------------
 
 
-def _diagnose(
+def diagnose_nodules(
     model: Any,
     nodules: Sequence[NoduleFinding],
     volume: Volume,
@@ -552,6 +555,8 @@ def _diagnose(
     patient: PatientContext,
     facts: Mapping[str, object] | None = None,
 ) -> list[NoduleFinding]:
+    """Run the fused model on ``nodules`` (crops from ``volume`` and ``labels``) and reconcile each
+    differential with its image signs, ``patient``'s history and Brock (:func:`reconciled`)."""
     from radiology_app.diagnosis import api
 
     inputs = []
@@ -848,7 +853,7 @@ def _run(
         # nodules reported as soon as they are complete
         if len(pending) == DIAGNOSIS_BATCH or i == count - 1:
             if diag_model is not None:
-                pending = _diagnose(
+                pending = diagnose_nodules(
                     diag_model,
                     pending,
                     volume,
@@ -962,7 +967,7 @@ def add_nodule_at(
     try:
         model = registry.diagnosis(settings or load_settings(), saliency=False)
         noise = estimate_noise_hu(volume.hu, None)
-        n = _diagnose(
+        n = diagnose_nodules(
             model, [n], volume, labels, findings.note_text or "", noise, patient, fact_values(findings.facts)
         )[0]
     except (ModelError, ImportError, OSError) as exc:

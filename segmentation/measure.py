@@ -36,7 +36,7 @@ _STRAND_MAX_MM = 10.0
 #: :data:`SMOOTH_MARGIN_BELOW`, and thickness (smallest / largest principal extent) at most
 #: :data:`FLAT_RATIO_MAX` (lentiform, oval or triangular rather than round).
 PERIFISSURAL_BELOW_MM = 10.0
-SMOOTH_MARGIN_BELOW = 0.25
+SMOOTH_MARGIN_BELOW = 0.3
 FLAT_RATIO_MAX = 0.6
 
 

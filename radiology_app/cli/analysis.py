@@ -73,6 +73,34 @@ def register(sub: Any) -> None:
         help="apply the DICOM basic confidentiality profile (the PDF is rendered without identity)",
     )
     p.add_argument("--include-ct", action="store_true", help="also write the CT series")
+    from radiology_app.cli._common import add_command
+
+    p = add_command(
+        sub,
+        "evaluate-coherence",
+        _cmd_evaluate_coherence,
+        "does the differential fit the image signs and the note's history? (segmentation-phantom "
+        "nodules through the pipeline, hand-written regression notes and counterfactual edits)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="phantom and note draw seed")
+    p.add_argument("--phantoms", type=int, default=12, help="chest phantoms (4 nodules each)")
+    p.add_argument("--notes-per-nodule", type=int, default=3, help="regression notes read with each nodule")
+    p.add_argument("--corpus", type=Path, help="labelled note folder (default: tests/data/notes/regression)")
+
+
+def _cmd_evaluate_coherence(args: argparse.Namespace) -> int:
+    from radiology_app.coherence_eval import as_table, run_coherence, summarize
+
+    cases = run_coherence(
+        seed=args.seed,
+        phantoms=args.phantoms,
+        notes_per_nodule=args.notes_per_nodule,
+        corpus=args.corpus,
+        on_progress=terminal_progress("coherence"),
+    )
+    summary = summarize(cases)
+    emit(args, summary, lambda: as_table(summary))
+    return 0
 
 
 def _resolve_or_import(db: Any, ref: str) -> str:

@@ -43,15 +43,16 @@ AI_STATEMENT = (
     "are AI suggestions produced by radiology-app {version}. They were reviewed, and corrected where "
     "needed, by the signing clinician, who is responsible for the final report. The AI models were "
     "trained mostly on synthetic data made by the software's developers, the nodule detector also on three "
-    "real chest CTs (see their model cards); they are not a validated medical device."
+    "real chest CTs, and one image branch of the malignancy estimate on real LIDC-IDRI nodules (see their "
+    "model cards); they are not a validated medical device."
 )
 AI_STATEMENT_UNSIGNED = (
     "The nodule detection, measurements, guideline categories and differential diagnosis in this report "
     "are AI suggestions produced by radiology-app {version}. They have not yet been reviewed by a "
     "clinician and must not be used for patient management until a clinician has reviewed and signed "
     "them. The AI models were trained mostly on synthetic data made by the software's developers, the "
-    "nodule detector also on three real chest CTs (see their model cards); they are not a validated "
-    "medical device."
+    "nodule detector also on three real chest CTs, and one image branch of the malignancy estimate on real "
+    "LIDC-IDRI nodules (see their model cards); they are not a validated medical device."
 )
 UNSIGNED_STATEMENT = "PRELIMINARY - NOT SIGNED. AI suggestions awaiting review by a clinician."
 NOTE_MAX_CHARS = 900
@@ -596,9 +597,13 @@ def _nodule_block(ctx: ReportContext, n: NoduleFinding, st: dict[str, Any]) -> A
         ]
     right: list[Any] = []
     if n.differential:
-        right.append(_p("AI differential (image + note model)", st["cellb"]))
+        right.append(
+            _p("AI differential (image + note model, checked against signs and history)", st["cellb"])
+        )
         right.append(_differential_flowable(n, 68 * mm))
-        right.append(_pb("Malignancy probability (AI):", fmt_pct(n.malignancy_probability), st["cell"]))
+        right.append(_pb("Malignancy probability (AI):", _malignancy_text(n), st["cell"]))
+        if n.reasoning:
+            right.append(_pb("How it was weighed:", "; ".join(n.reasoning[:5]) + ".", st["cell"]))
     else:
         right.append(_p("No AI differential for this nodule.", st["cell"]))
     if n.evidence:
@@ -625,7 +630,8 @@ def _nodule_block(ctx: ReportContext, n: NoduleFinding, st: dict[str, Any]) -> A
             f"{size_text(n)}; volume "
             f"{'-' if n.volume_mm3 is None else f'{n.volume_mm3:.0f}'} mm³; "
             f"margin {margin_name(n.spiculation_score)}"
-            f"{'' if n.spiculation_score is None else f' (spiculation score {n.spiculation_score:.2f})'}.",
+            f"{'' if n.spiculation_score is None else f' (spiculation score {n.spiculation_score:.2f})'}"
+            f"{'; perifissural pattern' if n.perifissural else ''}.",
         ),
         (
             "Lung-RADS v2022:",
@@ -650,6 +656,16 @@ def _nodule_block(ctx: ReportContext, n: NoduleFinding, st: dict[str, Any]) -> A
     )
     parts += [Spacer(1, 1.5 * mm), box, Spacer(1, 3 * mm)]
     return KeepTogether(parts)
+
+
+def _malignancy_text(n: NoduleFinding) -> str:
+    """The product's malignancy probability and the readings behind it."""
+    parts = []
+    if n.model_malignancy_probability is not None:
+        parts.append(f"image + note model alone {fmt_pct(n.model_malignancy_probability)}")
+    if n.lidc_malignancy_probability is not None:
+        parts.append(f"real-CT image branch {fmt_pct(n.lidc_malignancy_probability)}")
+    return fmt_pct(n.malignancy_probability) + (f" ({', '.join(parts)})" if parts else "")
 
 
 def _findings_section(ctx: ReportContext, st: dict[str, Any]) -> list[Any]:

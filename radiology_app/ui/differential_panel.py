@@ -78,6 +78,9 @@ class DifferentialPanelWidget(QWidget):
         self.weights_title.setObjectName("sectionTitle")
         self.weights = BarChartWidget(self)
         self.weights.setObjectName("modalityBars")
+        self.reasoning = QLabel(self)
+        self.reasoning.setObjectName("reasoning")
+        self.reasoning.setWordWrap(True)
         self.evidence_title = QLabel("Evidence from the note", self)
         self.evidence_title.setObjectName("sectionTitle")
         self.evidence = QListWidget(self)
@@ -89,7 +92,14 @@ class DifferentialPanelWidget(QWidget):
         self.disclaimer.setObjectName("disclaimer")
         self.disclaimer.setWordWrap(True)
         layout = QVBoxLayout(self)
-        for w in (self.title, self.bars, self.weights_title, self.weights, self.evidence_title):
+        for w in (
+            self.title,
+            self.bars,
+            self.reasoning,
+            self.weights_title,
+            self.weights,
+            self.evidence_title,
+        ):
             layout.addWidget(w)
         layout.addWidget(self.evidence, 1)
         layout.addWidget(self.saliency)
@@ -100,6 +110,7 @@ class DifferentialPanelWidget(QWidget):
         """Show the differential of ``nodule`` (``None``: an explanatory placeholder)."""
         self.nodule = nodule
         self.evidence.clear()
+        self.reasoning.setText("")
         if nodule is None:
             self.title.setText("Differential diagnosis — select a nodule")
             self.bars.set_items([])
@@ -113,6 +124,11 @@ class DifferentialPanelWidget(QWidget):
         )
         self.title.setText(f"Differential diagnosis — {nodule.id}{mal}")
         self.bars.set_items(list(nodule.differential))
+        self.reasoning.setText("\n".join(f"• {why}" for why in nodule.reasoning))
+        self.reasoning.setToolTip(
+            "The model's differential checked against definitive image signs, the note's affirmed "
+            "history and Brock (see the fused model's card)."
+        )
         weights = [(k, float(v)) for k, v in nodule.modality_weights.items()]
         self.weights.set_items(weights)
         if nodule.evidence:

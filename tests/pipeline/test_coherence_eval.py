@@ -1,0 +1,52 @@
+"""evaluate-coherence: the counterfactual note edits and the summary's arithmetic."""
+
+from __future__ import annotations
+
+import pytest
+
+from radiology_app.coherence_eval import CoherenceCase, fits, note_variants, summarize
+from radiology_app.notes.facts import extract_facts
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [("72-year-old woman, ex-smoker. CT for cough.", "en"), ("男，65岁，吸烟30年。体检发现肺结节。", "zh")],
+)
+def test_counterfactual_edits_change_only_whose_cancer_it_is(text: str, language: str) -> None:
+    variants = note_variants(text, language, 0)
+    history = {k: extract_facts(v).value("personal_cancer_history") for k, v in variants.items()}
+    assert history == {
+        "as_written": None,
+        "personal_history": True,
+        "relative_history": None,
+        "denied_history": False,
+    }
+
+
+def _case(group: str, kind: str, variant: str, top: str, met: float, mal: float) -> CoherenceCase:
+    history = variant == "personal_history"
+    return CoherenceCase(group, kind, "n1", variant, history, top, met, mal, False)
+
+
+def test_summary_counts_fits_shifts_and_flips() -> None:
+    cases = [
+        _case("0:0:0", "solid_smooth", "as_written", "granuloma", 0.02, 0.1),
+        _case("0:0:0", "solid_smooth", "personal_history", "metastasis", 0.62, 0.7),
+        _case("0:0:0", "solid_smooth", "relative_history", "granuloma", 0.02, 0.1),
+        _case("0:0:0", "solid_smooth", "denied_history", "hamartoma", 0.02, 0.1),
+        _case("0:0:1", "calcified", "as_written", "granuloma", 0.0, 0.03),
+        _case("0:0:1", "calcified", "personal_history", "metastasis", 0.0, 0.2),
+        _case("0:0:1", "calcified", "relative_history", "granuloma", 0.0, 0.03),
+        _case("0:0:1", "calcified", "denied_history", "granuloma", 0.0, 0.03),
+    ]
+    s = summarize(cases)
+    assert s["cases"] == 8
+    assert s["nodules"] == 2
+    # metastasis fits a solid nodule with a known primary, never a calcified one
+    assert s["coherent_top_rate_by_kind"] == {"solid_smooth": 1.0, "calcified": 0.75}
+    assert s["counterfactual"]["personal_history_metastasis_shift"] == pytest.approx(0.6)
+    assert s["counterfactual"]["family_history_metastasis_shift"] == 0.0
+    assert s["counterfactual"]["negation_flip_rate"] == 0.5
+    assert s["benign_sign_malignancy_le_0_1_rate"] == 0.75
+    assert s["metastasis_top_rate_without_history"] == 0.0
+    assert not fits(_case("x", "fat", "as_written", "granuloma", 0.0, 0.0))
