@@ -36,9 +36,9 @@ CUES = CueSet(
     pseudo_negation=re.compile(
         r"无明显诱因|无诱因|未予重视|未予|未规律|未戒烟|未戒|无明显变化|不规律|未分化"
     ),
-    pre_uncertainty=re.compile(r"可疑|疑似|疑为|不除外|待排|考虑|可能|？|\?"),
+    pre_uncertainty=re.compile(r"可疑|疑似|疑为|不除外|不能除外|不排除|不能排除|待排|考虑|可能|？|\?"),
     post_negation=re.compile(r"\s*(?:[（(]\s*[-−－]\s*[）)]|阴性|[：:]\s*(?:无|否|阴性))"),
-    post_uncertainty=re.compile(r"\s*(?:[？?]|待排|可能|不详|待查)"),
+    post_uncertainty=re.compile(r"\s*(?:[？?]|待排|可能|不详|待查|不除外|不能除外|不排除|不能排除|待除外)"),
     post_affirmation=re.compile(r"\s*(?:[（(]\s*[+＋]\s*[）)]|阳性|[：:]\s*(?:有|是|阳性))"),
     scope_breaker=re.compile(r"(?!)"),
     pre_hypothetical=re.compile(r"如果|如若|若|如有|一旦|如出现|如再|倘若"),
@@ -50,6 +50,7 @@ CUES = CueSet(
 _RELATIVE = re.compile(
     r"父亲|母亲|父母|其父|其母|哥哥|姐姐|弟弟|妹妹|兄弟|姐妹|儿子|女儿|子女|丈夫|妻子|其妻|其夫|爱人|配偶|"
     r"祖父|祖母|外公|外婆|爷爷|奶奶|叔叔|舅舅|姑姑|阿姨|亲属|家族|家人|家属(?!代诉|诉)|"
+    r"伯父|伯母|伯伯|叔父|婶婶|姑父|姑妈|舅父|舅妈|姨妈|姨父|[堂表][兄姐弟妹]|孙子|孙女|外孙|"
     r"其(?:子|女(?!性)|兄|姐|弟|妹)|[长次独]子|[兄姐弟妹]|老伴(?!代诉|诉)"
 )
 #: Not blood relatives: their lung cancer is no family history (experiencer "other").

@@ -88,6 +88,7 @@ CUES = CueSet(
     ),
     subject_verb=re.compile(r"\s+(?:is|was|has been|remains|are|were)\b", _I),
     pre_hypothetical=re.compile(
+        r"(?:^|(?<=[.;:\n]))\s*should\b|"  # "Should the biopsy confirm cancer, ...": a condition
         r"\b(?:if|should (?:he|she|they|the patient|pt|there be)|in case of|in the event of|unless|"
         r"return (?:if|for|with)|watch for|look out for|safety[- ]net(?:ting)?(?: advice)?(?: for)?)\b",
         _I,

@@ -418,6 +418,12 @@ def test_each_fact_carries_its_context(
         ("Lump in testicle 2005 - seminoma, orchidectomy.", "cancer_site", "testis"),
         ("既往结肠癌术后8年。", "cancer_site", "colorectal"),
         ("12年前因宫颈癌行手术及放疗，现无复发。", "cancer_site", "cervix"),
+        # checked afterwards on phrasings the set does not have
+        ("Should the biopsy confirm cancer, we will refer.", "personal_cancer_history", None),
+        ("右肺结节，肺癌不除外。", "personal_cancer_history", None),
+        ("肺癌不能排除。", "personal_cancer_history", None),
+        ("伯父患肺癌。", "family_history_lung_cancer", True),
+        ("伯父患肺癌。", "personal_cancer_history", None),
         # hypothetical text
         ("If EBUS confirms malignancy, refer to oncology.", "personal_cancer_history", None),
         ("If breathless or coughing blood, go to ED.", "hemoptysis", None),
