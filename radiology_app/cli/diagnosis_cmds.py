@@ -7,10 +7,23 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from radiology_app.cli._common import add_command, emit, terminal_progress
+
+
+def read_note_facts(text: str) -> dict[str, object]:
+    """A note's patient facts as ``analyze`` gives them to the fused model: the notes package's in-context
+    extractor, ``{name: value}`` (the diagnosis package may not import the notes package, so training
+    and evaluation get this reader injected from here)."""
+    if not text.strip():
+        return {}
+    from radiology_app.notes.facts import extract_facts
+
+    facts = extract_facts(text).to_json()["facts"]
+    return {k: v.get("value") if isinstance(v, Mapping) else v for k, v in facts.items()}
 
 
 def _fmt_evaluate(r: dict[str, Any]) -> str:
@@ -27,6 +40,10 @@ def _fmt_evaluate(r: dict[str, Any]) -> str:
         "router, degraded image: "
         + ", ".join(f"{k} {v:.2f}" for k, v in m["router_mean_degraded_image"].items()),
         "router, empty note: " + ", ".join(f"{k} {v:.2f}" for k, v in m["router_mean_empty_note"].items()),
+        *(
+            f"top-1 {name} renderer: {v['top1']:.3f} ({v['n']} cases)"
+            for name, v in r.get("by_renderer", {}).items()
+        ),
         "latency ms/nodule: "
         + ", ".join(f"{k} {'n/a' if v is None else f'{v:.1f}'}" for k, v in lat.items()),
     ]
@@ -47,6 +64,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         domain=args.domain,
         cache_dir=Path(args.cache_dir) if args.cache_dir else None,
         latency=not args.no_latency,
+        facts_reader=None if args.no_facts else read_note_facts,
         on_progress=terminal_progress("evaluate"),
     )
     emit(args, result, lambda: _fmt_evaluate(result))
@@ -91,6 +109,8 @@ def _train(args: argparse.Namespace) -> int:
             tcfg=tcfg,
             backbone_dir=args.backbone,
             max_seconds=args.max_minutes * 60 if args.max_minutes else None,
+            twins=args.twins,
+            facts_reader=None if args.no_facts else read_note_facts,
             on_progress=terminal_progress("train"),
         )
         result["fused"] = {"weights": r["weights"], "sha256": r["sha256"], "history": r["history"]}
@@ -148,6 +168,11 @@ def register(sub: Any) -> None:
     p.add_argument("--adapter", default=None, help="evaluate with this site adapter folder ('' for none)")
     p.add_argument("--cache-dir", default=None, help="folder for rendered cases (default: data folder)")
     p.add_argument("--no-latency", action="store_true", help="skip the latency measurement")
+    p.add_argument(
+        "--no-facts",
+        action="store_true",
+        help="give the model the lexicon's cues only, not the note facts read in context",
+    )
 
     p = add_command(
         sub,
@@ -174,6 +199,10 @@ def register(sub: Any) -> None:
     p.add_argument("--work-dir", default="runs/diagnosis", help="caches and checkpoints (resume from here)")
     p.add_argument("--out", default=None, help="write weights and cards here instead of resources/models")
     p.add_argument("--max-minutes", type=float, default=None, help="stop after the epoch that passes this")
+    p.add_argument(
+        "--twins", type=float, default=0.25, help="share of training cases given a counterfactual twin"
+    )
+    p.add_argument("--no-facts", action="store_true", help="train without the note facts read in context")
     p.add_argument("--lidc", action="store_true", help="also train the 2-D LIDC branch")
     p.add_argument("--lidc-only", action="store_true", help="train only the 2-D LIDC branch")
     p.add_argument("--lidc-epochs", type=int, default=15)

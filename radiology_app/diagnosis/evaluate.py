@@ -19,13 +19,42 @@ from radiology_app.core.progress import CancelToken, ProgressCallback, check_can
 from radiology_app.diagnosis.metrics import classification_report, top_k
 
 
+def _subset_report(probs: Any, labels: Any, sel: Any) -> dict[str, Any]:
+    from radiology_app.diagnosis.classes import CLASS_NAMES
+
+    n = int(sel.sum())
+    out: dict[str, Any] = {"n": n, "top1": top_k(probs[sel], labels[sel], 1) if n else None}
+    per = {}
+    for k, name in enumerate(CLASS_NAMES):
+        m = sel & (labels == k)
+        if m.any():
+            per[name] = {"n": int(m.sum()), "recall": float((probs[m].argmax(1) == k).mean())}
+    out["per_class_recall"] = per
+    return out
+
+
 def evaluate_arrays(net: Any, arrays: Any) -> dict[str, Any]:
-    """Metrics of a network on cached cases under the fused and single-modality conditions."""
+    """Metrics of a network on cached cases under the fused and single-modality conditions.
+
+    The fused condition gives the model the notes' structured facts (as ``analyze`` does) when the
+    arrays were read with a facts reader; ``top1_lexicon_cues`` is the same with the lexicon's cues.
+    ``by_renderer`` splits the fused top-1 by the renderer of the crop.
+    """
     from radiology_app.diagnosis.train import predict_arrays
 
     labels = arrays.labels
     probs, w = predict_arrays(net, arrays)
     result = classification_report(probs, labels)
+    p_lex, _ = predict_arrays(net, arrays, lexicon_cues=True)
+    result["top1_lexicon_cues"] = top_k(p_lex, labels, 1)
+    renderer = np.asarray(arrays.renderer)
+    result["by_renderer"] = {
+        "diagnosis_phantom": _subset_report(probs, labels, renderer == 0),
+        "segmentation_phantom": _subset_report(probs, labels, renderer == 1),
+    }
+    result["by_renderer"]["segmentation_phantom"]["unet_missed"] = int(
+        ((renderer == 1) & (np.asarray(arrays.unet_found) == 0)).sum()
+    )
     p_img, w_img = predict_arrays(net, arrays, force_drop_note=True)
     p_txt, w_txt = predict_arrays(net, arrays, drop_image=True)
     p_deg, w_deg = predict_arrays(net, arrays, force_degrade=True)
@@ -62,7 +91,9 @@ def evaluate_arrays(net: Any, arrays: Any) -> dict[str, Any]:
     return result
 
 
-def measure_latency(settings: Settings, arrays: Any, n: int = 20, **load_kw: Any) -> dict[str, float | None]:
+def measure_latency(
+    settings: Settings, arrays: Any, n: int = 20, facts_reader: Any = None, **load_kw: Any
+) -> dict[str, float | None]:
     """Median milliseconds per nodule (one nodule per call, saliency off) on each backend."""
     from radiology_app.core.errors import ModelError
     from radiology_app.diagnosis.api import DiagnosisInput, load_diagnosis_model
@@ -73,6 +104,7 @@ def measure_latency(settings: Settings, arrays: Any, n: int = 20, **load_kw: Any
             arrays.mask[i],
             note_text=arrays.notes[i],
             slice_thickness_mm=float(arrays.thickness[i]),
+            facts=facts_reader(arrays.notes[i]) if facts_reader is not None else None,
         )
         for i in range(min(n, len(arrays)))
     ]
@@ -106,6 +138,7 @@ def run_evaluation(
     cache_dir: Path | None = None,
     latency: bool = True,
     threads: int = 1,
+    facts_reader: Any = None,
     on_progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
 ) -> dict[str, Any]:
@@ -125,6 +158,9 @@ def run_evaluation(
         ``"base"`` or ``"site_b"``.
     cache_dir
         Where rendered cases are cached (default: the data folder's ``cache/diagnosis``).
+    facts_reader
+        Reads a note's patient facts in context (``{name: value}``), as ``analyze`` passes them to the
+        model; injected by the CLI (the notes package's extractor). ``None``: the lexicon's cues only.
 
     Returns
     -------
@@ -149,7 +185,15 @@ def run_evaluation(
     cache = cache_dir or app_paths().home / "cache" / "diagnosis"
     check_cancel(cancel)
     arrays = synthetic_arrays(
-        cache, "eval", cases, seed, backbone, domain=domain, on_progress=on_progress, cancel=cancel
+        cache,
+        "eval",
+        cases,
+        seed,
+        backbone,
+        domain=domain,
+        facts_reader=facts_reader,
+        on_progress=on_progress,
+        cancel=cancel,
     )
     if adapter is not None:  # same rendered crops; notes re-encoded by the adapted backbone
         from radiology_app.diagnosis.train import encode_notes
@@ -165,10 +209,11 @@ def run_evaluation(
             "domain": domain,
             "weights_sha256": sha,
             "adapter": str(adapter) if adapter else None,
+            "structured_facts": facts_reader is not None,
         }
     )
     result["latency_ms_per_nodule"] = (
-        measure_latency(settings, arrays, weights=weights, card=card)
+        measure_latency(settings, arrays, facts_reader=facts_reader, weights=weights, card=card)
         if latency
         else {"pytorch": None, "onnxruntime": None}
     )

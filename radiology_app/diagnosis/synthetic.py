@@ -32,6 +32,7 @@ import numpy as np
 
 from radiology_app.diagnosis.classes import CLASS_NAMES
 from radiology_app.diagnosis.phantom import NodulePhenotype
+from radiology_app.diagnosis.training.note_forms import NoteOptions, draw_options, write_note_v4
 
 DOMAINS = ("base", "site_b")
 
@@ -39,7 +40,14 @@ DOMAINS = ("base", "site_b")
 #: generator are never reused (2: location, paraneoplastic syndromes, staging nodes, rapid growth;
 #: larger hamartoma fat and popcorn calcification; lymph nodes beside small cell carcinomas; 3: the
 #: phenotype refinement of :func:`refine_v3` applied on top of version 2).
-GENERATOR_VERSION = 3
+GENERATOR_VERSION = 4
+
+#: Share of generator-version-4 cases (base domain) whose crop comes from the segmentation phantom
+#: outlined by the shipped U-Net (:mod:`radiology_app.diagnosis.training.seg_crops`).
+SEGMENTATION_RENDERER_SHARE = 0.3
+#: Renderers of a case's crop: this package's phantom, or the segmentation phantom through the
+#: pipeline's crop path.
+RENDERERS = ("diagnosis", "segmentation")
 
 
 @dataclass(frozen=True)
@@ -87,6 +95,16 @@ class SyntheticCase:
         Slice thickness, mm.
     seed
         Seed for rendering the crop (:func:`render_case`).
+    renderer
+        ``"diagnosis"`` (:mod:`radiology_app.diagnosis.phantom`) or ``"segmentation"`` (the segmentation
+        phantom outlined by the U-Net and cropped like the pipeline).
+    note_seed, note_options
+        How a version-4 note was written (:func:`~radiology_app.diagnosis.training.note_forms.write_note_v4`);
+        ``note_options`` is ``None`` for earlier versions and the site-B domain.
+    variant
+        For a counterfactual twin (:func:`counterfactual_twin`): what was changed in the note.
+    twin_of
+        For a twin: the index of its original case in the list it was made from; -1 otherwise.
     """
 
     label: int
@@ -97,6 +115,11 @@ class SyntheticCase:
     noise_hu: float
     slice_thickness_mm: float
     seed: int
+    renderer: str = "diagnosis"
+    note_seed: int = 0
+    note_options: NoteOptions | None = None
+    variant: str = ""
+    twin_of: int = -1
 
     @property
     def diagnosis(self) -> str:
@@ -869,7 +892,7 @@ def generate_cases(
     """
     if domain not in DOMAINS:
         raise ValueError(f"unknown domain {domain!r}")
-    if version not in (2, 3):
+    if version not in (2, 3, 4):
         raise ValueError(f"unknown generator version {version!r}")
     rng = np.random.default_rng(seed)
     zh = (0.3 if domain == "base" else 0.5) if zh_fraction is None else zh_fraction
@@ -897,13 +920,176 @@ def generate_cases(
                     new_note = write_note(facts3, sub, language=language, domain=domain)
                 note = new_note
             facts = facts3
+        if version >= 4 and domain == "base":
+            cases.append(_version_4(int(lab), facts, note, language, ph, noise, thick, case_seed))
+            continue
         cases.append(SyntheticCase(int(lab), facts, note, language, ph, noise, thick, case_seed))
     return cases
 
 
+def _version_4(
+    label: int,
+    facts: PatientFacts,
+    note: str,
+    language: str,
+    ph: NodulePhenotype,
+    noise: float,
+    thick: float,
+    case_seed: int,
+) -> SyntheticCase:
+    """Generator version 4 on top of a version-3 case (separate per-case stream, same crop seed).
+
+    * a metastasis always has a personal cancer history, and a version-4 note always states a personal
+      cancer history the patient has (labels follow the facts);
+    * the note is rewritten by :func:`~radiology_app.diagnosis.training.note_forms.write_note_v4`
+      (document forms, paraphrases, traps) unless version 3 left it empty;
+    * :data:`SEGMENTATION_RENDERER_SHARE` of the crops come from the segmentation phantom.
+    """
+    sub = np.random.default_rng([case_seed, 4])
+    u = sub.random(3)
+    if CLASS_NAMES[label] == "metastasis" and facts.prior_cancer is None:
+        facts = replace(facts, prior_cancer=str(_CANCER_SITES[int(u[0] * len(_CANCER_SITES))]))
+    renderer = "segmentation" if u[1] < SEGMENTATION_RENDERER_SHARE else "diagnosis"
+    note_seed = int(sub.integers(2**31))
+    options = draw_options(sub, language)
+    if note:
+        note = write_note_v4(facts, note_seed, language=language, options=options)
+    return SyntheticCase(
+        label,
+        facts,
+        note,
+        language,
+        ph,
+        noise,
+        thick,
+        case_seed,
+        renderer,
+        note_seed,
+        options if note else None,
+    )
+
+
+#: Counterfactual edits of a note (:func:`counterfactual_twin`).
+TWIN_VARIANTS = ("cancer_to_relative", "cancer_removed", "cancer_added", "relative_added", "suspected_added")
+
+
+def definitive_image_sign(name: str, ph: NodulePhenotype) -> bool:
+    """Whether the image alone establishes the class in this generator (section 7's definitive signs).
+
+    Granuloma: a benign calcification pattern (central, diffuse, laminated); hamartoma: macroscopic fat or
+    popcorn calcification; intrapulmonary lymph node: the lentiform juxtapleural shape; adenocarcinoma: a
+    subsolid nodule ("virtually all subsolid cancers are adenocarcinomas").
+    """
+    if name == "granuloma":
+        return ph.calcification in ("central", "diffuse", "laminated")
+    if name == "hamartoma":
+        return ph.fat or ph.calcification == "popcorn"
+    if name == "intrapulmonary_lymph_node":
+        return ph.juxtapleural and ph.elongation >= 1.5
+    if name == "adenocarcinoma":
+        return ph.kind in ("part_solid", "ground_glass")
+    return False
+
+
+def counterfactual_label(
+    label: int, phenotype: NodulePhenotype, before: PatientFacts, after: PatientFacts
+) -> int | None:
+    """The label of a case whose facts changed from ``before`` to ``after``, or ``None`` to drop it.
+
+    A metastasis needs an affirmed personal cancer history: without one (moved to a relative, removed)
+    the same nodule is not labelled metastasis; it is dropped, because the generator has no single
+    class for a round solid nodule without one. A personal cancer history added to a non-metastasis case
+    keeps its label only when the image carries a definitive sign (:func:`definitive_image_sign`);
+    otherwise a metastasis becomes plausible and the case is dropped. Other edits keep the label.
+    """
+    name = CLASS_NAMES[label]
+    if name == "metastasis":
+        return label if after.prior_cancer else None
+    if after.prior_cancer and not before.prior_cancer:
+        return label if definitive_image_sign(name, phenotype) else None
+    return label
+
+
+def edit_case(case: SyntheticCase, variant: str, rng: np.random.Generator) -> SyntheticCase | None:
+    """The same case with one edit of its note's facts or traps, label *unchanged* (``None`` when the edit
+    does not apply). :func:`counterfactual_twin` relabels; evaluation measures the edit's effect.
+
+    Variants (:data:`TWIN_VARIANTS`): the personal cancer history moved to a relative or removed (stated
+    as denied), a personal cancer history added, a relative's cancer added, a suspected diagnosis added.
+    The edited case has the same crop (phenotype, scanner, seeds, renderer) and the same note apart from
+    the edited statement.
+    """
+    o = case.note_options
+    if o is None or not case.note:
+        return None
+    f, opts = case.facts, o
+    if variant == "cancer_to_relative" and f.prior_cancer:
+        opts = replace(o, relative_cancer=f.prior_cancer)
+        f = replace(f, prior_cancer=None)
+    elif variant == "cancer_removed" and f.prior_cancer:
+        opts = replace(o, negate_cancer=True)
+        f = replace(f, prior_cancer=None)
+    elif variant == "cancer_added" and not f.prior_cancer:
+        f = replace(f, prior_cancer=str(_CANCER_SITES[int(rng.integers(len(_CANCER_SITES)))]))
+    elif variant == "relative_added" and not o.relative_cancer:
+        from radiology_app.diagnosis.training.note_forms import RELATIVE_SITES
+
+        opts = replace(o, relative_cancer=str(RELATIVE_SITES[int(rng.integers(len(RELATIVE_SITES)))]))
+    elif variant == "suspected_added" and not o.suspected:
+        opts = replace(o, suspected=True)
+    else:
+        return None
+    note = write_note_v4(f, case.note_seed, language=case.language, options=opts)
+    return replace(case, facts=f, note=note, note_options=opts, variant=variant)
+
+
+def counterfactual_twin(case: SyntheticCase, variant: str, rng: np.random.Generator) -> SyntheticCase | None:
+    """:func:`edit_case` relabelled by :func:`counterfactual_label` (``None`` when the edit does not apply
+    or the twin is dropped)."""
+    edited = edit_case(case, variant, rng)
+    if edited is None:
+        return None
+    label = counterfactual_label(case.label, case.phenotype, case.facts, edited.facts)
+    if label is None:
+        return None
+    return replace(edited, label=label)
+
+
+def with_twins(cases: list[SyntheticCase], seed: int, share: float = 0.25) -> list[SyntheticCase]:
+    """``cases`` followed by counterfactual twins of about ``share`` of them (``twin_of`` set; dropped
+    twins are left out, so fewer than ``share`` remain)."""
+    rng = np.random.default_rng([seed, 44])
+    twins = []
+    for i, c in enumerate(cases):
+        if rng.random() >= share or c.note_options is None:
+            continue
+        o = c.note_options
+        usable = (
+            (["cancer_to_relative", "cancer_removed"] if c.facts.prior_cancer else ["cancer_added"])
+            + (["relative_added"] if not o.relative_cancer else [])
+            + (["suspected_added"] if not o.suspected else [])
+        )
+        variant = usable[int(rng.integers(len(usable)))]
+        t = counterfactual_twin(c, variant, rng)
+        if t is not None:
+            twins.append(replace(t, twin_of=i))
+    return [*cases, *twins]
+
+
 def render_case(case: SyntheticCase) -> tuple[np.ndarray, np.ndarray]:
-    """Render a case's crop ``(hu float32, mask uint8)`` on the diagnosis crop grid (deterministic)."""
+    """Render a case's crop ``(hu float32, mask uint8)`` on the diagnosis crop grid (deterministic).
+
+    A case of the segmentation renderer goes through
+    :func:`radiology_app.diagnosis.training.seg_crops.render_segmentation_case` (the segmentation
+    phantom, the U-Net's outline, the pipeline's crop).
+    """
     from radiology_app.diagnosis.phantom import render_phenotype
+
+    if case.renderer == "segmentation":
+        from radiology_app.diagnosis.training.seg_crops import render_segmentation_case
+
+        crop = render_segmentation_case(case)
+        return crop.hu, crop.mask
 
     rng = np.random.default_rng(case.seed)
     return render_phenotype(

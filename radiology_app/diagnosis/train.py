@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ import torch.nn.functional as F  # noqa: N812
 from radiology_app.core.errors import ModelError
 from radiology_app.core.progress import CancelToken, ProgressCallback, check_cancel, report
 from radiology_app.diagnosis.crops import N_RADIOMICS, estimate_noise_hu, image_channels, radiomics
-from radiology_app.diagnosis.cues import N_CUES, extract_cues
+from radiology_app.diagnosis.cues import N_CUES, extract_cues, with_facts
 from radiology_app.diagnosis.features import quality_vector
 from radiology_app.diagnosis.network import FusedNet, NetConfig
 from radiology_app.diagnosis.phantom import add_noise, apply_slice_thickness
@@ -30,6 +31,10 @@ from radiology_app.diagnosis.synthetic import SyntheticCase, generate_cases, ren
 from radiology_app.diagnosis.text import MAX_TOKENS, TextBackbone, encode_cached
 
 log = logging.getLogger(__name__)
+
+#: Reads a note's patient facts in context (CLI-contract names -> values), injected from the CLI layer
+#: (``radiology_app.notes.facts.extract_facts``; the diagnosis package may not import the notes package).
+FactsReader = Callable[[str], Mapping[str, object]]
 
 TRAIN_SEED = 1000
 VAL_SEED = 2000
@@ -52,6 +57,33 @@ class CaseArrays:
     cues: npt.NDArray[np.float32]  # [N, n_cues]
     informativeness: npt.NDArray[np.float32]
     notes: list[str]
+    #: 0 = crop from this package's phantom, 1 = from the segmentation phantom through the U-Net.
+    renderer: npt.NDArray[np.uint8] = field(default_factory=lambda: np.zeros(0, np.uint8))
+    #: 0 where the U-Net missed a segmentation-phantom nodule and its true mask stands in.
+    unet_found: npt.NDArray[np.uint8] = field(default_factory=lambda: np.zeros(0, np.uint8))
+    #: Cue vectors with the patient facts replaced by the facts reader's (equal to ``cues`` without one).
+    fact_cues: npt.NDArray[np.float32] = field(default_factory=lambda: np.zeros((0, N_CUES), np.float32))
+
+    def __post_init__(self) -> None:
+        n = len(self.labels)
+        if len(self.renderer) != n:
+            self.renderer = np.zeros(n, np.uint8)
+        if len(self.unet_found) != n:
+            self.unet_found = np.ones(n, np.uint8)
+        if len(self.fact_cues) != n:
+            self.fact_cues = np.array(self.cues, dtype=np.float32, copy=True)
+
+    def read_facts(self, reader: FactsReader | None) -> None:
+        """Fill :attr:`fact_cues` from ``reader`` (each note's facts through :func:`with_facts`, as
+        ``analyze`` passes them); without a reader they equal the lexicon's cues."""
+        if reader is None:
+            self.fact_cues = np.array(self.cues, dtype=np.float32, copy=True)
+            return
+        out = np.array(self.cues, dtype=np.float32, copy=True)
+        for i, t in enumerate(self.notes):
+            if t.strip():
+                out[i] = with_facts(out[i], reader(t))
+        self.fact_cues = out
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -70,11 +102,13 @@ class CaseArrays:
             cues=self.cues,
             informativeness=self.informativeness,
             notes=np.asarray(self.notes, dtype=object),
+            renderer=self.renderer,
+            unet_found=self.unet_found,
         )
 
     @staticmethod
-    def load(path: Path) -> CaseArrays:
-        """Read what :meth:`save` wrote."""
+    def load(path: Path, facts_reader: FactsReader | None = None) -> CaseArrays:
+        """Read what :meth:`save` wrote (facts read afresh with ``facts_reader``)."""
         z = np.load(path, allow_pickle=True)  # our own cache file, never a weights file
         states = np.load(path.with_suffix(".states.npy"), mmap_mode="r")
         notes = [str(s) for s in z["notes"]]
@@ -82,7 +116,7 @@ class CaseArrays:
         cue_list = [extract_cues(t) for t in notes]
         cues = np.stack([c.vector for c in cue_list]) if notes else np.zeros((0, N_CUES), np.float32)
         info = np.asarray([c.informativeness for c in cue_list], dtype=np.float32)
-        return CaseArrays(
+        a = CaseArrays(
             z["hu"],
             z["mask"],
             z["labels"],
@@ -93,7 +127,11 @@ class CaseArrays:
             cues,
             info,
             notes,
+            z["renderer"] if "renderer" in z.files else np.zeros(0, np.uint8),
+            z["unet_found"] if "unet_found" in z.files else np.zeros(0, np.uint8),
         )
+        a.read_facts(facts_reader)
+        return a
 
 
 def encode_notes(
@@ -115,10 +153,12 @@ def _case_arrays(
     states: npt.NDArray[np.float16],
     tmask: npt.NDArray[np.uint8],
     notes: list[str],
+    unet_found: npt.NDArray[np.uint8] | None = None,
+    facts_reader: FactsReader | None = None,
 ) -> CaseArrays:
-    """Assemble rendered, encoded cases (labels, slice thickness and note cues from ``cases``)."""
+    """Assemble rendered, encoded cases (labels, slice thickness, renderer and note cues from ``cases``)."""
     cue_list = [extract_cues(t) for t in notes]
-    return CaseArrays(
+    a = CaseArrays(
         hu=hu,
         mask=mask,
         labels=np.asarray([c.label for c in cases], dtype=np.int64),
@@ -129,17 +169,33 @@ def _case_arrays(
         cues=(np.stack([c.vector for c in cue_list]) if cases else np.zeros((0, N_CUES))).astype(np.float32),
         informativeness=np.asarray([c.informativeness for c in cue_list], dtype=np.float32),
         notes=notes,
+        renderer=np.asarray([c.renderer == "segmentation" for c in cases], dtype=np.uint8),
+        unet_found=unet_found if unet_found is not None else np.ones(len(cases), np.uint8),
     )
+    a.read_facts(facts_reader)
+    return a
+
+
+def render_full(case: SyntheticCase) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.uint8], bool]:
+    """A case's crop, mask and whether the U-Net found it (always ``True`` for this package's phantom)."""
+    if case.renderer == "segmentation":
+        from radiology_app.diagnosis.training.seg_crops import render_segmentation_case
+
+        crop = render_segmentation_case(case)
+        return crop.hu, crop.mask, crop.unet_found
+    h, m = render_case(case)
+    return h, m, True
 
 
 def build_arrays(
     cases: list[SyntheticCase],
     backbone: TextBackbone,
     *,
+    facts_reader: FactsReader | None = None,
     on_progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
 ) -> CaseArrays:
-    """Render crops and encode notes for ``cases``.
+    """Render crops and encode notes for ``cases`` (a twin's crop is its original's, rendered once).
 
     Raises
     ------
@@ -150,18 +206,27 @@ def build_arrays(
     hu = np.zeros((n, 32, 32, 32), dtype=np.int16)
     mask = np.zeros((n, 32, 32, 32), dtype=np.uint8)
     noise = np.zeros(n, dtype=np.float32)
+    found = np.ones(n, dtype=np.uint8)
+    done: dict[tuple[object, ...], int] = {}
     for i, c in enumerate(cases):
         check_cancel(cancel)
-        h, m = render_case(c)
+        key = (c.phenotype, c.noise_hu, c.slice_thickness_mm, c.seed, c.renderer)
+        if key in done and c.twin_of >= 0:
+            j = done[key]
+            hu[i], mask[i], noise[i], found[i] = hu[j], mask[j], noise[j], found[j]
+            continue
+        h, m, ok = render_full(c)
         hu[i] = np.clip(np.round(h), -2000, 3000).astype(np.int16)
         mask[i] = m
         noise[i] = estimate_noise_hu(h)
+        found[i] = ok
+        done.setdefault(key, i)
         if i % 50 == 0:
             report(on_progress, i, n, "cases", "rendering crops")
     notes = [c.note for c in cases]
     report(on_progress, n, n, "cases", "encoding notes")
     states, tmask = encode_notes(backbone, notes)
-    return _case_arrays(cases, hu, mask, noise, states, tmask, notes)
+    return _case_arrays(cases, hu, mask, noise, states, tmask, notes, found, facts_reader)
 
 
 def batch_tensors(
@@ -173,15 +238,20 @@ def batch_tensors(
     p_drop_note: float = 0.0,
     p_drop_cues: float = 0.0,
     p_drop_image: float = 0.0,
+    p_lexicon_cues: float = 0.0,
     force_degrade: bool = False,
     force_drop_note: bool = False,
     drop_image: bool = False,
+    lexicon_cues: bool = False,
     n_pairs: int = 0,
 ) -> dict[str, torch.Tensor]:
     """Assemble a batch (with optional augmentation, degradation and modality dropout).
 
     ``drop_image`` replaces the crop by lung background only (no nodule) and maximal noise: the
     "text only" condition. ``force_drop_note`` empties the note: the "image only" condition.
+    The cue vector is the one with the structured facts (:attr:`CaseArrays.fact_cues`, what ``analyze``
+    gives the model) unless ``lexicon_cues`` or, per row, ``p_lexicon_cues`` says the lexicon's own (a
+    caller without structured facts).
     ``n_pairs`` > 0 (training) appends, for the first ``n_pairs`` cases of ``idx``, a copy with the image
     degraded (heavy noise, 3-5 mm slices) and the same note; those first cases keep a clean image. The
     router loss compares each pair (:func:`fused_loss`).
@@ -192,8 +262,9 @@ def batch_tensors(
     # Per-row decisions drawn up front so that a degraded copy shares its original's note decisions.
     note_u = [rng.random() if rng is not None else 1.0 for _ in rows]
     cue_u = [rng.random() if rng is not None else 1.0 for _ in rows]
+    lex_u = [rng.random() if rng is not None else 1.0 for _ in rows]
     for j in range(len(idx), len(rows)):
-        note_u[j], cue_u[j] = note_u[j - len(idx)], cue_u[j - len(idx)]
+        note_u[j], cue_u[j], lex_u[j] = note_u[j - len(idx)], cue_u[j - len(idx)], lex_u[j - len(idx)]
     for j, i in enumerate(rows):
         paired_clean = j < n_pairs
         paired_copy = j >= len(idx)
@@ -228,7 +299,7 @@ def batch_tensors(
         rads.append(radiomics(h, m))
         note_present = bool(a.tmask[i].any())
         drop_note = force_drop_note or note_u[j] < p_drop_note
-        cv = a.cues[i].copy()
+        cv = (a.cues[i] if lexicon_cues or lex_u[j] < p_lexicon_cues else a.fact_cues[i]).copy()
         tm = a.tmask[i].copy()
         if drop_note:
             note_present = False
@@ -358,6 +429,7 @@ class TrainConfig:
     p_drop_note: float = 0.12
     p_drop_cues: float = 0.25
     p_drop_image: float = 0.06
+    p_lexicon_cues: float = 0.3
     p_pair: float = 0.2
     pair_margin: float = 0.15
     threads: int = 1
@@ -432,6 +504,7 @@ def train_model(
                 p_drop_note=tcfg.p_drop_note,
                 p_drop_cues=tcfg.p_drop_cues,
                 p_drop_image=tcfg.p_drop_image,
+                p_lexicon_cues=tcfg.p_lexicon_cues,
                 n_pairs=round(tcfg.p_pair * len(idx)),
             )
             n_pairs = len(b["labels"]) - len(idx)
@@ -477,14 +550,16 @@ def train_model(
     return net, history
 
 
-def load_or_build_arrays(path: Path, cases_fn: Any, backbone: TextBackbone, **kw: Any) -> CaseArrays:
-    """Load cached arrays from ``path`` or build and save them."""
+def load_or_build_arrays(
+    path: Path, cases_fn: Any, backbone: TextBackbone, facts_reader: FactsReader | None = None, **kw: Any
+) -> CaseArrays:
+    """Load cached arrays from ``path`` or build and save them (facts always read afresh)."""
     if path.exists() and path.with_suffix(".states.npy").exists():
-        a = CaseArrays.load(path)
+        a = CaseArrays.load(path, facts_reader)
         if a.states.shape[2] != backbone.hidden_size or a.states.shape[1] != MAX_TOKENS:
             raise ModelError(f"{path}: cache was built with another backbone; delete it")
         return a
-    a = build_arrays(cases_fn(), backbone, **kw)
+    a = build_arrays(cases_fn(), backbone, facts_reader=facts_reader, **kw)
     path.parent.mkdir(parents=True, exist_ok=True)
     a.save(path)
     return a
@@ -541,18 +616,30 @@ def carry_over_arrays(
 
 
 def synthetic_arrays(
-    cache_dir: Path, name: str, n: int, seed: int, backbone: TextBackbone, domain: str = "base", **kw: Any
+    cache_dir: Path,
+    name: str,
+    n: int,
+    seed: int,
+    backbone: TextBackbone,
+    domain: str = "base",
+    *,
+    twins: float = 0.0,
+    facts_reader: FactsReader | None = None,
+    **kw: Any,
 ) -> CaseArrays:
     """Cached arrays for ``n`` synthetic cases of ``seed``/``domain`` (file named after them and the
-    generator version).
+    generator version), followed by counterfactual twins of about a ``twins`` share of them
+    (:func:`~radiology_app.diagnosis.synthetic.with_twins`); facts read with ``facts_reader``.
 
     When only the previous generator version's cache of the same cases is there, it is carried over
     (:func:`carry_over_arrays`: version 3 changes a few percent of the cases) instead of rendering all.
     """
-    from radiology_app.diagnosis.synthetic import GENERATOR_VERSION
+    from radiology_app.diagnosis.synthetic import GENERATOR_VERSION, with_twins
 
     tag = Path(backbone.directory).name.replace(" ", "_")
     stem = f"{name}_{domain}_{seed}_{n}_{tag}_{backbone.hidden_size}"
+    if twins > 0:
+        stem += f"_tw{round(100 * twins)}"
     path = cache_dir / f"{stem}_g{GENERATOR_VERSION}.npz"
     prev = cache_dir / f"{stem}_g{GENERATOR_VERSION - 1}.npz"
     if (
@@ -570,8 +657,14 @@ def synthetic_arrays(
             **kw,
         )
         a.save(path)
+        a.read_facts(facts_reader)
         return a
-    return load_or_build_arrays(path, lambda: generate_cases(n, seed, domain=domain), backbone, **kw)
+
+    def cases() -> list[SyntheticCase]:
+        base = generate_cases(n, seed, domain=domain)
+        return with_twins(base, seed, twins) if twins > 0 else base
+
+    return load_or_build_arrays(path, cases, backbone, facts_reader, **kw)
 
 
 MODEL_VERSION = "1.0.0"
@@ -672,10 +765,16 @@ def train_diagnosis(
     tcfg: TrainConfig | None = None,
     backbone_dir: str | None = None,
     max_seconds: float | None = None,
+    twins: float = 0.25,
+    facts_reader: FactsReader | None = None,
     on_progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
 ) -> dict[str, Any]:
     """Build (or reuse) the caches in ``work_dir``, train with checkpoints, save weights and card.
+
+    The training cases are followed by counterfactual twins of about a ``twins`` share of them;
+    ``facts_reader`` (the notes package's extractor, injected by the CLI) gives each note's structured
+    facts as ``analyze`` does.
 
     Returns
     -------
@@ -690,7 +789,14 @@ def train_diagnosis(
     backbone = load_backbone(backbone_dir)
     cache = work_dir / "cache"
     val = synthetic_arrays(
-        cache, "val", n_val, VAL_SEED, backbone, on_progress=scaled(on_progress, 0, 0.05), cancel=cancel
+        cache,
+        "val",
+        n_val,
+        VAL_SEED,
+        backbone,
+        facts_reader=facts_reader,
+        on_progress=scaled(on_progress, 0, 0.05),
+        cancel=cancel,
     )
     train = synthetic_arrays(
         cache,
@@ -698,6 +804,8 @@ def train_diagnosis(
         n_train,
         TRAIN_SEED,
         backbone,
+        twins=twins,
+        facts_reader=facts_reader,
         on_progress=scaled(on_progress, 0.05, 0.3),
         cancel=cancel,
     )
@@ -716,7 +824,18 @@ def train_diagnosis(
         net,
         backbone,
         weights,
-        {"training": {"n_train": n_train, "n_val": n_val, "epochs": len(history["epochs"])}},
+        {
+            "training": {
+                "n_train": n_train,
+                "n_train_with_twins": len(train),
+                "n_val": n_val,
+                "epochs": len(history["epochs"]),
+                "generator_version": _generator_version(),
+                "structured_facts": facts_reader is not None,
+                "segmentation_renderer_train": int(train.renderer.sum()),
+                "unet_missed_train": int(((train.renderer == 1) & (train.unet_found == 0)).sum()),
+            }
+        },
     )
     write_card(card, sha, backbone=backbone, n_train=n_train, n_val=n_val, tcfg=tcfg, history=history)
     return {"weights": str(weights), "sha256": sha, "history": history}

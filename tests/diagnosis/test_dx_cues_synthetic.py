@@ -67,11 +67,15 @@ def test_generator_is_deterministic_balanced_and_bilingual() -> None:
 def test_metastasis_notes_state_a_primary_far_more_often() -> None:
     cases = generate_cases(360, 3)
 
+    from radiology_app.cli.diagnosis_cmds import read_note_facts
+
     def share(name: str) -> float:
         sel = [c for c in cases if c.diagnosis == name]
-        return float(np.mean([extract_cues(c.note).vector[IDX["prior_cancer"]] > 0 for c in sel]))
+        return float(np.mean([read_note_facts(c.note).get("personal_cancer_history") is True for c in sel]))
 
-    assert share("metastasis") > 0.7
+    # read in context, as the model gets it (generator version 4 words the history in many ways the
+    # lexicon misses, and adds relatives' cancers that the lexicon would take for the patient's)
+    assert share("metastasis") > 0.85
     assert share("adenocarcinoma") < 0.2
 
 
