@@ -57,8 +57,19 @@ def test_analyze_study_end_to_end(db: StudyDatabase, registry: FakeRegistry, pha
         assert n.differential and n.modality_weights == {"image": 0.6, "text": 0.4}
         assert n.evidence == (NOTE[:12],)
         assert n.key_slice_z is not None and n.review == "pending" and n.source == "model"
-    assert by_kind["solid"].differential[0][0] == "adenocarcinoma"
-    assert by_kind["ground_glass"].differential[0][0] == "infection"
+    # the model's own differential is kept; the product's is reconciled with the signs, history and Brock
+    solid, glass = by_kind["solid"], by_kind["ground_glass"]
+    assert solid.model_differential[0][0] == "adenocarcinoma"
+    assert solid.model_malignancy_probability == pytest.approx(0.7)
+    assert solid.brock_probability is not None and solid.malignancy_probability is not None
+    odds = (solid.malignancy_probability / (1 - solid.malignancy_probability)) / (
+        solid.brock_probability / (1 - solid.brock_probability)
+    )
+    assert 1.0 < odds <= 10.0 + 1e-6
+    assert any("Brock" in why for why in solid.reasoning)
+    assert glass.differential[0][0] in ("infection", "adenocarcinoma")
+    assert dict(glass.differential)["intrapulmonary_lymph_node"] <= 0.01
+    assert dict(glass.differential)["metastasis"] <= 0.02
     # facts from the note feed the rules: 68-year-old woman, former smoker, family history
     assert f.fact_value("age") == 68 and f.fact_value("sex") == "F"
     assert f.patient_age_years == 68 and f.patient_sex == "F"
