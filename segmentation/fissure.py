@@ -23,9 +23,16 @@ MIN_SHEET_CURVATURE = 25.0
 MAX_IN_SHEET_RATIO = 0.4
 #: Shell around the nodule searched for the sheet, mm from its outline.
 SHELL_MM = (1.0, 6.0)
-#: Sheet area (mm^2) needed within the shell, and how well its normals must agree (0..1).
+#: A sheet voxel is brighter by at least this (HU) than the lung this far (mm) away on both sides; an
+#: edge of a larger bright structure (a vessel, another nodule, the chest wall) is not.
+SIDE_CONTRAST_HU = 60.0
+SIDE_OFFSET_MM = 2.0
+#: Sheet area (mm^2) of one plane needed within the shell: voxels whose normal is within about 25
+#: degrees of the dominant one (|cos| >= NORMAL_AGREEMENT) and that lie within PLANE_TOLERANCE_MM of
+#: one plane.
 MIN_SHEET_AREA_MM2 = 20.0
-MIN_NORMAL_COHERENCE = 0.8
+NORMAL_AGREEMENT = 0.9
+PLANE_TOLERANCE_MM = 1.5
 
 
 def _hessian_eigen(
@@ -44,6 +51,20 @@ def _hessian_eigen(
             h[:, j, i] = d
     vals, vecs = np.linalg.eigh(h)
     return vals, vecs
+
+
+def _darker_on_both_sides(
+    img: NDArray[np.float32], pos: NDArray[np.intp], normals: NDArray[np.float64], sp: Sequence[float]
+) -> NDArray[np.bool_]:
+    """Whether each voxel ``pos`` is brighter than the image ``SIDE_OFFSET_MM`` away along ± its normal."""
+    step = SIDE_OFFSET_MM * normals / np.asarray(sp)
+    here = img[tuple(pos.T)]
+    ok = np.ones(len(pos), dtype=bool)
+    hi = np.asarray(img.shape) - 1
+    for sign in (1.0, -1.0):
+        q = np.clip(np.rint(pos + sign * step).astype(np.intp), 0, hi)
+        ok &= img[tuple(q.T)] <= here - SIDE_CONTRAST_HU
+    return ok
 
 
 def on_fissure(
@@ -68,8 +89,8 @@ def on_fissure(
     Returns
     -------
     bool
-        True when at least 20 mm^2 of sheet with one normal lies in the 1-6 mm shell, in a plane
-        through the nodule.
+        True when at least 20 mm^2 of sheet with one normal lies in the 1-6 mm shell, in one plane
+        that touches the nodule.
     """
     sp = [float(s) for s in spacing_zyx_mm]
     m = np.asarray(mask, dtype=bool)
@@ -88,20 +109,30 @@ def on_fissure(
     sheet = (across <= -MIN_SHEET_CURVATURE) & (
         np.maximum(np.abs(vals[:, 1]), np.abs(vals[:, 2])) <= MAX_IN_SHEET_RATIO * np.abs(across)
     )
+    pos = np.argwhere(shell)
+    sheet &= _darker_on_both_sides(img, pos, vecs[:, :, 0], sp)
     voxel_mm3 = sp[0] * sp[1] * sp[2]
     # a sheet voxel stands for voxel_mm3 / thickness of area; the sheet response is about 2 sigma thick
-    if sheet.sum() * voxel_mm3 / (2.0 * SIGMA_MM) < MIN_SHEET_AREA_MM2:
-        return False
+    area_per_voxel = voxel_mm3 / (2.0 * SIGMA_MM)
     normals = vecs[sheet][:, :, 0]
-    tensor = normals.T @ normals / len(normals)
-    w, v = np.linalg.eigh(tensor)
-    if w[-1] < MIN_NORMAL_COHERENCE:
+    pts = pos[sheet] * np.asarray(sp)
+    if len(normals) * area_per_voxel < MIN_SHEET_AREA_MM2:
         return False
-    normal = v[:, -1]
-    pts = np.argwhere(shell)[sheet] * np.asarray(sp)
+    # the dominant normal, refined on the voxels that share it (vessels crossing the shell add others)
+    inliers = np.ones(len(normals), dtype=bool)
+    normal = np.zeros(3)
+    for _ in range(3):
+        sel = normals[inliers]
+        _, v = np.linalg.eigh(sel.T @ sel / len(sel))
+        normal = v[:, -1]
+        inliers = np.abs(normals @ normal) >= NORMAL_AGREEMENT
+        if inliers.sum() * area_per_voxel < MIN_SHEET_AREA_MM2:
+            return False
     centre = np.argwhere(m).mean(axis=0) * np.asarray(sp)
-    offsets = (pts - centre) @ normal
-    # the extent of the nodule along the sheet's normal
+    offsets = (pts[inliers] - centre) @ normal
+    # one plane (the offsets cluster), touching the nodule (within its half-thickness along the normal)
     m_pts = np.argwhere(m) * np.asarray(sp)
     half = float(np.abs((m_pts - centre) @ normal).max()) + max(sp)
-    return bool(np.median(np.abs(offsets)) <= half + 1.0)
+    level = float(np.median(offsets))
+    on_plane = np.abs(offsets - level) <= PLANE_TOLERANCE_MM
+    return bool(on_plane.sum() * area_per_voxel >= MIN_SHEET_AREA_MM2 and abs(level) <= half + 1.0)

@@ -10,6 +10,7 @@ superior (as in :mod:`segmentation.phantom.chest`). A lung mask labels the right
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,11 +34,13 @@ AIR_HU = -850.0
 #: A strand attached to a nodule that runs on past this distance (mm) is a vessel, not a spicule.
 _STRAND_MAX_MM = 10.0
 #: Perifissural pattern (Lung-RADS v2022): mean diameter below this (mm), margin score below
-#: :data:`SMOOTH_MARGIN_BELOW`, and thickness (smallest / largest principal extent) at most
-#: :data:`FLAT_RATIO_MAX` (lentiform, oval or triangular rather than round).
+#: :data:`SMOOTH_MARGIN_BELOW`, and lentiform: thickness (smallest / middle principal extent) at most
+#: :data:`FLAT_RATIO_MAX`, with the middle extent at least :data:`DISC_RATIO_MIN` of the largest (a
+#: disc or a wedge, not a tube such as a vessel).
 PERIFISSURAL_BELOW_MM = 10.0
 SMOOTH_MARGIN_BELOW = 0.3
-FLAT_RATIO_MAX = 0.6
+FLAT_RATIO_MAX = 0.72
+DISC_RATIO_MIN = 0.4
 
 
 @dataclass(frozen=True)
@@ -476,7 +479,7 @@ def measure_nodule(
     spic = _spiculation(img, m, sp, (lung > 0) | m if lung is not None else None)
     bb_lo = tuple(int(v) for v in (lo_m + off))
     bb_hi = tuple(int(v) for v in (hi_m + off))
-    return NoduleMeasurement(
+    meas = NoduleMeasurement(
         long_axis_mm=round(long_mm, 2),
         short_axis_mm=round(short_mm, 2),
         mean_diameter_mm=mean_d,
@@ -497,20 +500,38 @@ def measure_nodule(
         centroid_zyx=centroid,
         bbox_zyx=((bb_lo[0], bb_lo[1], bb_lo[2]), (bb_hi[0], bb_hi[1], bb_hi[2])),
         core_median_hu=round(float(np.median(img[inner])), 1),
-        perifissural=composition == "solid"
-        and not calcified
-        and not fat
-        and mean_d < PERIFISSURAL_BELOW_MM
-        and spic < SMOOTH_MARGIN_BELOW
-        and flatness(m, sp) <= FLAT_RATIO_MAX
-        and (juxta or on_fissure(img, m, sp, (lung > 0) if lung is not None else None)),
+    )
+    if perifissural_shape(meas, m, sp) and (
+        juxta or on_fissure(img, m, sp, (lung > 0) if lung is not None else None)
+    ):
+        meas = dataclasses.replace(meas, perifissural=True)
+    return meas
+
+
+def perifissural_shape(
+    meas: NoduleMeasurement, mask: NDArray[np.bool_], spacing_zyx_mm: Sequence[float]
+) -> bool:
+    """The perifissural pattern but for its place: small, solid, smooth, lentiform, no calcium or fat."""
+    return (
+        meas.composition == "solid"
+        and not meas.calcification
+        and not meas.fat
+        and meas.mean_diameter_mm < PERIFISSURAL_BELOW_MM
+        and meas.spiculation_score < SMOOTH_MARGIN_BELOW
+        and _lentiform(np.asarray(mask, dtype=bool), spacing_zyx_mm)
     )
 
 
-def flatness(mask: NDArray[np.bool_], spacing_zyx_mm: Sequence[float]) -> float:
-    """Smallest over largest principal extent of a mask (1 for a ball, near 0 for a disc)."""
+def principal_extents(mask: NDArray[np.bool_], spacing_zyx_mm: Sequence[float]) -> tuple[float, float, float]:
+    """Standard deviations (mm) of a mask's voxels along its principal axes, smallest first."""
     pts = np.argwhere(mask) * np.asarray(spacing_zyx_mm, dtype=float)
     if len(pts) < 4:
-        return 1.0
-    ev = np.linalg.eigvalsh(np.cov(pts.T))
-    return float(math.sqrt(max(ev[0], 0.0) / max(ev[-1], 1e-9)))
+        return (0.0, 0.0, 0.0)
+    ev = np.sqrt(np.clip(np.linalg.eigvalsh(np.cov(pts.T)), 0.0, None))
+    return (float(ev[0]), float(ev[1]), float(ev[2]))
+
+
+def _lentiform(mask: NDArray[np.bool_], sp: Sequence[float]) -> bool:
+    """Flat (a disc or a wedge) rather than round or tubular."""
+    small, middle, large = principal_extents(mask, sp)
+    return large > 0 and small <= FLAT_RATIO_MAX * middle and middle >= DISC_RATIO_MIN * large

@@ -498,12 +498,18 @@ def place_nodules(
             if spec.juxtapleural and abs(c[2] - cx_mm) < 60.0:
                 continue  # costal pleura, not the mediastinum
             if spec.kind == "perifissural":
-                pt, nrm, _ = fissures[int(rng.integers(len(fissures)))]
+                pt, nrm, side = fissures[int(rng.integers(len(fissures)))]
                 d = float(np.dot(c - pt, nrm))
                 c_half = max(0.6 * spec.short_axis_mm / 2.0, 0.75)
                 c = c - nrm * (d - np.sign(d or 1.0) * (c_half + 0.3))
                 idx = tuple(int(v) for v in np.clip(np.round(c / np.array(csp)), 0, np.array(edt.shape) - 1))
                 if edt[idx] < r + 1.0:
+                    continue
+                # the fissure is painted only in its own lung (the horizontal one in the anterior half)
+                full = tuple(
+                    int(v) for v in np.clip(np.round(c / np.array(sp)), 0, np.array(lung_mask.shape) - 1)
+                )
+                if int(lung_mask[full]) != side or (nrm[1] == 0.0 and c[1] >= pt[1]):
                     continue
                 orientation = frame_with_normal(nrm.tolist(), rng)
             if any(np.linalg.norm(c - p) < r + q + 4.0 for p, q in placed):
