@@ -29,6 +29,8 @@ SOLID_HU = -300.0
 CALCIUM_HU = 200.0
 #: Macroscopic fat range (HU).
 FAT_HU = (-120.0, -40.0)
+#: Widening (HU) of the fat range for candidate voxels (the cluster's mean must still be fat).
+FAT_NOISE_MARGIN_HU = 30.0
 #: Air inside a nodule (cavity) is below this (HU).
 AIR_HU = -850.0
 #: A strand attached to a nodule that runs on past this distance (mm) is a vessel, not a spicule.
@@ -431,16 +433,23 @@ def measure_nodule(
     # rim (worst on thick slices and along vessels) also averages to -120..-40 HU. So look one erosion
     # deeper than ``inner`` and require a cluster of at least 8 mm3 and 3 % of the nodule's volume.
     # A rim shell is thin, real fat is a blob: keep only what survives an in-plane opening.
+    # With 20-30 HU of noise many fat voxels fall outside the 80 HU fat range, and the cluster breaks up:
+    # so gather candidates in a range widened by the noise, and ask the cluster's mean (a radiologist's
+    # ROI) to be fat.
     deep = ndimage.binary_erosion(inner)
-    fat_vox = (deep if deep.any() else inner) & (smooth >= FAT_HU[0]) & (smooth <= FAT_HU[1])
+    lo_hu, hi_hu = FAT_HU[0] - FAT_NOISE_MARGIN_HU, FAT_HU[1] + FAT_NOISE_MARGIN_HU
+    # (no deep interior, as in a small nodule on thick slices, is all partial volume: no fat is called)
+    fat_vox = deep & (smooth >= lo_hu) & (smooth <= hi_hu)
     in_plane = np.zeros((3, 3, 3), dtype=bool)
     in_plane[1] = True
     fat_vox = ndimage.binary_opening(fat_vox, structure=in_plane)
     fat_lab, n_fat = ndimage.label(fat_vox)
     fat = False
-    if n_fat:
-        biggest = int(np.bincount(fat_lab.ravel())[1:].max())
-        fat = biggest * vox >= max(8.0, 0.03 * float(m.sum()) * vox) and composition == "solid"
+    if n_fat and composition == "solid":
+        sizes = np.bincount(fat_lab.ravel())[1:]
+        means = ndimage.mean(smooth, fat_lab, index=np.arange(1, n_fat + 1))
+        need = max(8.0, 0.03 * float(m.sum()) * vox)
+        fat = bool(np.any((sizes * vox >= need) & (means >= FAT_HU[0]) & (means <= FAT_HU[1])))
 
     cz, cy, cx = (np.argwhere(m).mean(axis=0) + lo).tolist()
     off = np.asarray(offset_zyx, dtype=int)
