@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -157,3 +158,38 @@ def test_sign_accepts_pending_and_edit_clears_signature() -> None:
     assert not accept_nodule(s, "N1").is_signed
     with pytest.raises(FindingsError):
         sign_findings(f, "  ")
+
+
+def test_a_clinicians_edit_re_reconciles_the_differential() -> None:
+    """The model's own differential is kept, so a corrected sign or history re-weighs the product's."""
+    from radiology_app.pipeline import edit_and_reassess
+
+    model = (("metastasis", 0.6), ("adenocarcinoma", 0.3), ("granuloma", 0.1))
+    n1 = NoduleFinding(
+        id="N1",
+        composition="solid",
+        mean_diameter_mm=8.0,
+        long_axis_mm=9.0,
+        short_axis_mm=7.0,
+        lobe="RUL",
+        spiculation_score=0.1,
+        differential=model,
+        model_differential=model,
+    )
+    facts = {
+        "age": {"value": 64},
+        "sex": {"value": "F"},
+        "personal_cancer_history": {"value": True},
+    }
+    f = Findings(study_uid="1.2.3", series_uid="1.2.3.4", facts=facts, nodules=(n1,))
+    known = edit_and_reassess(f, "N1", lobe="RUL")
+    assert known.nodules[0].differential[0][0] == "metastasis"
+    calcified = edit_and_reassess(f, "N1", calcification="central")
+    assert calcified.nodules[0].differential[0][0] == "granuloma"
+    assert calcified.nodules[0].malignancy_probability is not None
+    assert calcified.nodules[0].malignancy_probability <= 0.1
+    denied = dataclasses.replace(f, facts={**facts, "personal_cancer_history": {"value": False}})
+    nodule = edit_and_reassess(denied, "N1", lobe="RUL").nodules[0]
+    assert dict(nodule.differential)["metastasis"] <= 0.02
+    assert nodule.model_differential == model
+    assert NoduleFinding.from_json(nodule.to_json()) == nodule
