@@ -15,6 +15,7 @@ Which diagnoses fit which appearance follows the clinical reference, section 7 (
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -96,6 +97,15 @@ class CoherenceCase:
     metastasis: float
     malignancy: float
     brock_disagreement: bool
+    model_top: str = ""
+    model_metastasis: float = 0.0
+    model_malignancy: float = 0.0
+
+    def model_only(self) -> CoherenceCase:
+        """The same case read from the fused model's own differential (before reconciliation)."""
+        return dataclasses.replace(
+            self, top=self.model_top, metastasis=self.model_metastasis, malignancy=self.model_malignancy
+        )
 
 
 def _spec(kind: str, rng: np.random.Generator) -> Any:
@@ -244,6 +254,7 @@ def _case(
     group: str, kind: str, note_id: str, variant: str, history: bool, n: NoduleFinding
 ) -> CoherenceCase:
     probs = dict(n.differential)
+    own = dict(n.model_differential)
     return CoherenceCase(
         group=group,
         kind=kind,
@@ -254,6 +265,9 @@ def _case(
         metastasis=float(probs.get("metastasis", 0.0)),
         malignancy=float(n.malignancy_probability or 0.0),
         brock_disagreement=any(r.startswith("AI and Brock disagree") for r in n.reasoning),
+        model_top=n.model_differential[0][0] if n.model_differential else "",
+        model_metastasis=float(own.get("metastasis", 0.0)),
+        model_malignancy=float(n.model_malignancy_probability or 0.0),
     )
 
 
@@ -269,7 +283,16 @@ def _rate(flags: Sequence[bool]) -> float | None:
 
 
 def summarize(cases: Sequence[CoherenceCase]) -> dict[str, Any]:
-    """The contract's ``evaluate-coherence`` keys (plus counts)."""
+    """The contract's ``evaluate-coherence`` keys (plus counts), and under ``model_only`` the same
+    figures for the fused model's own differential, before reconciliation."""
+    out = _summary(cases)
+    own = _summary([c.model_only() for c in cases])
+    own.pop("brock_disagreement_rate")
+    out["model_only"] = own
+    return out
+
+
+def _summary(cases: Sequence[CoherenceCase]) -> dict[str, Any]:
     by_kind: dict[str, list[bool]] = defaultdict(list)
     for c in cases:
         by_kind[c.kind].append(fits(c))
@@ -323,6 +346,17 @@ def as_table(summary: dict[str, Any]) -> str:
         lines.append(f"  top fits appearance: {kind:20s} {rate}")
     for key, value in summary["counterfactual"].items():
         lines.append(f"  counterfactual {key:34s} {value}")
+    own = summary.get("model_only")
+    if own:
+        lines.append("fused model alone (before reconciliation):")
+        for key in (
+            "coherent_top_rate",
+            "metastasis_top_rate_without_history",
+            "benign_sign_malignancy_le_0_1_rate",
+        ):
+            lines.append(f"  {key:38s} {own[key]}")
+        for key, value in own["counterfactual"].items():
+            lines.append(f"  counterfactual {key:34s} {value}")
     return "\n".join(lines)
 
 
