@@ -498,7 +498,13 @@ def reconciled(n: NoduleFinding, patient: PatientContext) -> NoduleFinding:
 
     r = reconcile(
         n.model_differential,
-        ImageSigns(n.composition, n.calcification, bool(n.fat), bool(n.perifissural)),
+        ImageSigns(
+            n.composition,
+            n.calcification,
+            bool(n.fat),
+            bool(n.perifissural),
+            spiculated=n.spiculation_score is not None and n.spiculation_score >= SPICULATED_FROM,
+        ),
         personal_cancer_history=patient.known_cancer,
         brock_probability=n.brock_probability,
         lidc_malignancy=n.lidc_malignancy_probability,

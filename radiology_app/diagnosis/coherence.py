@@ -18,7 +18,9 @@ reason for the clinician:
 3. **Appearance.** A subsolid nodule (ground glass or part solid) is in the adenocarcinoma spectrum or
    infection ("virtually all subsolid cancers are adenocarcinomas"): within the malignant and the benign
    share, the classes solid by nature (squamous, small cell, carcinoid, granuloma, hamartoma, lymph node)
-   keep at most 1 % each, adenocarcinoma and infection take the rest.
+   keep at most 1 % each, adenocarcinoma and infection take the rest. A spiculated nodule is a primary
+   lung cancer or inflammatory: the classes the table gives smooth margins (lymph node, hamartoma,
+   granuloma, carcinoid) keep at most 1 % each.
 4. **Definitive benign signs** (last, so nothing undoes them): a benign calcification pattern or
    macroscopic fat makes a benign class lead (hamartoma for fat or popcorn calcification, granuloma
    otherwise) and holds malignancy at :data:`BENIGN_SIGN_MALIGNANCY` whatever the note says; the
@@ -65,8 +67,10 @@ MAX_AI_ODDS_RATIO = 10.0
 #: the LIDC branch's (its loss balanced the classes).
 FUSED_PRIOR = 4.0 / 8.0
 LIDC_PRIOR = 0.5
-#: Likelihood weight of classes that are solid by nature, for a subsolid nodule.
-SUBSOLID_IMPLAUSIBLE = 0.01
+#: Share of its group (malignant or benign) an implausible class keeps at most.
+IMPLAUSIBLE_SHARE = 0.01
+#: Classes solid by nature (implausible for a subsolid nodule) and classes with smooth margins
+#: (implausible for a spiculated one), from the clinical reference, section 7.
 _SOLID_BY_NATURE = (
     "squamous_cell_carcinoma",
     "small_cell_carcinoma",
@@ -75,6 +79,9 @@ _SOLID_BY_NATURE = (
     "hamartoma",
     "intrapulmonary_lymph_node",
 )
+_SMOOTH_BY_NATURE = ("carcinoid", "granuloma", "hamartoma", "intrapulmonary_lymph_node")
+#: The class that takes what implausible classes give up, in the malignant and the benign group.
+_LEADERS = {True: "adenocarcinoma", False: "infection"}
 _EPS = 1e-6
 
 
@@ -92,12 +99,15 @@ class ImageSigns:
         Macroscopic fat.
     perifissural
         Small, solid, smooth, flat nodule on a fissure or the pleura.
+    spiculated
+        Spiculated margin.
     """
 
     composition: str | None = None
     calcification: str | None = None
     fat: bool = False
     perifissural: bool = False
+    spiculated: bool = False
 
     @property
     def benign_sign(self) -> str | None:
@@ -182,20 +192,27 @@ def _lead(q: Mapping[str, float], leader: str) -> dict[str, float]:
     return out
 
 
-def _subsolid(q: Mapping[str, float]) -> dict[str, float]:
-    """Within the malignant and the benign group (totals kept), each class solid by nature keeps at most
-    :data:`SUBSOLID_IMPLAUSIBLE` of its group; adenocarcinoma takes the rest of the malignant group
-    (besides metastasis), infection the rest of the benign group."""
+def _restrict(q: Mapping[str, float], implausible: Sequence[str]) -> dict[str, float]:
+    """Within the malignant and the benign group (totals kept), each ``implausible`` class keeps at most
+    :data:`IMPLAUSIBLE_SHARE` of its group; the group's leader (:data:`_LEADERS`) takes what they give up
+    (or, if it is implausible itself, the group's other classes in the model's proportions)."""
     out = dict(q)
-    for leader, group in (
-        ("adenocarcinoma", [c for c in q if c in MALIGNANT_CLASSES]),
-        ("infection", [c for c in q if c not in MALIGNANT_CLASSES]),
-    ):
+    for malignant in (True, False):
+        group = [c for c in q if (c in MALIGNANT_CLASSES) == malignant]
         total = sum(q[c] for c in group)
+        freed = 0.0
         for c in group:
-            if c in _SOLID_BY_NATURE:
-                out[c] = min(q[c], SUBSOLID_IMPLAUSIBLE * total)
-        out[leader] = total - sum(out[c] for c in group if c != leader)
+            if c in implausible:
+                out[c] = min(q[c], IMPLAUSIBLE_SHARE * total)
+                freed += q[c] - out[c]
+        leader = _LEADERS[malignant]
+        if leader not in implausible:
+            out[leader] += freed
+        else:
+            rest = [c for c in group if c not in implausible and c != "metastasis"]
+            s = sum(out[c] for c in rest)
+            for c in rest:
+                out[c] += freed * (out[c] / s if s > _EPS else 1.0 / len(rest))
     return out
 
 
@@ -278,10 +295,16 @@ def reconcile(
         reasons.append(f"malignancy: the fused model's, updated by the real-CT image branch ({why})")
 
     if signs.composition in ("ground_glass", "part_solid"):
-        q = _subsolid(q)
+        q = _restrict(q, _SOLID_BY_NATURE)
         reasons.append(
             f"{signs.composition.replace('_', '-')} nodule: adenocarcinoma spectrum or infection "
             "(subsolid cancers are almost all adenocarcinomas)"
+        )
+    elif signs.spiculated and signs.benign_sign is None:
+        q = _restrict(q, _SMOOTH_BY_NATURE)
+        reasons.append(
+            "spiculated margin: a primary lung cancer or an inflammatory lesion, not a lymph node, "
+            "hamartoma, granuloma or carcinoid"
         )
     sign = signs.benign_sign
     if sign is not None:

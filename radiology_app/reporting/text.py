@@ -151,9 +151,15 @@ def compose_impression(findings: Findings) -> tuple[str, ...]:
         for n in nodules:
             if n.top_diagnosis is not None:
                 dx, p = n.top_diagnosis
+                mal = (
+                    ""
+                    if n.malignancy_probability is None
+                    else f"AI malignancy estimate {fmt_pct(n.malignancy_probability)}, "
+                )
                 lines.append(
                     f"{n.id} ({location_name(n)}): most likely {diagnosis_name(dx).lower()} "
-                    f"({fmt_pct(p)}, AI differential); Brock probability {fmt_pct(n.brock_probability, 1)}."
+                    f"({fmt_pct(p)}, AI differential); {mal}"
+                    f"Brock probability {fmt_pct(n.brock_probability, 1)}."
                 )
     if findings.lung_rads.category:
         mgmt = f": {findings.lung_rads.management}" if findings.lung_rads.management else ""

@@ -128,3 +128,17 @@ def test_probabilities_sum_to_one_and_are_ranked() -> None:
     assert sum(p for _, p in r.ranked) == pytest.approx(1.0)
     assert [p for _, p in r.ranked] == sorted((p for _, p in r.ranked), reverse=True)
     assert {c for c, _ in r.ranked} == set(CLASS_NAMES)
+
+
+@pytest.mark.parametrize("favoured", ["intrapulmonary_lymph_node", "hamartoma", "granuloma", "carcinoid"])
+def test_a_spiculated_nodule_is_a_primary_cancer_or_inflammatory(favoured: str) -> None:
+    signs = ImageSigns("solid", spiculated=True)
+    r = reconcile(_model(**{favoured: 0.9}), signs, personal_cancer_history=None, brock_probability=0.2)
+    assert r.ranked[0][0] in (
+        "adenocarcinoma",
+        "squamous_cell_carcinoma",
+        "small_cell_carcinoma",
+        "infection",
+    )
+    assert _p(r.ranked, favoured) <= 0.01 + 1e-9
+    assert any("spiculated" in why for why in r.reasons)
