@@ -91,6 +91,75 @@ def evaluate_arrays(net: Any, arrays: Any) -> dict[str, Any]:
     return result
 
 
+def counterfactual_report(
+    net: Any, arrays: Any, cases: list[Any], backbone: Any, facts_reader: Any = None
+) -> dict[str, Any]:
+    """What one edit of the note does to the model's answer on the same held-out cases (same crop).
+
+    * ``cancer_to_relative``: metastases whose personal cancer history is moved to a relative (the
+      generator no longer calls them metastasis): share predicted metastasis before and after;
+    * ``relative_added`` / ``suspected_added``: a relative's cancer or a suspected diagnosis added to
+      non-metastasis cases: share predicted metastasis before and after, and share whose top class
+      changed;
+    * ``cancer_added``: a personal cancer history added to non-metastasis cases with a definitive image
+      sign (the label stays): top-1 before and after.
+    """
+    from radiology_app.diagnosis.classes import CLASS_NAMES
+    from radiology_app.diagnosis.synthetic import definitive_image_sign, edit_case
+    from radiology_app.diagnosis.train import _case_arrays, encode_notes, predict_arrays
+
+    met = CLASS_NAMES.index("metastasis")
+    probs, _ = predict_arrays(net, arrays)
+    top = probs.argmax(1)
+    out: dict[str, Any] = {}
+    rng = np.random.default_rng(9)
+
+    def pick_case(variant: str, c: Any) -> bool:
+        if variant == "cancer_to_relative":
+            return bool(c.label == met)
+        if variant == "cancer_added":
+            return bool(c.label != met and definitive_image_sign(c.diagnosis, c.phenotype))
+        return bool(c.label != met)
+
+    plans = ("cancer_to_relative", "relative_added", "suspected_added", "cancer_added")
+    for variant in plans:
+        idx, edited = [], []
+        for i, c in enumerate(cases):
+            if pick_case(variant, c):
+                e = edit_case(c, variant, rng)
+                if e is not None:
+                    idx.append(i)
+                    edited.append(e)
+        if not idx:
+            continue
+        ix = np.asarray(idx)
+        notes = [e.note for e in edited]
+        states, tmask = encode_notes(backbone, notes)
+        sub = _case_arrays(
+            edited,
+            arrays.hu[ix],
+            arrays.mask[ix],
+            arrays.noise_est[ix],
+            states,
+            tmask,
+            notes,
+            np.asarray(arrays.unet_found)[ix],
+            facts_reader,
+        )
+        p2, _ = predict_arrays(net, sub)
+        t2 = p2.argmax(1)
+        labels = arrays.labels[ix]
+        out[variant] = {
+            "n": len(idx),
+            "predicted_metastasis_before": float((top[ix] == met).mean()),
+            "predicted_metastasis_after": float((t2 == met).mean()),
+            "top1_before": float((top[ix] == labels).mean()),
+            "top1_after": float((t2 == labels).mean()),
+            "top_class_changed": float((t2 != top[ix]).mean()),
+        }
+    return out
+
+
 def measure_latency(
     settings: Settings, arrays: Any, n: int = 20, facts_reader: Any = None, **load_kw: Any
 ) -> dict[str, float | None]:
@@ -202,6 +271,14 @@ def run_evaluation(
         arrays.states, arrays.tmask = encode_notes(adapted, arrays.notes)
     check_cancel(cancel)
     result = evaluate_arrays(net, arrays)
+    from radiology_app.diagnosis.synthetic import GENERATOR_VERSION, generate_cases
+
+    if domain == "base" and GENERATOR_VERSION >= 4 and adapter is None:
+        gen = generate_cases(cases, seed, domain=domain)
+        if [c.note for c in gen] == arrays.notes and [c.label for c in gen] == [
+            int(v) for v in arrays.labels
+        ]:
+            result["counterfactual"] = counterfactual_report(net, arrays, gen, backbone, facts_reader)
     result.update(
         {
             "cases": cases,

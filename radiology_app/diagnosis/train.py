@@ -667,7 +667,7 @@ def synthetic_arrays(
     return load_or_build_arrays(path, cases, backbone, facts_reader, **kw)
 
 
-MODEL_VERSION = "1.0.0"
+MODEL_VERSION = "1.3.0"
 
 
 def save_fused(
@@ -733,9 +733,11 @@ reported modality weights {{image, text, joint}}. Temperature scaling
 ## Training data
 Synthetic only: {n_train} training cases (seed {TRAIN_SEED}) and {n_val} validation cases (seed {VAL_SEED})
 from `radiology_app/diagnosis/synthetic.py` (balanced over the 9 classes; notes 70 % English / 30 %
-Chinese, several styles, negations, irrelevant sentences, 4 % empty; crops rendered by
-`radiology_app/diagnosis/phantom.py`, noise 8-35 HU, slices 0.625-2 mm; generator version
-{_generator_version()}). No real patient data.
+Chinese in many document forms with traps, 4 % empty; crops rendered by `radiology_app/diagnosis/phantom.py`
+or, for a share of the cases, by the segmentation phantom outlined by the shipped U-Net and cropped like
+the pipeline; noise 8-35 HU, slices 0.625-2 mm; generator version {_generator_version()}), followed by
+counterfactual twins of the training cases (labels follow the facts). Structured note facts for
+{1 - tcfg.p_lexicon_cues:.0%} of the training rows, the lexicon's cues for the rest. No real patient data.
 Settings: {tcfg.epochs} epochs, batch {tcfg.batch_size}, AdamW lr {tcfg.lr}, one-cycle schedule, modality
 dropout (note dropped {tcfg.p_drop_note:.0%}, image degraded {tcfg.p_degrade:.0%}, image replaced by noise
 {tcfg.p_drop_image:.0%}, cues hidden {tcfg.p_drop_cues:.0%}); {tcfg.p_pair:.0%} of each batch repeated with
