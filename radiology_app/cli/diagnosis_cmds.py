@@ -145,6 +145,7 @@ def _finetune(args: argparse.Namespace) -> int:
         epochs=args.epochs,
         activate=not args.no_activate,
         threads=args.threads,
+        facts_reader=read_note_facts,
         on_progress=terminal_progress("finetune"),
     )
     emit(

@@ -171,14 +171,20 @@ def _split(labels: npt.NDArray[np.int64], frac: float = 0.2, seed: int = 0) -> n
     return held
 
 
-def _static_inputs(cases: list[LocalCase]) -> dict[str, Any]:
+def _static_inputs(cases: list[LocalCase], facts_reader: Any = None) -> dict[str, Any]:
     from radiology_app.diagnosis.crops import estimate_noise_hu, image_channels, radiomics
-    from radiology_app.diagnosis.cues import extract_cues
+    from radiology_app.diagnosis.cues import extract_cues, with_facts
 
     cues = [extract_cues(c.note) for c in cases]
+    vectors = [
+        with_facts(x.vector, facts_reader(c.note))
+        if facts_reader is not None and c.note.strip()
+        else x.vector
+        for x, c in zip(cues, cases, strict=True)
+    ]
     return {
         "images": np.stack([image_channels(c.hu, c.mask) for c in cases]).astype(np.float32),
-        "cues": np.stack([x.vector for x in cues]).astype(np.float32),
+        "cues": np.stack(vectors).astype(np.float32),
         "cue_objs": cues,
         "noise": [c.noise_hu if c.noise_hu is not None else estimate_noise_hu(c.hu) for c in cases],
         "labels": np.asarray([c.label for c in cases], dtype=np.int64),
@@ -358,6 +364,7 @@ def finetune(
     threads: int = 2,
     weights: Path | None = None,
     card: Path | None = None,
+    facts_reader: Any = None,
     on_progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
 ) -> dict[str, Any]:
@@ -386,6 +393,9 @@ def finetune(
         Most torch threads to use (fewer when other processes keep cores busy: :func:`usable_threads`).
     weights, card
         Base fused weights (default: the bundled ones).
+    facts_reader
+        Reads a note's patient facts in context (``{name: value}``), as ``analyze`` gives them to the
+        model (injected by the CLI); ``None``: the lexicon's cues only.
 
     Returns
     -------
@@ -430,7 +440,7 @@ def finetune(
         lora["top_layers"] = lora_layers
     bb = load_backbone(settings.text_backbone_dir or None, trainable_lora=lora)
     lap("load_models", mark)
-    st = _static_inputs(cases)
+    st = _static_inputs(cases, facts_reader)
     held = _split(st["labels"])
     tr_idx, ho_idx = np.flatnonzero(~held), np.flatnonzero(held)
     img_tokens = _image_tokens(base_net, st)  # same frozen encoder weights in net

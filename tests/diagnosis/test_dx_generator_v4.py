@@ -184,6 +184,20 @@ def test_evaluation_uses_the_reader_and_splits_by_renderer(
     by = r["by_renderer"]
     assert by["diagnosis_phantom"]["n"] + by["segmentation_phantom"]["n"] == 18
     assert "unet_missed" in by["segmentation_phantom"] and 0 <= r["top1_lexicon_cues"] <= 1
+    for v in r["counterfactual"].values():  # the same crops with one note statement edited
+        assert v["n"] > 0 and 0 <= v["top_class_changed"] <= 1
+
+
+def test_finetuning_reads_the_same_facts() -> None:
+    from radiology_app.diagnosis.finetune import LocalCase, _static_inputs
+
+    hu = np.full((32, 32, 32), -850.0, np.float32)
+    mask = np.zeros((32, 32, 32), np.uint8)
+    mask[14:18, 14:18, 14:18] = 1
+    case = LocalCase(hu, mask, "Known breast cancer.", 0, 1.0, None)
+    lex = _static_inputs([case])["cues"][0]
+    read = _static_inputs([case], lambda t: {"personal_cancer_history": False})["cues"][0]
+    assert lex[IDX["prior_cancer"]] == 1 and read[IDX["prior_cancer"]] == -1
 
 
 def test_segmentation_phantom_crops_go_through_the_unet_and_the_pipeline_crop(
