@@ -20,7 +20,8 @@ reason for the clinician:
    share, the classes solid by nature (squamous, small cell, carcinoid, granuloma, hamartoma, lymph node)
    keep at most 1 % each, adenocarcinoma and infection take the rest. A spiculated nodule is a primary
    lung cancer or inflammatory: the classes the table gives smooth margins (lymph node, hamartoma,
-   granuloma, carcinoid) keep at most 1 % each.
+   granuloma, carcinoid) keep at most 1 % each; an irregular one is not an intrapulmonary lymph node
+   (sharp, smooth margin).
 4. **Definitive benign signs** (last, so nothing undoes them): a benign calcification pattern or
    macroscopic fat makes a benign class lead (hamartoma for fat or popcorn calcification, granuloma
    otherwise) and holds malignancy at :data:`BENIGN_SIGN_MALIGNANCY` whatever the note says; the
@@ -101,6 +102,8 @@ class ImageSigns:
         Small, solid, smooth, flat nodule on a fissure or the pleura.
     spiculated
         Spiculated margin.
+    irregular
+        Irregular (but not spiculated) margin.
     """
 
     composition: str | None = None
@@ -108,6 +111,7 @@ class ImageSigns:
     fat: bool = False
     perifissural: bool = False
     spiculated: bool = False
+    irregular: bool = False
 
     @property
     def benign_sign(self) -> str | None:
@@ -192,10 +196,13 @@ def _lead(q: Mapping[str, float], leader: str) -> dict[str, float]:
     return out
 
 
-def _restrict(q: Mapping[str, float], implausible: Sequence[str]) -> dict[str, float]:
+def _restrict(
+    q: Mapping[str, float], implausible: Sequence[str], *, to_leader: bool = True
+) -> dict[str, float]:
     """Within the malignant and the benign group (totals kept), each ``implausible`` class keeps at most
     :data:`IMPLAUSIBLE_SHARE` of its group; the group's leader (:data:`_LEADERS`) takes what they give up
-    (or, if it is implausible itself, the group's other classes in the model's proportions)."""
+    (with ``to_leader`` false, or if the leader is implausible itself, the group's other classes do, in
+    the model's proportions)."""
     out = dict(q)
     for malignant in (True, False):
         group = [c for c in q if (c in MALIGNANT_CLASSES) == malignant]
@@ -206,7 +213,7 @@ def _restrict(q: Mapping[str, float], implausible: Sequence[str]) -> dict[str, f
                 out[c] = min(q[c], IMPLAUSIBLE_SHARE * total)
                 freed += q[c] - out[c]
         leader = _LEADERS[malignant]
-        if leader not in implausible:
+        if to_leader and leader not in implausible:
             out[leader] += freed
         else:
             rest = [c for c in group if c not in implausible and c != "metastasis"]
@@ -306,6 +313,9 @@ def reconcile(
             "spiculated margin: a primary lung cancer or an inflammatory lesion, not a lymph node, "
             "hamartoma, granuloma or carcinoid"
         )
+    elif signs.irregular and signs.benign_sign is None:
+        q = _restrict(q, ("intrapulmonary_lymph_node",), to_leader=False)
+        reasons.append("irregular margin: not an intrapulmonary lymph node (sharp and smooth)")
     sign = signs.benign_sign
     if sign is not None:
         leader = "hamartoma" if signs.fat or signs.calcification == "popcorn" else "granuloma"

@@ -150,23 +150,47 @@ def compose_impression(findings: Findings) -> tuple[str, ...]:
         lines.append(f"{count}. Largest: {_largest_text(nodules)}.")
         for n in nodules:
             if n.top_diagnosis is not None:
-                dx, p = n.top_diagnosis
-                mal = (
-                    ""
-                    if n.malignancy_probability is None
-                    else f"AI malignancy estimate {fmt_pct(n.malignancy_probability)}, "
-                )
-                lines.append(
-                    f"{n.id} ({location_name(n)}): most likely {diagnosis_name(dx).lower()} "
-                    f"({fmt_pct(p)}, AI differential); {mal}"
-                    f"Brock probability {fmt_pct(n.brock_probability, 1)}."
-                )
+                lines.append(f"{n.id} ({location_name(n)}): {differential_phrase(n)}")
     if findings.lung_rads.category:
         mgmt = f": {findings.lung_rads.management}" if findings.lung_rads.management else ""
         lines.append(f"Lung-RADS v2022 category {findings.lung_rads.category}{mgmt}.")
     if findings.fleischner.recommendation:
         lines.append(f"Fleischner 2017: {findings.fleischner.recommendation}.")
     return tuple(f"{i}. {_strip_dot(t)}." for i, t in enumerate(lines, 1))
+
+
+#: Malignancy bands of the impression (BTS 2015: < 10 % low, 10-70 % intermediate, > 70 % high).
+LOW_RISK_BELOW = 0.10
+HIGH_RISK_FROM = 0.70
+_MALIGNANT = frozenset(
+    {"adenocarcinoma", "squamous_cell_carcinoma", "small_cell_carcinoma", "carcinoid", "metastasis"}
+)
+
+
+def differential_phrase(n: NoduleFinding) -> str:
+    """The impression's reading of a nodule's differential, by malignancy band, as a radiologist
+    words it: a benign sign first, else suspicious / indeterminate / probably benign with the leading
+    malignant and benign diagnoses, then the AI malignancy estimate and Brock."""
+    mal = n.malignancy_probability
+    malignant = [(d, p) for d, p in n.differential if d in _MALIGNANT]
+    benign = [(d, p) for d, p in n.differential if d not in _MALIGNANT]
+    first_m = diagnosis_name(malignant[0][0]).lower() if malignant else "malignancy"
+    first_b = diagnosis_name(benign[0][0]).lower() if benign else "a benign lesion"
+    risk = f"AI malignancy estimate {fmt_pct(mal)}, Brock {fmt_pct(n.brock_probability, 1)}"
+    benign_calcification = n.calcification in ("central", "laminated", "popcorn", "diffuse")
+    if n.fat or benign_calcification:
+        sign = "macroscopic fat" if n.fat else f"benign ({n.calcification}) calcification"
+        return f"{sign}: benign, most likely {first_b} ({risk})."
+    if mal is None:
+        dx, p = n.differential[0]
+        return f"most likely {diagnosis_name(dx).lower()} ({fmt_pct(p)}, AI differential; {risk})."
+    if mal >= HIGH_RISK_FROM:
+        return f"suspicious for malignancy, most likely {first_m} ({risk})."
+    if mal >= LOW_RISK_BELOW:
+        return f"indeterminate: {first_m} versus {first_b} ({risk})."
+    if n.perifissural:
+        return f"perifissural nodule, probably {first_b} ({risk})."
+    return f"probably benign, most likely {first_b} ({risk})."
 
 
 def _strip_dot(text: str) -> str:

@@ -142,3 +142,11 @@ def test_a_spiculated_nodule_is_a_primary_cancer_or_inflammatory(favoured: str) 
     )
     assert _p(r.ranked, favoured) <= 0.01 + 1e-9
     assert any("spiculated" in why for why in r.reasons)
+
+
+def test_an_irregular_nodule_is_not_a_lymph_node() -> None:
+    model = _model(intrapulmonary_lymph_node=0.6, granuloma=0.1, adenocarcinoma=0.2)
+    r = reconcile(model, ImageSigns("solid", irregular=True), personal_cancer_history=None)
+    assert r.ranked[0][0] != "intrapulmonary_lymph_node"
+    assert _p(r.ranked, "intrapulmonary_lymph_node") <= 0.01 + 1e-9
+    assert _p(r.ranked, "granuloma") > 0.1
