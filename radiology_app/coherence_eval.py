@@ -100,6 +100,7 @@ class CoherenceCase:
     model_top: str = ""
     model_metastasis: float = 0.0
     model_malignancy: float = 0.0
+    signs: str = ""
 
     def model_only(self) -> CoherenceCase:
         """The same case read from the fused model's own differential (before reconciliation)."""
@@ -268,7 +269,23 @@ def _case(
         model_top=n.model_differential[0][0] if n.model_differential else "",
         model_metastasis=float(own.get("metastasis", 0.0)),
         model_malignancy=float(n.model_malignancy_probability or 0.0),
+        signs=(
+            f"{n.mean_diameter_mm} mm {n.composition} spic={n.spiculation_score} calc={n.calcification} "
+            f"fat={n.fat} perif={n.perifissural}"
+        ),
     )
+
+
+def write_cases_csv(cases: Sequence[CoherenceCase], path: Path) -> None:
+    """One row per case (kind, note, variant, measured signs, tops, probabilities, fits)."""
+    import csv
+
+    names = [f.name for f in dataclasses.fields(CoherenceCase)]
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow([*names, "fits"])
+        for c in cases:
+            w.writerow([*(getattr(c, n) for n in names), fits(c)])
 
 
 def fits(case: CoherenceCase) -> bool:

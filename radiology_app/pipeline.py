@@ -505,6 +505,7 @@ def reconciled(n: NoduleFinding, patient: PatientContext) -> NoduleFinding:
             bool(n.perifissural),
             spiculated=n.spiculation_score is not None and n.spiculation_score >= SPICULATED_FROM,
             irregular=n.spiculation_score is not None and n.spiculation_score >= IRREGULAR_FROM,
+            mean_diameter_mm=n.mean_diameter_mm,
         ),
         personal_cancer_history=patient.known_cancer,
         brock_probability=n.brock_probability,

@@ -86,6 +86,7 @@ def register(sub: Any) -> None:
     p.add_argument("--phantoms", type=int, default=12, help="chest phantoms (4 nodules each)")
     p.add_argument("--notes-per-nodule", type=int, default=3, help="regression notes read with each nodule")
     p.add_argument("--corpus", type=Path, help="labelled note folder (default: tests/data/notes/regression)")
+    p.add_argument("--cases-csv", type=Path, metavar="FILE", help="also write every case to this CSV file")
 
 
 def _cmd_evaluate_coherence(args: argparse.Namespace) -> int:
@@ -99,6 +100,10 @@ def _cmd_evaluate_coherence(args: argparse.Namespace) -> int:
         on_progress=terminal_progress("coherence"),
     )
     summary = summarize(cases)
+    if args.cases_csv:
+        from radiology_app.coherence_eval import write_cases_csv
+
+        write_cases_csv(cases, args.cases_csv)
     emit(args, summary, lambda: as_table(summary))
     return 0
 

@@ -20,8 +20,8 @@ reason for the clinician:
    share, the classes solid by nature (squamous, small cell, carcinoid, granuloma, hamartoma, lymph node)
    keep at most 1 % each, adenocarcinoma and infection take the rest. A spiculated nodule is a primary
    lung cancer or inflammatory: the classes the table gives smooth margins (lymph node, hamartoma,
-   granuloma, carcinoid) keep at most 1 % each; an irregular one is not an intrapulmonary lymph node
-   (sharp, smooth margin).
+   granuloma, carcinoid) keep at most 1 % each; an irregular one, or one over 12 mm, is not an
+   intrapulmonary lymph node (sharp, smooth margin; usually <= 10-12 mm).
 4. **Definitive benign signs** (last, so nothing undoes them): a benign calcification pattern or
    macroscopic fat makes a benign class lead (hamartoma for fat or popcorn calcification, granuloma
    otherwise) and holds malignancy at :data:`BENIGN_SIGN_MALIGNANCY` whatever the note says; the
@@ -81,6 +81,8 @@ _SOLID_BY_NATURE = (
     "intrapulmonary_lymph_node",
 )
 _SMOOTH_BY_NATURE = ("carcinoid", "granuloma", "hamartoma", "intrapulmonary_lymph_node")
+#: Intrapulmonary lymph nodes are "usually <= 10-12 mm" (section 7).
+LYMPH_NODE_MAX_MM = 12.0
 #: The class that takes what implausible classes give up, in the malignant and the benign group.
 _LEADERS = {True: "adenocarcinoma", False: "infection"}
 _EPS = 1e-6
@@ -104,6 +106,8 @@ class ImageSigns:
         Spiculated margin.
     irregular
         Irregular (but not spiculated) margin.
+    mean_diameter_mm
+        Mean diameter, mm.
     """
 
     composition: str | None = None
@@ -112,6 +116,7 @@ class ImageSigns:
     perifissural: bool = False
     spiculated: bool = False
     irregular: bool = False
+    mean_diameter_mm: float | None = None
 
     @property
     def benign_sign(self) -> str | None:
@@ -316,6 +321,9 @@ def reconcile(
     elif signs.irregular and signs.benign_sign is None:
         q = _restrict(q, ("intrapulmonary_lymph_node",), to_leader=False)
         reasons.append("irregular margin: not an intrapulmonary lymph node (sharp and smooth)")
+    elif (signs.mean_diameter_mm or 0.0) > LYMPH_NODE_MAX_MM and signs.benign_sign is None:
+        q = _restrict(q, ("intrapulmonary_lymph_node",), to_leader=False)
+        reasons.append(f"over {LYMPH_NODE_MAX_MM:g} mm: not an intrapulmonary lymph node")
     sign = signs.benign_sign
     if sign is not None:
         leader = "hamartoma" if signs.fat or signs.calcification == "popcorn" else "granuloma"

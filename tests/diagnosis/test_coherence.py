@@ -150,3 +150,11 @@ def test_an_irregular_nodule_is_not_a_lymph_node() -> None:
     assert r.ranked[0][0] != "intrapulmonary_lymph_node"
     assert _p(r.ranked, "intrapulmonary_lymph_node") <= 0.01 + 1e-9
     assert _p(r.ranked, "granuloma") > 0.1
+
+
+def test_a_large_nodule_is_not_a_lymph_node() -> None:
+    model = _model(intrapulmonary_lymph_node=0.7, granuloma=0.1)
+    big = reconcile(model, ImageSigns("solid", mean_diameter_mm=15.0), personal_cancer_history=None)
+    small = reconcile(model, ImageSigns("solid", mean_diameter_mm=8.0), personal_cancer_history=None)
+    assert big.ranked[0][0] != "intrapulmonary_lymph_node"
+    assert small.ranked[0][0] == "intrapulmonary_lymph_node"
