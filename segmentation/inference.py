@@ -7,7 +7,6 @@ instances, filtered, and mapped back to the original grid by interpolating the p
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,7 +26,6 @@ from segmentation.errors import (
     check_cancel,
     report,
 )
-from segmentation.fissure import SHELL_MM, on_fissure
 from segmentation.fp_reduction import DEFAULT_FP_WEIGHTS, load_classifier
 from segmentation.lung import lung_envelope
 from segmentation.lung import lung_mask as compute_lung_mask
@@ -36,7 +34,6 @@ from segmentation.measure import (
     NoduleMeasurement,
     lung_extents,
     measure_nodule,
-    perifissural_shape,
 )
 from segmentation.model import ModelConfig, build_unet, normalize_hu
 from segmentation.resample import grid_like, nearest_index, nearest_resize, resample_image, target_shape
@@ -75,8 +72,9 @@ MIN_IN_LUNG_FRACTION = 0.5
 CUT_BACK_MIN_SCORE = 0.9
 #: Smallest mean diameter (mm) reported: below 3 mm a finding is a micronodule, not a nodule.
 MIN_DIAMETER_MM = 3.0
-#: Context around an outline's box searched for a fissure (mm): the fissure shell plus the Hessian's reach.
-FISSURE_CONTEXT_MM = SHELL_MM[1] + 3.0
+#: Context around an outline's tight box that its measurement sees (mm): spicules end within 10 mm, and
+#: the fissure shell (6 mm) plus the Hessian's reach.
+MEASURE_CONTEXT_MM = 12.0
 #: Edge (HU) of a nodule's outline as a lung window shows it, and how far (mm) the outline may grow
 #: in-plane to reach it (see :func:`with_lung_window_rim`).
 RIM_HU = -600.0
@@ -463,22 +461,18 @@ def _sliding_window(
     return np.ascontiguousarray(prob[0, 0].float().cpu().numpy(), dtype=np.float32)
 
 
-def _fissure_in_context(
-    hu: NDArray[np.generic],
-    lung: NDArray[np.generic],
-    osl: tuple[slice, ...],
-    mask: NDArray[np.bool_],
-    sp: Sequence[float],
-) -> bool:
-    """:func:`segmentation.fissure.on_fissure` on a box reaching :data:`FISSURE_CONTEXT_MM` beyond the
-    outline's own (tight) box."""
-    pad = [int(np.ceil(FISSURE_CONTEXT_MM / s)) for s in sp]
+def _in_context(
+    osl: tuple[slice, ...], mask: NDArray[np.bool_], sp: Sequence[float], shape: Sequence[int]
+) -> tuple[tuple[slice, ...], NDArray[np.bool_]]:
+    """A box reaching :data:`MEASURE_CONTEXT_MM` beyond an outline's own tight box ``osl``, and the
+    outline placed in it: the measurement looks that far out for spicules and for a fissure."""
+    pad = [int(np.ceil(MEASURE_CONTEXT_MM / s)) for s in sp]
     big = tuple(
-        slice(max(o.start - p, 0), min(o.stop + p, n)) for o, p, n in zip(osl, pad, hu.shape, strict=True)
+        slice(max(o.start - p, 0), min(o.stop + p, n)) for o, p, n in zip(osl, pad, shape, strict=True)
     )
     m = np.zeros([b.stop - b.start for b in big], dtype=bool)
     m[tuple(slice(o.start - b.start, o.stop - b.start) for o, b in zip(osl, big, strict=True))] = mask
-    return on_fissure(np.asarray(hu[big]), m, sp, np.asarray(lung[big]) > 0)
+    return big, m
 
 
 def segment_nodules(
@@ -626,23 +620,19 @@ def segment_nodules(
             if not mask_o.any():
                 return
         mask_o = with_lung_window_rim(hu_arr[osl], mask_o, sp, free=(labels[osl] == 0) & envelope)
-        olo = [s_.start for s_ in osl]
+        box, mask_box = _in_context(osl, mask_o, sp, hu.shape)
         meas = measure_nodule(
-            hu_arr[osl],
-            mask_o,
+            hu_arr[box],
+            mask_box,
             sp,
-            lung_mask=lung_o[osl],
-            offset_zyx=olo,
+            lung_mask=lung_o[box],
+            offset_zyx=[s_.start for s_ in box],
             full_shape_zyx=hu.shape,
             calcium_hu=calcium_hu,
             lung_extents=extents,
         )
         if meas.mean_diameter_mm < MIN_DIAMETER_MM:
             return
-        if not meas.perifissural and perifissural_shape(meas, mask_o, sp):
-            meas = dataclasses.replace(
-                meas, perifissural=_fissure_in_context(hu_arr, lung_o, osl, mask_o, sp)
-            )
         if enhanced and not meas.calcification and meas.core_median_hu >= ENHANCED_HU:
             return  # an enhancing vessel, not a nodule
         label_id = len(nodules) + 1
