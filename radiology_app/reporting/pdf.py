@@ -32,6 +32,7 @@ from radiology_app.reporting.text import (
     facts_summary,
     fmt_mm,
     fmt_pct,
+    fmt_risk,
     location_name,
     margin_name,
     nodule_type,
@@ -662,10 +663,10 @@ def _malignancy_text(n: NoduleFinding) -> str:
     """The product's malignancy probability and the readings behind it."""
     parts = []
     if n.model_malignancy_probability is not None:
-        parts.append(f"image + note model alone {fmt_pct(n.model_malignancy_probability)}")
+        parts.append(f"image + note model alone {fmt_risk(n.model_malignancy_probability)}")
     if n.lidc_malignancy_probability is not None:
-        parts.append(f"real-CT image branch {fmt_pct(n.lidc_malignancy_probability)}")
-    return fmt_pct(n.malignancy_probability) + (f" ({', '.join(parts)})" if parts else "")
+        parts.append(f"real-CT image branch {fmt_risk(n.lidc_malignancy_probability)}")
+    return fmt_risk(n.malignancy_probability) + (f" ({', '.join(parts)})" if parts else "")
 
 
 def _findings_section(ctx: ReportContext, st: dict[str, Any]) -> list[Any]:

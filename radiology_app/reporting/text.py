@@ -104,6 +104,11 @@ def fmt_pct(p: float | None, digits: int = 0) -> str:
     return f"{100.0 * p:.{digits}f}%"
 
 
+def fmt_risk(p: float | None) -> str:
+    """A probability as a whole percentage, ``< 1%`` rather than ``0%`` below half a percent."""
+    return "< 1%" if p is not None and p < 0.005 else fmt_pct(p)
+
+
 def size_text(n: NoduleFinding) -> str:
     """``"9.1 x 7.3 mm (mean 8.2 mm)"`` plus the solid component for part-solid nodules."""
     text = f"{fmt_mm(n.long_axis_mm)} x {fmt_mm(n.short_axis_mm)} mm (mean {fmt_mm(n.mean_diameter_mm)} mm)"
@@ -176,7 +181,7 @@ def differential_phrase(n: NoduleFinding) -> str:
     benign = [(d, p) for d, p in n.differential if d not in _MALIGNANT]
     first_m = diagnosis_name(malignant[0][0]).lower() if malignant else "malignancy"
     first_b = diagnosis_name(benign[0][0]).lower() if benign else "a benign lesion"
-    risk = f"AI malignancy estimate {fmt_pct(mal)}, Brock {fmt_pct(n.brock_probability, 1)}"
+    risk = f"AI malignancy estimate {fmt_risk(mal)}, Brock {fmt_pct(n.brock_probability, 1)}"
     benign_calcification = n.calcification in ("central", "laminated", "popcorn", "diffuse")
     if n.fat or benign_calcification:
         sign = "macroscopic fat" if n.fat else f"benign ({n.calcification}) calcification"

@@ -1,0 +1,38 @@
+"""The impression reads each nodule by malignancy band, a benign sign first."""
+
+from __future__ import annotations
+
+import pytest
+
+from radiology_app.core.findings import NoduleFinding
+from radiology_app.reporting.text import differential_phrase
+
+DIFF = (("granuloma", 0.5), ("adenocarcinoma", 0.3), ("infection", 0.2))
+
+
+@pytest.mark.parametrize(
+    ("mal", "expected"),
+    [
+        (0.85, "suspicious for malignancy, most likely adenocarcinoma"),
+        (0.30, "indeterminate: adenocarcinoma versus granuloma"),
+        (0.03, "probably benign, most likely granuloma"),
+        (0.001, "AI malignancy estimate < 1%"),
+    ],
+)
+def test_bands(mal: float, expected: str) -> None:
+    n = NoduleFinding(id="N1", differential=DIFF, malignancy_probability=mal, brock_probability=0.05)
+    assert expected in differential_phrase(n)
+    assert "Brock 5.0%" in differential_phrase(n)
+
+
+def test_a_benign_sign_is_named_first() -> None:
+    n = NoduleFinding(
+        id="N1",
+        calcification="laminated",
+        differential=DIFF,
+        malignancy_probability=0.02,
+        brock_probability=0.1,
+    )
+    assert differential_phrase(n).startswith(
+        "benign (laminated) calcification: benign, most likely granuloma"
+    )
