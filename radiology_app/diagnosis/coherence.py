@@ -81,6 +81,23 @@ _SOLID_BY_NATURE = (
     "intrapulmonary_lymph_node",
 )
 _SMOOTH_BY_NATURE = ("carcinoid", "granuloma", "hamartoma", "intrapulmonary_lymph_node")
+#: Within-group proportions when the model gives no information: the frequency grouping of section 7
+#: (common: granuloma, lung cancer, intrapulmonary lymph node; less common: carcinoid, metastasis,
+#: infection; rare: hamartoma) and adenocarcinoma as the commonest cell type. A project choice, not a
+#: measured prevalence. Metastasis gets its share only with a known primary (see :func:`reconcile`).
+GROUP_PRIOR: dict[str, float] = {
+    "adenocarcinoma": 0.5,
+    "squamous_cell_carcinoma": 0.25,
+    "small_cell_carcinoma": 0.1,
+    "carcinoid": 0.1,
+    "metastasis": 0.05,
+    "granuloma": 0.45,
+    "intrapulmonary_lymph_node": 0.25,
+    "infection": 0.2,
+    "hamartoma": 0.1,
+}
+#: Weight (in probability mass) of :data:`GROUP_PRIOR` against the model's own share of a group.
+GROUP_PRIOR_WEIGHT = 0.05
 #: Intrapulmonary lymph nodes are "usually <= 10-12 mm" (section 7).
 LYMPH_NODE_MAX_MM = 12.0
 #: The class that takes what implausible classes give up, in the malignant and the benign group.
@@ -174,14 +191,32 @@ def _malignancy(q: Mapping[str, float]) -> float:
 
 
 def _with_malignancy(q: Mapping[str, float], p: float) -> dict[str, float]:
-    """Scale the malignant classes to sum ``p`` and the benign ones to ``1 - p`` (shapes kept)."""
+    """Scale the malignant classes to sum ``p`` and the benign ones to ``1 - p``.
+
+    Within each group the model's proportions are shrunk towards :data:`GROUP_PRIOR` with the weight
+    :data:`GROUP_PRIOR_WEIGHT`: when the model gave a group almost nothing, its proportions inside the
+    group are noise and must not decide which diagnosis a raised share goes to.
+    """
     mal = [c for c in q if c in MALIGNANT_CLASSES]
     ben = [c for c in q if c not in MALIGNANT_CLASSES]
     out: dict[str, float] = {}
     for group, total in ((mal, p), (ben, 1.0 - p)):
-        s = sum(q[c] for c in group)
+        s = sum(q[c] for c in group) + GROUP_PRIOR_WEIGHT
         for c in group:
-            out[c] = total * (q[c] / s if s > 0 else 1.0 / len(group))
+            out[c] = total * (q[c] + GROUP_PRIOR_WEIGHT * GROUP_PRIOR[c]) / s
+    return out
+
+
+def _moved_within_group(q: Mapping[str, float], name: str, keep: float) -> dict[str, float]:
+    """``name`` keeps ``keep``; the rest goes to the other classes of its group in their proportions."""
+    malignant = name in MALIGNANT_CLASSES
+    others = [c for c in q if (c in MALIGNANT_CLASSES) == malignant and c != name]
+    out = dict(q)
+    excess = q[name] - keep
+    out[name] = keep
+    s = sum(q[c] for c in others)
+    for c in others:
+        out[c] += excess * (q[c] / s if s > _EPS else 1.0 / len(others))
     return out
 
 
@@ -337,6 +372,8 @@ def reconcile(
             q = _lead(q, "intrapulmonary_lymph_node")
             reasons.append("perifissural pattern: intrapulmonary lymph node")
 
+    if not known_primary and q["metastasis"] > METASTASIS_PRIOR:
+        q = _moved_within_group(q, "metastasis", METASTASIS_PRIOR)
     q = _normalised(q)
     order = sorted(q.items(), key=lambda kv: -kv[1])
     return Reconciled(

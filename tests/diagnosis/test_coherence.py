@@ -158,3 +158,14 @@ def test_a_large_nodule_is_not_a_lymph_node() -> None:
     small = reconcile(model, ImageSigns("solid", mean_diameter_mm=8.0), personal_cancer_history=None)
     assert big.ranked[0][0] != "intrapulmonary_lymph_node"
     assert small.ranked[0][0] == "intrapulmonary_lymph_node"
+
+
+def test_a_raised_malignant_share_does_not_follow_the_models_noise() -> None:
+    """The model gave the malignant classes almost nothing (half of it metastasis); Brock and the real-CT
+    branch raise the share: it goes by the clinical prior, never to metastasis without a known primary."""
+    model = [(c, 1e-4) for c in CLASS_NAMES if c != "infection"] + [("infection", 1.0 - 8e-4)]
+    model = [(c, 7e-4 if c == "metastasis" else p) for c, p in model]
+    r = reconcile(model, SOLID, personal_cancer_history=None, brock_probability=0.5, lidc_malignancy=0.95)
+    assert r.malignancy_probability > 0.5
+    assert _p(r.ranked, "metastasis") <= METASTASIS_PRIOR + 1e-9
+    assert max((p, c) for c, p in r.ranked if c != "infection")[1] == "adenocarcinoma"
