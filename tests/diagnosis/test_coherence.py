@@ -166,6 +166,6 @@ def test_a_raised_malignant_share_does_not_follow_the_models_noise() -> None:
     model = [(c, 1e-4) for c in CLASS_NAMES if c != "infection"] + [("infection", 1.0 - 8e-4)]
     model = [(c, 7e-4 if c == "metastasis" else p) for c, p in model]
     r = reconcile(model, SOLID, personal_cancer_history=None, brock_probability=0.5, lidc_malignancy=0.95)
-    assert r.malignancy_probability > 0.5
+    assert r.malignancy_probability > 0.2  # from the model's 0.1 %
     assert _p(r.ranked, "metastasis") <= METASTASIS_PRIOR + 1e-9
     assert max((p, c) for c, p in r.ranked if c != "infection")[1] == "adenocarcinoma"
