@@ -73,7 +73,18 @@ def on_fissure(
     spacing_zyx_mm: Sequence[float],
     lung: NDArray[np.bool_] | None = None,
 ) -> bool:
-    """Whether a fissure-like sheet runs into the nodule.
+    """Whether a fissure-like sheet runs into the nodule (:func:`fissure_plane` finds one)."""
+    return fissure_plane(hu, mask, spacing_zyx_mm, lung) is not None
+
+
+def fissure_plane(
+    hu: NDArray[np.generic],
+    mask: NDArray[np.bool_],
+    spacing_zyx_mm: Sequence[float],
+    lung: NDArray[np.bool_] | None = None,
+) -> tuple[NDArray[np.float64], float] | None:
+    """The fissure-like sheet that runs into the nodule, as ``(unit normal, offset)``: the plane
+    ``x . normal = offset`` with ``x`` in mm of index space (``index * spacing``); ``None`` without one.
 
     Parameters
     ----------
@@ -86,16 +97,13 @@ def on_fissure(
     lung
         Lung mask of the crop; sheet voxels outside the lung (the chest wall) are ignored.
 
-    Returns
-    -------
-    bool
-        True when at least 20 mm^2 of sheet with one normal lies in the 1-6 mm shell, in one plane
-        that touches the nodule.
+    A plane is returned when at least 20 mm^2 of sheet with one normal lies in the 1-6 mm shell, in
+    one plane that touches the nodule.
     """
     sp = [float(s) for s in spacing_zyx_mm]
     m = np.asarray(mask, dtype=bool)
     if not m.any():
-        return False
+        return None
     outside = ndimage.distance_transform_edt(~m, sampling=sp)
     shell = (outside >= SHELL_MM[0]) & (outside <= SHELL_MM[1])
     img = np.clip(np.asarray(hu, dtype=np.float32), -1000.0, 100.0)
@@ -103,7 +111,7 @@ def on_fissure(
     if lung is not None:
         shell &= np.asarray(lung, dtype=bool)
     if not shell.any():
-        return False
+        return None
     vals, vecs = _hessian_eigen(img, sp, shell)
     across = vals[:, 0]  # most negative: curvature across a bright sheet
     sheet = (across <= -MIN_SHEET_CURVATURE) & (
@@ -117,7 +125,7 @@ def on_fissure(
     normals = vecs[sheet][:, :, 0]
     pts = pos[sheet] * np.asarray(sp)
     if len(normals) * area_per_voxel < MIN_SHEET_AREA_MM2:
-        return False
+        return None
     # the dominant normal, refined on the voxels that share it (vessels crossing the shell add others)
     inliers = np.ones(len(normals), dtype=bool)
     normal = np.zeros(3)
@@ -127,7 +135,7 @@ def on_fissure(
         normal = v[:, -1]
         inliers = np.abs(normals @ normal) >= NORMAL_AGREEMENT
         if inliers.sum() * area_per_voxel < MIN_SHEET_AREA_MM2:
-            return False
+            return None
     centre = np.argwhere(m).mean(axis=0) * np.asarray(sp)
     offsets = (pts[inliers] - centre) @ normal
     # one plane (the offsets cluster), touching the nodule (within its half-thickness along the normal)
@@ -135,4 +143,18 @@ def on_fissure(
     half = float(np.abs((m_pts - centre) @ normal).max()) + max(sp)
     level = float(np.median(offsets))
     on_plane = np.abs(offsets - level) <= PLANE_TOLERANCE_MM
-    return bool(on_plane.sum() * area_per_voxel >= MIN_SHEET_AREA_MM2 and abs(level) <= half + 1.0)
+    if on_plane.sum() * area_per_voxel < MIN_SHEET_AREA_MM2 or abs(level) > half + 1.0:
+        return None
+    return normal, float(level + centre @ normal)
+
+
+def plane_slab(
+    shape: Sequence[int], spacing_zyx_mm: Sequence[float], plane: tuple[NDArray[np.float64], float]
+) -> NDArray[np.bool_]:
+    """Voxels within :data:`PLANE_TOLERANCE_MM` of a plane ``(normal, offset)`` (:func:`fissure_plane`)."""
+    normal, offset = plane
+    grids = np.meshgrid(
+        *(np.arange(n) * s for n, s in zip(shape, spacing_zyx_mm, strict=True)), indexing="ij"
+    )
+    dist = grids[0] * normal[0] + grids[1] * normal[1] + grids[2] * normal[2] - offset
+    return np.asarray(np.abs(dist) <= PLANE_TOLERANCE_MM)

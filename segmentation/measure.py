@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 from scipy import ndimage
 
 from segmentation.errors import InvalidVolumeError
-from segmentation.fissure import on_fissure
+from segmentation.fissure import fissure_plane, plane_slab
 
 #: HU above which a voxel counts as solid (between the -160 and -400 HU thresholds of §6.1).
 SOLID_HU = -300.0
@@ -239,7 +239,11 @@ def _interior(mask: NDArray[np.bool_]) -> NDArray[np.bool_]:
 
 
 def _spiculation(
-    hu: NDArray[np.float32], mask: NDArray[np.bool_], sp: Sequence[float], lung: NDArray[np.bool_] | None
+    hu: NDArray[np.float32],
+    mask: NDArray[np.bool_],
+    sp: Sequence[float],
+    lung: NDArray[np.bool_] | None,
+    exclude: NDArray[np.bool_] | None = None,
 ) -> float:
     """Margin irregularity in [0, 1] from the short radial strands that leave the nodule.
 
@@ -248,7 +252,8 @@ def _spiculation(
     attached to the nodule, reaching 1 mm or more beyond its outline, pointing away from the
     nodule's centre and ending within 10 mm (spicules taper out; vessels run on and are not counted).
     The halo that thick slices leave above and below a nodule is ignored. Each strand adds 0.27: one
-    gives an "irregular" score (>= 0.25), two or more a "spiculated" one (>= 0.5).
+    gives an "irregular" score (>= 0.25), two or more a "spiculated" one (>= 0.5). Voxels in ``exclude``
+    (a fissure the nodule lies on) are not strands.
     """
     spa = np.asarray(sp, dtype=np.float64)
     smooth = ndimage.gaussian_filter(hu, [0.5 / s for s in sp])
@@ -265,6 +270,8 @@ def _spiculation(
     dense = (smooth > threshold) & ~ndimage.binary_dilation(mask, structure=z_only)
     if lung is not None:
         dense &= lung
+    if exclude is not None:
+        dense &= ~exclude
     radius = (3.0 * float(mask.sum()) * float(np.prod(spa)) / (4.0 * math.pi)) ** (1.0 / 3.0)
     r_out = 1.0 + max(3.0, 0.6 * radius)
     cube = np.ones((3, 3, 3), dtype=bool)
@@ -510,23 +517,30 @@ def measure_nodule(
         bbox_zyx=((bb_lo[0], bb_lo[1], bb_lo[2]), (bb_hi[0], bb_hi[1], bb_hi[2])),
         core_median_hu=round(float(np.median(img[inner])), 1),
     )
-    if perifissural_shape(meas, m, sp) and (
-        juxta or on_fissure(img, m, sp, (lung > 0) if lung is not None else None)
-    ):
-        meas = dataclasses.replace(meas, perifissural=True)
+    if perifissural_shape(meas, m, sp, margin=False):
+        lung_b = (lung > 0) if lung is not None else None
+        plane = fissure_plane(img, m, sp, lung_b)
+        if plane is not None:
+            # strands that are the fissure itself are not spicules
+            fissure = plane_slab(img.shape, sp, plane)
+            spic = _spiculation(img, m, sp, lung_b | m if lung_b is not None else None, exclude=fissure)
+            meas = dataclasses.replace(meas, spiculation_score=round(spic, 3))
+        if (juxta or plane is not None) and meas.spiculation_score < SMOOTH_MARGIN_BELOW:
+            meas = dataclasses.replace(meas, perifissural=True)
     return meas
 
 
 def perifissural_shape(
-    meas: NoduleMeasurement, mask: NDArray[np.bool_], spacing_zyx_mm: Sequence[float]
+    meas: NoduleMeasurement, mask: NDArray[np.bool_], spacing_zyx_mm: Sequence[float], *, margin: bool = True
 ) -> bool:
-    """The perifissural pattern but for its place: small, solid, smooth, lentiform, no calcium or fat."""
+    """The perifissural pattern but for its place: small, solid, lentiform, no calcium or fat, and (with
+    ``margin``) smooth."""
     return (
         meas.composition == "solid"
         and not meas.calcification
         and not meas.fat
         and meas.mean_diameter_mm < PERIFISSURAL_BELOW_MM
-        and meas.spiculation_score < SMOOTH_MARGIN_BELOW
+        and (not margin or meas.spiculation_score < SMOOTH_MARGIN_BELOW)
         and _lentiform(np.asarray(mask, dtype=bool), spacing_zyx_mm)
     )
 
