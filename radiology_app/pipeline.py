@@ -1140,7 +1140,12 @@ def export_dicom(
 
     settings = settings or load_settings()
     ctx = _report_context(findings, db, settings, volume, deidentified=deidentify)
-    pdf = render_report_bytes(ctx)
+    pdf: bytes | None = None
+    pdf_problem = ""
+    try:
+        pdf = render_report_bytes(ctx)
+    except ReportError as exc:  # SEG and SR are still worth writing
+        pdf_problem = str(exc)
     paths = [Path(i.path) for i in db.instances_for_series(findings.series_uid)]
     result = export_dicom_objects(
         findings,
@@ -1155,6 +1160,8 @@ def export_dicom(
         on_progress=on_progress,
         cancel=cancel,
     )
+    if pdf_problem:
+        result = dataclasses.replace(result, warnings=(*result.warnings, pdf_problem))
     db.audit(
         "dicom.export",
         {

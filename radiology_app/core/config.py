@@ -16,7 +16,12 @@ from typing import Any
 import platformdirs
 
 from radiology_app.core.errors import ConfigError
-from radiology_app.core.privacy import PRIVATE_DIR_MODE, restrict_umask, secure_data_folder, write_private_text
+from radiology_app.core.privacy import (
+    PRIVATE_DIR_MODE,
+    restrict_umask,
+    secure_data_folder,
+    write_private_text,
+)
 
 HOME_ENV = "RADIOLOGY_APP_HOME"
 APP_NAME = "radiology-app"
