@@ -1010,6 +1010,10 @@ def latest_findings(db: StudyDatabase, study_uid: str) -> Findings | None:
 # -- outputs ------------------------------------------------------------------------------
 
 
+#: Header line of a de-identified report, in place of the institution's name and address.
+DEIDENTIFIED_INSTITUTION = "CT chest report (de-identified copy)"
+
+
 def _report_context(
     findings: Findings, db: StudyDatabase, settings: Settings, volume: Volume | None, deidentified: bool
 ) -> Any:
@@ -1042,6 +1046,8 @@ def _report_context(
         )
         findings = dataclasses.replace(findings, note_text=None)
         series = dataclasses.replace(series, description="")
+        # the institution identifies the patient's whereabouts: neither in the header nor the metadata
+        settings = settings.replace(institution_name=DEIDENTIFIED_INSTITUTION, institution_address="")
     return ReportContext(
         findings=findings,
         patient=patient,

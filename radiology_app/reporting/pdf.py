@@ -894,7 +894,8 @@ def render_report_bytes(ctx: ReportContext) -> bytes:
     st = _styles()
     f = ctx.findings
     buf = io.BytesIO()
-    author = ctx.institution_name if ctx.deidentified else (f.reviewer or ctx.institution_name)
+    # a de-identified copy names no person or place, and its metadata dates are reportlab's fixed ones
+    author = f"radiology-app {__version__}" if ctx.deidentified else (f.reviewer or ctx.institution_name)
     doc = SimpleDocTemplate(
         buf,
         pagesize=A4,
@@ -908,7 +909,7 @@ def render_report_bytes(ctx: ReportContext) -> bytes:
         creator=f"radiology-app {__version__}",
         producer=f"radiology-app {__version__} (reportlab)",
         keywords="chest CT, pulmonary nodule, Lung-RADS v2022, Fleischner 2017, Brock, AI suggestion",
-        invariant=False,
+        invariant=ctx.deidentified,
         initialFontName=LATIN,  # no unembedded Helvetica resource
     )
     try:

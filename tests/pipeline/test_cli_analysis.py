@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import subprocess
 from pathlib import Path
-from typing import Any
 
 import pytest
-from pipeline_case import NOTE, STUDY_UID, FakeRegistry
+from pipeline_case import NOTE, STUDY_UID, FakeRegistry, WholeNoteRegistry
 
 from radiology_app.cli import main
 from radiology_app.store.database import StudyDatabase
@@ -60,28 +58,10 @@ def test_export_without_analysis_fails(
     assert "no analysis to export" in capsys.readouterr().err
 
 
-class _WholeNoteEvidence(FakeRegistry):
-    """The fused model double quoting the whole note as one clause (the model does so without punctuation)."""
-
-    def diagnosis(self, settings: object, *, saliency: bool = True) -> object:
-        dx = super().diagnosis(settings, saliency=saliency)  # type: ignore[arg-type]
-        predict = dx.predict
-
-        def whole_note(inputs: list[Any]) -> list[Any]:
-            out = []
-            for i, d in zip(inputs, predict(inputs), strict=True):
-                whole = dataclasses.replace(d.evidence[0], text=i.note_text, span=(0, len(i.note_text)))
-                out.append(dataclasses.replace(d, evidence=(whole,)))
-            return out
-
-        dx.predict = whole_note  # type: ignore[method-assign]
-        return dx
-
-
 def test_long_note_without_punctuation_still_reports_and_exports(
     db: StudyDatabase, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr("radiology_app.pipeline.MODELS", _WholeNoteEvidence())
+    monkeypatch.setattr("radiology_app.pipeline.MODELS", WholeNoteRegistry())
     note = tmp_path / "note.txt"
     note.write_text(" ".join(f"smoker{i} cough" for i in range(1500)), encoding="utf-8")
     pdf, out = tmp_path / "report.pdf", tmp_path / "findings.json"
