@@ -81,7 +81,11 @@ def register(sub: Any) -> None:
                 default=None,
                 help="port of our storage SCP (default: settings local_storage_port)",
             )
-            p.add_argument("--bind", default="", help="address our storage SCP listens on (default: all)")
+            p.add_argument(
+                "--bind",
+                default=None,
+                help="address our storage SCP listens on (default: settings storage_bind_address, loopback)",
+            )
     p = _pacs_command(
         psub, "send", _cmd_send, "send DICOM files (SEG, SR, PDF, CT...) with C-STORE (or STOW-RS with --web)"
     )
@@ -239,7 +243,7 @@ def _cmd_retrieve(args: argparse.Namespace) -> int:
             dest_dir=args.dest,
             settings=settings,
             storage_port=getattr(args, "port", None),
-            bind_address=getattr(args, "bind", ""),
+            bind_address=getattr(args, "bind", None),
             on_progress=terminal_progress(method),
         )
     finally:

@@ -113,6 +113,13 @@ class Settings:
         Default reviewer name for sign-off.
     pacs_nodes
         Remote DICOM nodes: ``{"name": {"ae_title", "host", "port"}}``.
+    local_ae_title, local_storage_port
+        Our AE title, and the port of the storage SCP that ``pacs move`` opens.
+    storage_bind_address
+        Interface that storage SCP listens on: loopback unless set (an address a PACS on the network
+        reaches, or ``""`` for every interface).
+    storage_quota_mb
+        Most megabytes (MiB) one C-MOVE may write; 0 for no limit.
     """
 
     institution_name: str = "Department of Radiology"
@@ -125,6 +132,8 @@ class Settings:
     pacs_nodes: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
     local_ae_title: str = "RADAPP"
     local_storage_port: int = 11113
+    storage_bind_address: str = "127.0.0.1"
+    storage_quota_mb: float = 8192.0
 
     def replace(self, **changes: Any) -> Settings:
         """Return a copy with ``changes`` applied."""
