@@ -392,6 +392,8 @@ def _clinical(ctx: ReportContext, st: dict[str, Any]) -> list[Any]:
         story.append(_p("Referral note:", st["h3"]))
         for para in [x for x in shown.splitlines() if x.strip()]:
             story.append(_p(para.strip(), st["note"]))
+    elif ctx.deidentified:
+        story.append(_p("The clinical note is left out of this de-identified copy.", st["base"]))
     else:
         story.append(_p("No clinical note was attached to this study.", st["base"]))
     pairs = facts_summary(ctx.findings.facts)

@@ -153,6 +153,7 @@ def test_nothing_identifying_leaves_a_deidentified_export(
     leaks = [i for i in IDENTIFIERS if i.lower() in everything]
     assert not leaks, [line for line in texts if any(i.lower() in line.lower() for i in leaks)][:10]
     assert "Nodule" in pdf_text and "Lung-RADS" in pdf_text  # the report is still there
+    assert "note is left out of this de-identified copy" in " ".join(pdf_text.split())
     today = dt.datetime.now(dt.UTC)
     assert today.strftime("%Y") not in pdf_text.split("CreationDate:")[1].splitlines()[0]
     assert "radiology-app" in pdf_text.split("Author:")[1].splitlines()[0]
