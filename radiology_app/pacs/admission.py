@@ -47,15 +47,18 @@ class ReceiverPolicy:
         The only SeriesInstanceUIDs admitted; empty admits every series of the study.
     quota_bytes
         Most bytes written in all; ``None`` for no limit.
+    refused
+        Refusals so far, by reason (``"calling AE title"``, ``"other study"``, ``"other series"``,
+        ``"quota"``).
     """
 
     calling_aets: frozenset[str] = frozenset()
     study_uid: str = ""
     series_uids: frozenset[str] = frozenset()
     quota_bytes: int | None = None
-    refused: Counter[str] = field(default_factory=Counter)
-    _bytes: int = 0
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    refused: Counter[str] = field(default_factory=Counter, init=False)
+    _bytes: int = field(default=0, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def refuse_association(self, calling_aet: str, address: str) -> None:
         """Record (and log) an association refused for its calling AE title."""

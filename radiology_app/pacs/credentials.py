@@ -12,6 +12,7 @@ Settings files of older versions carried them inside ``dicomweb_url`` (``https:/
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections.abc import Iterable
@@ -61,10 +62,12 @@ class WebCredentials:
         }
 
     def to_json(self) -> dict[str, str]:
+        """The stored form (secrets in clear: only for the keyring or the 0600 file)."""
         return {"user": self.user, "password": self.password, "token": self.token}
 
     @classmethod
     def from_json(cls, data: Any) -> WebCredentials:
+        """Read the stored form (anything else gives empty credentials)."""
         if not isinstance(data, dict):
             return cls()
         return cls(str(data.get("user") or ""), str(data.get("password") or ""), str(data.get("token") or ""))
@@ -84,10 +87,14 @@ def split_url_credentials(url: str) -> tuple[str, WebCredentials]:
 
 
 def redact(text: str, credentials: WebCredentials | None) -> str:
-    """``text`` with every secret of ``credentials`` replaced by ``***`` (for error messages and logs)."""
+    """``text`` with every secret of ``credentials`` replaced by ``***`` (for error messages and logs).
+
+    Values shorter than 3 characters are left alone: replacing them would garble the message.
+    """
     if credentials:
         for secret in sorted(credentials.secrets(), key=len, reverse=True):
-            text = text.replace(secret, MASK)
+            if len(secret) >= 3:
+                text = text.replace(secret, MASK)
     return text
 
 
@@ -245,8 +252,6 @@ def migrate_settings_credentials(
 
 def attach_credentials(nodes: Iterable[Any], store: CredentialStore) -> list[Any]:
     """The nodes with their stored credentials (nodes with a DICOMweb URL only; others unchanged)."""
-    import dataclasses
-
     return [
         dataclasses.replace(n, credentials=store.get(n.name)) if n.dicomweb_url and not n.credentials else n
         for n in nodes

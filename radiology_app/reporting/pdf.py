@@ -63,8 +63,8 @@ EVIDENCE_MAX_CHARS = 90
 REASONING_MAX_CHARS = 160
 WARNING_MAX_CHARS = 400
 SIMPLE_LAYOUT_NOTICE = (
-    "Simplified layout: this report's content did not fit the standard layout, so tables and images "
-    "are shown as plain text."
+    "Simplified layout: this report's content did not fit the standard layout, so its tables are shown "
+    "as lines of text."
 )
 REMOVED = "removed (de-identified copy)"
 
