@@ -1010,6 +1010,10 @@ def latest_findings(db: StudyDatabase, study_uid: str) -> Findings | None:
 # -- outputs ------------------------------------------------------------------------------
 
 
+#: Header line of a de-identified report, in place of the institution's name and address.
+DEIDENTIFIED_INSTITUTION = "CT chest report (de-identified copy)"
+
+
 def _report_context(
     findings: Findings, db: StudyDatabase, settings: Settings, volume: Volume | None, deidentified: bool
 ) -> Any:
@@ -1042,6 +1046,8 @@ def _report_context(
         )
         findings = dataclasses.replace(findings, note_text=None)
         series = dataclasses.replace(series, description="")
+        # the institution identifies the patient's whereabouts: neither in the header nor the metadata
+        settings = settings.replace(institution_name=DEIDENTIFIED_INSTITUTION, institution_address="")
     return ReportContext(
         findings=findings,
         patient=patient,
@@ -1140,7 +1146,12 @@ def export_dicom(
 
     settings = settings or load_settings()
     ctx = _report_context(findings, db, settings, volume, deidentified=deidentify)
-    pdf = render_report_bytes(ctx)
+    pdf: bytes | None = None
+    pdf_problem = ""
+    try:
+        pdf = render_report_bytes(ctx)
+    except ReportError as exc:  # SEG and SR are still worth writing
+        pdf_problem = str(exc)
     paths = [Path(i.path) for i in db.instances_for_series(findings.series_uid)]
     result = export_dicom_objects(
         findings,
@@ -1155,6 +1166,8 @@ def export_dicom(
         on_progress=on_progress,
         cancel=cancel,
     )
+    if pdf_problem:
+        result = dataclasses.replace(result, warnings=(*result.warnings, pdf_problem))
     db.audit(
         "dicom.export",
         {

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from radiology_app.cli._common import emit, terminal_progress, to_jsonable
-from radiology_app.core.errors import ImportFailedError, RadiologyAppError, StudyNotFoundError
+from radiology_app.core.errors import ImportFailedError, RadiologyAppError, ReportError, StudyNotFoundError
 
 STUDY_HELP = "StudyInstanceUID, a unique prefix of one, an imported path, or a folder/ZIP to import first"
 
@@ -174,11 +174,17 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
         findings = analyze_study(
             db, uid, note_text=note_text, series_uid=args.series, on_progress=terminal_progress("analyze")
         )
+        report_error: ReportError | None = None
         if args.report is not None:
             if args.sign and not args.reviewer:
                 raise RadiologyAppError("--sign needs --reviewer NAME")
-            findings = write_report(findings, db, args.report, reviewer=args.reviewer, sign=args.sign)
+            try:
+                findings = write_report(findings, db, args.report, reviewer=args.reviewer, sign=args.sign)
+            except ReportError as exc:  # the findings are written all the same, then the error is reported
+                report_error = exc
     _emit_findings(args, findings.to_json(), _summary(findings))
+    if report_error is not None:
+        raise report_error
     return 0
 
 

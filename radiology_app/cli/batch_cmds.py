@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +82,11 @@ def register(sub: Any) -> None:
                 default=None,
                 help="port of our storage SCP (default: settings local_storage_port)",
             )
-            p.add_argument("--bind", default="", help="address our storage SCP listens on (default: all)")
+            p.add_argument(
+                "--bind",
+                default=None,
+                help="address our storage SCP listens on (default: settings storage_bind_address, loopback)",
+            )
     p = _pacs_command(
         psub, "send", _cmd_send, "send DICOM files (SEG, SR, PDF, CT...) with C-STORE (or STOW-RS with --web)"
     )
@@ -91,6 +96,17 @@ def register(sub: Any) -> None:
     p = add_command(psub, "nodes", _cmd_nodes, "list the configured nodes, or add/remove one")
     p.add_argument("--add", nargs=2, metavar=("NAME", "AET@HOST:PORT"), help="add or replace a node")
     p.add_argument("--web-url", default="", help="with --add: the node's DICOMweb root URL")
+    p.add_argument("--web-user", default="", help="with --add: DICOMweb user name (kept in the OS keyring)")
+    p.add_argument(
+        "--web-password",
+        action="store_true",
+        help="with --add: read the DICOMweb password from stdin (or a prompt); kept in the OS keyring",
+    )
+    p.add_argument(
+        "--web-token",
+        action="store_true",
+        help="with --add: read a DICOMweb bearer token from stdin (or a prompt); kept in the OS keyring",
+    )
     p.add_argument("--remove", metavar="NAME", help="remove a node")
 
 
@@ -110,18 +126,34 @@ def _date(text: str) -> dt.date:
 
 
 def _settings(args: argparse.Namespace) -> Any:
+    """The settings, DICOMweb credentials found in old settings URLs moved into the credential store."""
     from radiology_app.core.config import load_settings
+    from radiology_app.pacs.credentials import CredentialStore, migrate_settings_credentials
 
-    settings = load_settings()
+    settings = migrate_settings_credentials(load_settings(), CredentialStore())
     if getattr(args, "local_ae", None):
         settings = settings.replace(local_ae_title=args.local_ae)
     return settings
 
 
 def _node(args: argparse.Namespace, settings: Any) -> Any:
+    """The node named on the command line; for DICOMweb with its stored credentials."""
+    from radiology_app.pacs.credentials import CredentialStore, attach_credentials
     from radiology_app.pacs.nodes import resolve_node
 
-    return resolve_node(args.node, settings)
+    node = resolve_node(args.node, settings)
+    if getattr(args, "web", False) and args.node in settings.pacs_nodes:
+        node = attach_credentials([node], CredentialStore())[0]
+    return node
+
+
+def _read_secret(what: str) -> str:
+    """One line from stdin (a prompt without echo when stdin is a terminal): secrets stay out of argv."""
+    import getpass
+
+    if sys.stdin.isatty():
+        return getpass.getpass(f"{what}: ")
+    return sys.stdin.readline().rstrip("\r\n")
 
 
 def _open_db() -> Any:
@@ -239,7 +271,7 @@ def _cmd_retrieve(args: argparse.Namespace) -> int:
             dest_dir=args.dest,
             settings=settings,
             storage_port=getattr(args, "port", None),
-            bind_address=getattr(args, "bind", ""),
+            bind_address=getattr(args, "bind", None),
             on_progress=terminal_progress(method),
         )
     finally:
@@ -321,30 +353,34 @@ def _cmd_send(args: argparse.Namespace) -> int:
 
 
 def _cmd_nodes(args: argparse.Namespace) -> int:
-    from radiology_app.core.config import load_settings, save_settings
+    import dataclasses
+
+    from radiology_app.core.config import save_settings
+    from radiology_app.pacs.credentials import CredentialStore, WebCredentials, attach_credentials
     from radiology_app.pacs.nodes import node_to_mapping, nodes_from_settings, parse_node_spec
 
-    settings = load_settings()
+    settings = _settings(args)
+    store = CredentialStore()
     nodes = dict(settings.pacs_nodes)
     if args.add:
         name, spec = args.add
-        parsed = parse_node_spec(spec)
-        node = type(parsed)(
-            name=name,
-            ae_title=parsed.ae_title,
-            host=parsed.host,
-            port=parsed.port,
-            dicomweb_url=args.web_url or parsed.dicomweb_url,
+        parsed = parse_node_spec(spec if not args.web_url else f"{spec.partition(',')[0]},{args.web_url}")
+        given = WebCredentials(
+            user=args.web_user or parsed.credentials.user,
+            password=_read_secret("DICOMweb password") if args.web_password else parsed.credentials.password,
+            token=_read_secret("DICOMweb token") if args.web_token else parsed.credentials.token,
         )
-        nodes[name] = node_to_mapping(node)
+        nodes[name] = node_to_mapping(dataclasses.replace(parsed, name=name))
+        store.set(name, given)
     if args.remove:
         if args.remove not in nodes:
             raise ConfigError(f"no PACS node named {args.remove!r} in the settings")
         del nodes[args.remove]
+        store.delete(args.remove)
     if args.add or args.remove:
         settings = settings.replace(pacs_nodes=nodes)
         save_settings(settings)
-    configured = nodes_from_settings(settings)
+    configured = attach_credentials(nodes_from_settings(settings).values(), store)
     payload = {
         "nodes": [
             {
@@ -353,15 +389,23 @@ def _cmd_nodes(args: argparse.Namespace) -> int:
                 "host": n.host,
                 "port": n.port,
                 "dicomweb_url": n.dicomweb_url or None,
+                "dicomweb_credentials": n.credentials.masked() if n.credentials else None,
             }
-            for n in configured.values()
+            for n in configured
         ],
+        "credential_store": store.kind,
         "local_ae_title": settings.local_ae_title,
         "local_storage_port": settings.local_storage_port,
     }
     lines = [
-        f"{n.name}: {n.label}" + (f"  {n.dicomweb_url}" if n.dicomweb_url else "")
-        for n in configured.values()
+        f"{n.name}: {n.label}"
+        + (f"  {n.dicomweb_url}" if n.dicomweb_url else "")
+        + (
+            f"  (user {n.credentials.masked()['user'] or '-'}, secrets in the {store.kind})"
+            if n.credentials
+            else ""
+        )
+        for n in configured
     ]
     lines.append(f"we are {settings.local_ae_title}, storage SCP port {settings.local_storage_port}")
     emit(args, payload, "\n".join(lines))

@@ -16,6 +16,12 @@ from typing import Any
 import platformdirs
 
 from radiology_app.core.errors import ConfigError
+from radiology_app.core.privacy import (
+    PRIVATE_DIR_MODE,
+    restrict_umask,
+    secure_data_folder,
+    write_private_text,
+)
 
 HOME_ENV = "RADIOLOGY_APP_HOME"
 APP_NAME = "radiology-app"
@@ -24,11 +30,23 @@ APP_NAME = "radiology-app"
 RESOURCES_DIR = Path(__file__).resolve().parents[2] / "resources"
 
 
+_SECURED: set[Path] = set()
+
+
 def app_home() -> Path:
-    """Return the data folder, creating it if needed."""
+    """Return the data folder, creating it if needed.
+
+    The first call for a folder in a process makes it private (see :mod:`radiology_app.core.privacy`):
+    what is already there becomes owner-only (directories 0700, files 0600) and so does everything the
+    process creates from then on.
+    """
     env = os.environ.get(HOME_ENV)
     home = Path(env).expanduser() if env else Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
-    home.mkdir(parents=True, exist_ok=True)
+    home.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
+    if home not in _SECURED:
+        restrict_umask()
+        secure_data_folder(home)
+        _SECURED.add(home)
     return home
 
 
@@ -95,6 +113,13 @@ class Settings:
         Default reviewer name for sign-off.
     pacs_nodes
         Remote DICOM nodes: ``{"name": {"ae_title", "host", "port"}}``.
+    local_ae_title, local_storage_port
+        Our AE title, and the port of the storage SCP that ``pacs move`` opens.
+    storage_bind_address
+        Interface that storage SCP listens on: loopback unless set (an address a PACS on the network
+        reaches, or ``""`` for every interface).
+    storage_quota_mb
+        Most megabytes (MiB) one C-MOVE may write; 0 for no limit.
     """
 
     institution_name: str = "Department of Radiology"
@@ -107,6 +132,8 @@ class Settings:
     pacs_nodes: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
     local_ae_title: str = "RADAPP"
     local_storage_port: int = 11113
+    storage_bind_address: str = "127.0.0.1"
+    storage_quota_mb: float = 8192.0
 
     def replace(self, **changes: Any) -> Settings:
         """Return a copy with ``changes`` applied."""
@@ -138,8 +165,8 @@ def load_settings(paths: AppPaths | None = None) -> Settings:
 
 
 def save_settings(settings: Settings, paths: AppPaths | None = None) -> None:
-    """Write ``settings`` to the settings file atomically."""
+    """Write ``settings`` to the settings file atomically, readable by its owner only (0600)."""
     paths = paths or app_paths()
-    tmp = paths.settings_file.with_suffix(".tmp")
-    tmp.write_text(json.dumps(dataclasses.asdict(settings), indent=2, ensure_ascii=False), encoding="utf-8")
-    tmp.replace(paths.settings_file)
+    write_private_text(
+        paths.settings_file, json.dumps(dataclasses.asdict(settings), indent=2, ensure_ascii=False)
+    )

@@ -55,6 +55,7 @@ from radiology_app.core.errors import OperationCancelled
 from radiology_app.core.logs import hash_uid
 from radiology_app.core.progress import CancelToken, ProgressCallback, check_cancel, report
 from radiology_app.core.types import ImportIssue
+from radiology_app.pacs.admission import ReceiverPolicy
 from radiology_app.pacs.errors import PacsError
 from radiology_app.pacs.nodes import PacsNode, validate_ae_title
 
@@ -71,6 +72,8 @@ if logging.getLogger("pynetdicom").level == logging.NOTSET:
 
 #: Default local AE title when the settings give none.
 DEFAULT_LOCAL_AE = "RADAPP"
+#: Where our storage SCP listens unless an address is configured.
+LOOPBACK = "127.0.0.1"
 #: Seconds to wait for a connection, a DIMSE response or network activity.
 DEFAULT_TIMEOUT_S = 30.0
 #: Largest PDU we accept (bytes); larger PDUs than pynetdicom's 16 KiB default cut per-PDU overhead.
@@ -438,9 +441,15 @@ def instance_file_name(sop_instance_uid: str) -> str:
 class _Receiver:
     """Writes each received instance to ``dest_dir`` (atomically) and remembers what arrived."""
 
-    def __init__(self, dest_dir: Path, on_stored: Callable[[Path], None] | None = None) -> None:
+    def __init__(
+        self,
+        dest_dir: Path,
+        on_stored: Callable[[Path], None] | None = None,
+        policy: ReceiverPolicy | None = None,
+    ) -> None:
         self.dest_dir = dest_dir
         self.on_stored = on_stored
+        self.policy = policy
         self._lock = threading.Lock()
         self._files: list[Path] = []
         self.failures = 0
@@ -448,10 +457,15 @@ class _Receiver:
     def handle_store(self, event: evt.Event) -> int:
         """``EVT_C_STORE`` handler: write the dataset as a DICOM file; return a DIMSE status."""
         try:
+            encoded = event.encoded_dataset()
+            if self.policy is not None:
+                refusal = self.policy.admit(event.assoc.requestor.ae_title, event.dataset, len(encoded))
+                if refusal is not None:
+                    return refusal
             sop_uid = str(getattr(event.request, "AffectedSOPInstanceUID", "") or "")
             path = self.dest_dir / instance_file_name(sop_uid)
             tmp = path.with_name(f".{path.name}.{threading.get_ident()}.part")
-            tmp.write_bytes(event.encoded_dataset())
+            tmp.write_bytes(encoded)
             os.replace(tmp, path)
         except Exception as exc:  # the peer must get a status, whatever went wrong
             LOGGER.warning("cannot store a received instance in %s: %s", self.dest_dir, exc)
@@ -490,10 +504,13 @@ class StorageSCP:
     port
         TCP port to listen on; 0 picks a free one (see :attr:`port`).
     bind_address
-        Interface to listen on; ``""`` for all (a PACS on the network must reach us), ``"127.0.0.1"``
-        for loopback only.
+        Interface to listen on: loopback by default; the address a PACS on the network reaches, or
+        ``""`` for all interfaces.
     on_stored
         Called from the server's thread with the path of each file written.
+    policy
+        Admission rules (calling AE titles, study/series, quota; see
+        :mod:`radiology_app.pacs.admission`); ``None`` admits every peer and instance.
 
     Raises
     ------
@@ -507,15 +524,17 @@ class StorageSCP:
         *,
         ae_title: str = DEFAULT_LOCAL_AE,
         port: int = 11113,
-        bind_address: str = "",
+        bind_address: str = LOOPBACK,
         on_stored: Callable[[Path], None] | None = None,
         timeout_s: float = DEFAULT_TIMEOUT_S,
+        policy: ReceiverPolicy | None = None,
     ) -> None:
         self.dest_dir = Path(dest_dir)
         self.ae_title = validate_ae_title(ae_title, "local AE title")
         self._port = port
         self.bind_address = bind_address
-        self._receiver = _Receiver(self.dest_dir, on_stored)
+        self.policy = policy
+        self._receiver = _Receiver(self.dest_dir, on_stored, policy)
         self._timeout_s = timeout_s
         self._server: Any = None
 
@@ -529,6 +548,17 @@ class StorageSCP:
                 ae.add_supported_context(cx.abstract_syntax, list(RECEIVE_TRANSFER_SYNTAXES))
         ae.add_supported_context(Verification)
         handlers: list[Any] = [*NODELAY_HANDLERS, (evt.EVT_C_STORE, self._receiver.handle_store)]
+        policy = self.policy
+        if policy is not None and policy.calling_aets:
+            ae.require_calling_aet = sorted(policy.calling_aets)
+            handlers.append(
+                (
+                    evt.EVT_REJECTED,
+                    lambda event: policy.refuse_association(
+                        event.assoc.requestor.ae_title, event.assoc.requestor.address
+                    ),
+                )
+            )
         try:
             self._server = ae.start_server(
                 (self.bind_address, self._port), block=False, evt_handlers=handlers
@@ -667,7 +697,8 @@ def move_study(
     *,
     local_ae: str = DEFAULT_LOCAL_AE,
     storage_port: int = 11113,
-    bind_address: str = "",
+    bind_address: str = LOOPBACK,
+    policy: ReceiverPolicy | None = None,
     scp: StorageSCP | None = None,
     move_destination: str | None = None,
     expected: int | None = None,
@@ -683,6 +714,8 @@ def move_study(
 
     Parameters
     ----------
+    bind_address, policy
+        Where the SCP started here listens, and what it admits (see :class:`StorageSCP`).
     expected
         Number of instances expected (e.g. from C-FIND), for the progress total before the node says.
 
@@ -704,7 +737,12 @@ def move_study(
     dest_dir.mkdir(parents=True, exist_ok=True)
     own_scp = scp is None
     server = scp or StorageSCP(
-        dest_dir, ae_title=local_ae, port=storage_port, bind_address=bind_address, timeout_s=timeout_s
+        dest_dir,
+        ae_title=local_ae,
+        port=storage_port,
+        bind_address=bind_address,
+        timeout_s=timeout_s,
+        policy=policy,
     )
     before = set(server.files) if not own_scp else set()
     if own_scp:

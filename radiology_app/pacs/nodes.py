@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from radiology_app.core.config import Settings
+from radiology_app.pacs.credentials import WebCredentials, split_url_credentials
 from radiology_app.pacs.errors import PacsConfigError
 
 _AET_RE = re.compile(r"^[\x20-\x5b\x5d-\x7e]{1,16}$")  # printable ASCII except backslash, 1-16 chars
@@ -43,7 +44,11 @@ class PacsNode:
     port
         DICOM port (TCP).
     dicomweb_url
-        Base URL of the node's DICOMweb service (e.g. ``http://pacs:8042/dicom-web``), empty for none.
+        Base URL of the node's DICOMweb service (e.g. ``http://pacs:8042/dicom-web``), empty for none;
+        never with credentials in it.
+    credentials
+        The DICOMweb service's credentials (see :mod:`radiology_app.pacs.credentials`); not shown in
+        ``repr`` and not compared.
     """
 
     name: str
@@ -51,6 +56,7 @@ class PacsNode:
     host: str
     port: int
     dicomweb_url: str = ""
+    credentials: WebCredentials = field(default_factory=WebCredentials, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         validate_ae_title(self.ae_title, f"AE title of node {self.name!r}")
@@ -68,6 +74,9 @@ class PacsNode:
 def parse_node_spec(spec: str) -> PacsNode:
     """Parse ``AET@host:port`` (optionally ``...,http://host:8042/dicom-web``) into a :class:`PacsNode`.
 
+    Credentials written into the URL (``http://user:pass@host/...``) are taken out of it into
+    :attr:`PacsNode.credentials`, for this use only.
+
     Raises
     ------
     PacsConfigError
@@ -76,14 +85,16 @@ def parse_node_spec(spec: str) -> PacsNode:
     main, _, url = spec.partition(",")
     m = _SPEC_RE.match(main.strip())
     if not m:
-        raise PacsConfigError(f"cannot read node {spec!r}: expected AET@host:port")
+        raise PacsConfigError(f"cannot read node {main.strip()!r}: expected AET@host:port")
     host = m.group("host").strip("[]")
+    clean, credentials = split_url_credentials(url.strip())
     return PacsNode(
         name=main.strip(),
         ae_title=m.group("aet"),
         host=host,
         port=int(m.group("port")),
-        dicomweb_url=url.strip(),
+        dicomweb_url=clean,
+        credentials=credentials,
     )
 
 
@@ -96,12 +107,14 @@ def node_from_mapping(name: str, data: Mapping[str, Any]) -> PacsNode:
         If a key is missing or has the wrong type.
     """
     try:
+        url, credentials = split_url_credentials(str(data.get("dicomweb_url", "") or ""))
         return PacsNode(
             name=name,
             ae_title=str(data["ae_title"]),
             host=str(data["host"]),
             port=int(data["port"]),
-            dicomweb_url=str(data.get("dicomweb_url", "") or ""),
+            dicomweb_url=url,
+            credentials=credentials,
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise PacsConfigError(
@@ -134,7 +147,7 @@ def resolve_node(name_or_spec: str, settings: Settings | None = None) -> PacsNod
 
 
 def node_to_mapping(node: PacsNode) -> dict[str, Any]:
-    """Return the ``Settings.pacs_nodes`` entry for ``node``."""
+    """Return the ``Settings.pacs_nodes`` entry for ``node`` (never its credentials)."""
     out: dict[str, Any] = {"ae_title": node.ae_title, "host": node.host, "port": node.port}
     if node.dicomweb_url:
         out["dicomweb_url"] = node.dicomweb_url

@@ -10,6 +10,7 @@ from radiology_app.core.config import Settings, app_paths
 from radiology_app.core.progress import CancelToken, ProgressCallback, scaled
 from radiology_app.core.types import ImportResult
 from radiology_app.pacs import dimse, web
+from radiology_app.pacs.admission import move_policy
 from radiology_app.pacs.errors import PacsConfigError
 from radiology_app.pacs.nodes import PacsNode
 from radiology_app.store.database import StudyDatabase
@@ -48,7 +49,7 @@ def retrieve_study(
     dest_dir: Path | None = None,
     settings: Settings | None = None,
     storage_port: int | None = None,
-    bind_address: str = "",
+    bind_address: str | None = None,
     expected: int | None = None,
     on_progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
@@ -64,7 +65,11 @@ def retrieve_study(
         Folder for the received files (default :func:`default_retrieve_dir`); the files stay there,
         since the database refers to them.
     settings
-        Our AE title and storage port (``local_ae_title``, ``local_storage_port``); defaults otherwise.
+        Our AE title, storage port, bind address and quota (``local_ae_title``, ``local_storage_port``,
+        ``storage_bind_address``, ``storage_quota_mb``), and the configured nodes whose calling AE titles
+        the storage SCP admits (:func:`~radiology_app.pacs.admission.move_policy`); defaults otherwise.
+    bind_address
+        Overrides ``settings.storage_bind_address``.
 
     Raises
     ------
@@ -90,7 +95,8 @@ def retrieve_study(
             dest,
             local_ae=settings.local_ae_title,
             storage_port=storage_port if storage_port is not None else settings.local_storage_port,
-            bind_address=bind_address,
+            bind_address=settings.storage_bind_address if bind_address is None else bind_address,
+            policy=move_policy(settings, node, study_uid),
             expected=expected,
             on_progress=fetch_progress,
             cancel=cancel,

@@ -21,6 +21,7 @@ from radiology_app.core.errors import OperationCancelled
 from radiology_app.core.logs import hash_uid
 from radiology_app.core.progress import CancelToken, ProgressCallback, report
 from radiology_app.core.types import ImportIssue
+from radiology_app.pacs.credentials import WebCredentials, redact, split_url_credentials
 from radiology_app.pacs.dimse import (
     RetrieveResult,
     StoreResult,
@@ -54,24 +55,38 @@ _QIDO_FIELDS = (
 )
 
 
+def _url_and_credentials(node: PacsNode | str) -> tuple[str, WebCredentials]:
+    if isinstance(node, str):
+        return split_url_credentials(node)
+    return node.dicomweb_url, node.credentials
+
+
 def _client(node: PacsNode | str, timeout_s: float) -> Any:
+    import requests
     from dicomweb_client.api import DICOMwebClient
 
-    url = node if isinstance(node, str) else node.dicomweb_url
+    url, credentials = _url_and_credentials(node)
     if not url:
         label = node if isinstance(node, str) else node.label
         raise PacsConfigError("no DICOMweb URL configured for this node (settings key dicomweb_url)", label)
-    client = DICOMwebClient(url=url.rstrip("/"), timeout=timeout_s)
+    session = requests.Session()
+    if credentials.token:
+        session.headers["Authorization"] = f"Bearer {credentials.token}"
+    elif credentials.user or credentials.password:
+        session.auth = (credentials.user, credentials.password)
+    client = DICOMwebClient(url=url.rstrip("/"), session=session, timeout=timeout_s)
     client.set_http_retry_params(retry=True, max_attempts=HTTP_MAX_ATTEMPTS, wait_exponential_multiplier=250)
     return client
 
 
 def _url(node: PacsNode | str) -> str:
-    return node if isinstance(node, str) else node.dicomweb_url
+    """The service URL without credentials (safe in messages and logs)."""
+    return _url_and_credentials(node)[0]
 
 
 def _http_error(exc: Exception, what: str, node: PacsNode | str) -> PacsError:
-    return PacsError(f"{what} failed ({type(exc).__name__}: {exc})", _url(node))
+    message = redact(f"{what} failed ({type(exc).__name__}: {exc})", _url_and_credentials(node)[1])
+    return PacsError(message, _url(node))
 
 
 def qido_studies(

@@ -26,6 +26,7 @@ from radiology_app.core.types import Patient, Series, Study, Volume
 from radiology_app.reporting import figures
 from radiology_app.reporting.fonts import LATIN, LATIN_BOLD, font_runs, markup, register_font
 from radiology_app.reporting.text import (
+    cap_text,
     compose_impression,
     composition_name,
     diagnosis_name,
@@ -57,6 +58,14 @@ AI_STATEMENT_UNSIGNED = (
 )
 UNSIGNED_STATEMENT = "PRELIMINARY - NOT SIGNED. AI suggestions awaiting review by a clinician."
 NOTE_MAX_CHARS = 900
+#: Longest evidence phrase, reasoning item and data-quality note shown (characters; longer ones end "…").
+EVIDENCE_MAX_CHARS = 90
+REASONING_MAX_CHARS = 160
+WARNING_MAX_CHARS = 400
+SIMPLE_LAYOUT_NOTICE = (
+    "Simplified layout: this report's content did not fit the standard layout, so its tables are shown "
+    "as lines of text."
+)
 REMOVED = "removed (de-identified copy)"
 
 
@@ -383,6 +392,8 @@ def _clinical(ctx: ReportContext, st: dict[str, Any]) -> list[Any]:
         story.append(_p("Referral note:", st["h3"]))
         for para in [x for x in shown.splitlines() if x.strip()]:
             story.append(_p(para.strip(), st["note"]))
+    elif ctx.deidentified:
+        story.append(_p("The clinical note is left out of this de-identified copy.", st["base"]))
     else:
         story.append(_p("No clinical note was attached to this study.", st["base"]))
     pairs = facts_summary(ctx.findings.facts)
@@ -467,7 +478,7 @@ def _technique(ctx: ReportContext, st: dict[str, Any]) -> list[Any]:
     if ctx.findings.warnings:
         story.append(_p("Data quality notes:", st["h3"]))
         for w in ctx.findings.warnings:
-            story.append(_p(f"- {w}", st["warn"]))
+            story.append(_p(f"- {cap_text(w, WARNING_MAX_CHARS)}", st["warn"]))
     return story
 
 
@@ -604,12 +615,12 @@ def _nodule_block(ctx: ReportContext, n: NoduleFinding, st: dict[str, Any]) -> A
         right.append(_differential_flowable(n, 68 * mm))
         right.append(_pb("Malignancy probability (AI):", _malignancy_text(n), st["cell"]))
         if n.reasoning:
-            right.append(_pb("How it was weighed:", "; ".join(n.reasoning[:5]) + ".", st["cell"]))
+            right.append(_pb("How it was weighed:", _reasoning_text(n), st["cell"]))
     else:
         right.append(_p("No AI differential for this nodule.", st["cell"]))
-    if n.evidence:
-        quoted = "; ".join(f"\u201c{e}\u201d" for e in n.evidence[:5])
-        right.append(_pb("Note phrases that weighed most:", quoted, st["cell"]))
+    evidence = _evidence_text(ctx, n)
+    if evidence:
+        right.append(_pb("Note phrases that weighed most:", evidence, st["cell"]))
     row = [*images, right] if images else [right]
     widths = [60 * mm, 46 * mm, 70 * mm] if images else [176 * mm]
     t = Table([row], colWidths=widths)
@@ -657,6 +668,17 @@ def _nodule_block(ctx: ReportContext, n: NoduleFinding, st: dict[str, Any]) -> A
     )
     parts += [Spacer(1, 1.5 * mm), box, Spacer(1, 3 * mm)]
     return KeepTogether(parts)
+
+
+def _reasoning_text(n: NoduleFinding) -> str:
+    return "; ".join(cap_text(r, REASONING_MAX_CHARS) for r in n.reasoning[:5]) + "."
+
+
+def _evidence_text(ctx: ReportContext, n: NoduleFinding) -> str:
+    """The note phrases that weighed most, quoted and capped; empty in a de-identified copy (no note)."""
+    if ctx.deidentified or not n.evidence:
+        return ""
+    return "; ".join(f"\u201c{cap_text(e, EVIDENCE_MAX_CHARS)}\u201d" for e in n.evidence[:5])
 
 
 def _malignancy_text(n: NoduleFinding) -> str:
@@ -874,7 +896,8 @@ def render_report_bytes(ctx: ReportContext) -> bytes:
     st = _styles()
     f = ctx.findings
     buf = io.BytesIO()
-    author = ctx.institution_name if ctx.deidentified else (f.reviewer or ctx.institution_name)
+    # a de-identified copy names no person or place, and its metadata dates are reportlab's fixed ones
+    author = f"radiology-app {__version__}" if ctx.deidentified else (f.reviewer or ctx.institution_name)
     doc = SimpleDocTemplate(
         buf,
         pagesize=A4,
@@ -888,21 +911,58 @@ def render_report_bytes(ctx: ReportContext) -> bytes:
         creator=f"radiology-app {__version__}",
         producer=f"radiology-app {__version__} (reportlab)",
         keywords="chest CT, pulmonary nodule, Lung-RADS v2022, Fleischner 2017, Brock, AI suggestion",
-        invariant=False,
+        invariant=ctx.deidentified,
         initialFontName=LATIN,  # no unembedded Helvetica resource
     )
-    story = [
+    try:
+        doc.build(_story(ctx, st), canvasmaker=_canvas_class(ctx))
+    except Exception:  # reportlab raises LayoutError and plain exceptions: try the simple layout
+        buf.seek(0)
+        buf.truncate()
+        simple = [_p(SIMPLE_LAYOUT_NOTICE, st["warn"]), *_flatten(_story(ctx, st), st["cell"])]
+        try:
+            doc.build(simple, canvasmaker=_canvas_class(ctx))
+        except Exception as exc:
+            raise ReportError(f"study {f.study_uid}: cannot lay out the PDF report ({exc})") from exc
+    return buf.getvalue()
+
+
+def _story(ctx: ReportContext, st: dict[str, Any]) -> list[Any]:
+    return [
         *_header(ctx, st),
         *_clinical(ctx, st),
         *_technique(ctx, st),
         *_findings_section(ctx, st),
         *_closing(ctx, st),
     ]
-    try:
-        doc.build(story, canvasmaker=_canvas_class(ctx))
-    except Exception as exc:  # reportlab raises LayoutError and plain exceptions
-        raise ReportError(f"study {f.study_uid}: cannot lay out the PDF report ({exc})") from exc
-    return buf.getvalue()
+
+
+def _flatten(story: Sequence[Any], style: Any) -> list[Any]:
+    """The simple layout: tables become one line of text per row, kept-together groups their parts.
+
+    Paragraphs split across pages and every other flowable has a fixed size, so any content fits.
+    """
+    from reportlab.platypus import KeepTogether, Paragraph, Table
+
+    out: list[Any] = []
+    for item in story:
+        if isinstance(item, Table):
+            for row in item._cellvalues:
+                cells = [c for c in row if c not in ("", None)]
+                if all(isinstance(c, (Paragraph, str)) for c in cells):
+                    texts = [c.text if isinstance(c, Paragraph) else markup(c) for c in cells]
+                    line = " | ".join(t for t in texts if t.strip())
+                    if line:
+                        out.append(Paragraph(line, style))
+                else:
+                    out += _flatten([x for c in cells for x in (c if isinstance(c, list) else [c])], style)
+        elif isinstance(item, KeepTogether):
+            out += _flatten(item._content, style)
+        elif isinstance(item, str):
+            out.append(Paragraph(markup(item), style))
+        else:
+            out.append(item)
+    return out
 
 
 def render_report_pdf(ctx: ReportContext, out_pdf: Path) -> Path:

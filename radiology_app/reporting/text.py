@@ -53,6 +53,21 @@ FACT_LABELS: dict[str, str] = {
 }
 
 
+ELLIPSIS = "\u2026"
+
+
+def cap_text(text: str, max_chars: int) -> str:
+    """``text`` on one line, cut to at most ``max_chars`` characters (at a space when one is near) + "…"."""
+    flat = " ".join(text.split())
+    if len(flat) <= max_chars:
+        return flat
+    cut = flat[: max_chars - 1]
+    space = cut.rfind(" ")
+    if space >= max_chars // 2:
+        cut = cut[:space]
+    return cut.rstrip(" ,;:.") + ELLIPSIS
+
+
 def diagnosis_name(code: str) -> str:
     """Display name of a diagnosis class (unknown codes are title-cased)."""
     return DIAGNOSIS_NAMES.get(code, code.replace("_", " ").capitalize())

@@ -58,6 +58,8 @@ class OrthancServer:
         Empty folder for the configuration, storage and log.
     modalities
         Remote modalities Orthanc knows (C-MOVE destinations): ``{name: (aet, host, port)}``.
+    users
+        HTTP users ``{name: password}``; when given, the REST and DICOMweb services require them.
     """
 
     def __init__(
@@ -66,12 +68,14 @@ class OrthancServer:
         *,
         aet: str = "ORTHANC",
         modalities: dict[str, tuple[str, str, int]] | None = None,
+        users: dict[str, str] | None = None,
     ) -> None:
         if not ORTHANC_BIN:
             raise RuntimeError("Orthanc is not installed (Debian package orthanc)")
         self.workdir = workdir
         self.aet = aet
         self.modalities = modalities or {}
+        self.users = users or {}
         self.dicom_port = free_port()
         self.http_port = free_port()
         self.has_dicomweb = DICOMWEB_PLUGIN.exists()
@@ -103,7 +107,8 @@ class OrthancServer:
             "DicomPort": self.dicom_port,
             "DicomAet": self.aet,
             "RemoteAccessAllowed": False,
-            "AuthenticationEnabled": False,
+            "AuthenticationEnabled": bool(self.users),
+            "RegisteredUsers": self.users,
             "HttpServerEnabled": True,
             "DicomAlwaysAllowEcho": True,
             "DicomAlwaysAllowStore": True,

@@ -42,6 +42,7 @@ def test_nodes_echo_find_by_configured_name(
             "host": "127.0.0.1",
             "port": archive.server.dicom_port,
             "dicomweb_url": archive.server.dicomweb_url or None,
+            "dicomweb_credentials": None,
         }
     ]
     assert _run(capsys, "pacs", "echo", "hospital")["ok"] is True

@@ -7,6 +7,7 @@ differential. Everything else (DICOM write/import/read, measurement, rules, stor
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -191,3 +192,22 @@ class FakeRegistry(ModelRegistry):
         if not self.available:
             raise ModelError("fused_dx weights not installed (test)")
         return self.dx
+
+
+class WholeNoteRegistry(FakeRegistry):
+    """Doubles whose diagnosis quotes the whole note as its evidence (the fused model does so with one
+    clause: a note without punctuation, or a short one)."""
+
+    def diagnosis(self, settings: Settings, *, saliency: bool = True) -> Any:
+        dx = super().diagnosis(settings, saliency=saliency)
+        predict = dx.predict
+
+        def whole_note(inputs: Sequence[Any]) -> list[_Dx]:
+            out = []
+            for inp, d in zip(inputs, predict(inputs), strict=True):
+                whole = dataclasses.replace(d.evidence[0], text=inp.note_text, span=(0, len(inp.note_text)))
+                out.append(dataclasses.replace(d, evidence=(whole,)))
+            return out
+
+        dx.predict = whole_note
+        return dx

@@ -134,3 +134,34 @@ def test_technique_rounds_the_slice_thickness(case: Case, tmp_path: Path) -> Non
     assert "Slice thickness 0.625 mm" in _text(
         render_report_pdf(_ctx(case, series=series), tmp_path / "t.pdf")
     )
+
+
+def test_cap_text_cuts_at_a_word_with_an_ellipsis() -> None:
+    from radiology_app.reporting.text import cap_text
+
+    assert cap_text("short  phrase", 20) == "short phrase"
+    capped = cap_text("alpha beta gamma delta epsilon zeta", 20)
+    assert capped == "alpha beta gamma\u2026" and len(capped) <= 20
+    assert cap_text("x" * 500, 40) == "x" * 39 + "\u2026"
+
+
+def test_odd_content_falls_back_to_the_simple_layout(case: Case, tmp_path: Path) -> None:
+    from radiology_app.reporting.pdf import SIMPLE_LAYOUT_NOTICE
+
+    odd = dataclasses.replace(case.findings.nodules[0], lobe="X" * 20_000)  # one cell taller than a page
+    pdf = render_report_pdf(
+        _ctx(case, findings=dataclasses.replace(case.findings, nodules=(odd,))), tmp_path / "odd.pdf"
+    )
+    text = _text(pdf)
+    assert SIMPLE_LAYOUT_NOTICE.split(":")[0] in text
+    assert "N1" in text and "ZHANG, Wei" in text and "Lung-RADS" in text
+
+
+def test_many_nodules_and_a_huge_evidence_token(case: Case, tmp_path: Path) -> None:
+    base = case.findings.nodules
+    many = tuple(dataclasses.replace(base[i % 2], id=f"N{i + 1}", evidence=("Q" * 8_000,)) for i in range(30))
+    findings = dataclasses.replace(case.findings, nodules=many)
+    pdf = render_report_pdf(_ctx(case, findings=findings, volume=None), tmp_path / "many.pdf")
+    text = _text(pdf)
+    assert "N30" in text and "Q" * 8_000 not in text.replace(" ", "")
+    assert "Simplified layout" not in text  # capped phrases fit the standard layout
