@@ -221,6 +221,7 @@ def _image_flowable(
 def _differential_flowable(n: NoduleFinding, width_pt: float) -> Any:
     """Probability bars of the differential, then the modality weights as one stacked bar."""
     from reportlab.lib import colors
+    from reportlab.pdfbase.pdfmetrics import stringWidth
     from reportlab.platypus import Flowable
 
     rows = list(n.differential[:6])
@@ -275,15 +276,19 @@ def _differential_flowable(n: NoduleFinding, width_pt: float) -> Any:
                 w = bar_w * value / total
                 c.setFillColor(colors.HexColor(colour))
                 c.rect(x, y + 1, w, row_h - 3, stroke=0, fill=1)
-                if w > 24:
+                label = f"{name} {value / total:.2f}"
+                if stringWidth(label, LATIN, 6.5) + 4 <= w:
                     c.setFillColor(colors.white)
                     c.setFont(LATIN, 6.5)
-                    c.drawString(x + 2, y + 2.4, f"{name} {value / total:.2f}")
+                    c.drawString(x + 2, y + 2.4, label)
                 x += w
             c.setFillColor(colors.HexColor("#444444"))
             c.setFont(LATIN, 6.5)
             legend = " / ".join(f"{k} {v / total:.2f}" for k, v, _ in parts if v > 0)
-            c.drawString(0, y - 8, f"({legend}; share of the decision carried by each input)")
+            caption = f"({legend}; share of the decision carried by each input)"
+            if stringWidth(caption, LATIN, 6.5) > width_pt:
+                caption = f"({legend})"
+            c.drawString(0, y - 8, caption)
 
     return _Bars()
 
