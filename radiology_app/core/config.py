@@ -16,12 +16,13 @@ from typing import Any
 import platformdirs
 
 from radiology_app.core.errors import ConfigError
+from radiology_app.core.resources import resources_root
 
 HOME_ENV = "RADIOLOGY_APP_HOME"
 APP_NAME = "radiology-app"
 
-#: Folder of the installed package's shared resources (models, fonts, demo data, styles).
-RESOURCES_DIR = Path(__file__).resolve().parents[2] / "resources"
+#: Folder of the shipped resources (models, fonts, demo data, styles): see :mod:`radiology_app.core.resources`.
+RESOURCES_DIR = resources_root()
 
 
 def app_home() -> Path:

@@ -1,0 +1,48 @@
+"""The first-run welcome: shown instead of the empty study table until the database holds a study."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QLabel, QPushButton, QVBoxLayout, QWidget
+
+WELCOME_TEXT = (
+    "<h2>Welcome to Radiology App</h2>"
+    "<p>The study database is empty. Import a chest CT to begin: a folder of DICOM files, "
+    "a ZIP archive or a DICOMDIR (you can also drop them on this window), "
+    "or open the demo study, a synthetic chest CT with four nodules and a referral note.</p>"
+    "<p>Everything runs on this computer. Results are AI suggestions for a clinician to review.</p>"
+)
+
+
+class WelcomeWidget(QWidget):
+    """Three ways in for a new user: import a folder, import a ZIP or DICOMDIR, open the demo study.
+
+    Signals
+    -------
+    import_folder_requested, import_file_requested, demo_requested
+        The user pressed the matching button.
+    """
+
+    import_folder_requested = Signal()
+    import_file_requested = Signal()
+    demo_requested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("welcome")
+        text = QLabel(WELCOME_TEXT, self)
+        text.setWordWrap(True)
+        text.setMaximumWidth(620)
+        self.folder_button = QPushButton("Import a DICOM folder…", self)
+        self.file_button = QPushButton("Import a ZIP file or DICOMDIR…", self)
+        self.demo_button = QPushButton("Open the demo study", self)
+        self.folder_button.clicked.connect(self.import_folder_requested)
+        self.file_button.clicked.connect(self.import_file_requested)
+        self.demo_button.clicked.connect(self.demo_requested)
+        layout = QVBoxLayout(self)
+        layout.addStretch(1)
+        layout.addWidget(text, 0, Qt.AlignmentFlag.AlignHCenter)
+        for button in (self.folder_button, self.file_button, self.demo_button):
+            button.setMinimumWidth(320)
+            layout.addWidget(button, 0, Qt.AlignmentFlag.AlignHCenter)
+        layout.addStretch(2)
