@@ -9,7 +9,7 @@ WELCOME_TEXT = (
     "<h2>Welcome to Radiology App</h2>"
     "<p>The study database is empty. Import a chest CT to begin: a folder of DICOM files, "
     "a ZIP archive or a DICOMDIR (you can also drop them on this window), "
-    "or open the demo study, a synthetic chest CT with four nodules and a referral note.</p>"
+    "or open the demo study, a synthetic chest CT with lung nodules and a referral note.</p>"
     "<p>Everything runs on this computer. Results are AI suggestions for a clinician to review.</p>"
 )
 
@@ -32,7 +32,7 @@ class WelcomeWidget(QWidget):
         self.setObjectName("welcome")
         text = QLabel(WELCOME_TEXT, self)
         text.setWordWrap(True)
-        text.setMaximumWidth(620)
+        text.setFixedWidth(640)  # a fixed width lets the wrapped label take its full height
         self.folder_button = QPushButton("Import a DICOM folder…", self)
         self.file_button = QPushButton("Import a ZIP file or DICOMDIR…", self)
         self.demo_button = QPushButton("Open the demo study", self)
@@ -42,6 +42,7 @@ class WelcomeWidget(QWidget):
         layout = QVBoxLayout(self)
         layout.addStretch(1)
         layout.addWidget(text, 0, Qt.AlignmentFlag.AlignHCenter)
+        layout.addSpacing(12)
         for button in (self.folder_button, self.file_button, self.demo_button):
             button.setMinimumWidth(320)
             layout.addWidget(button, 0, Qt.AlignmentFlag.AlignHCenter)
