@@ -59,7 +59,7 @@ class DesktopFiles:
 
 
 def xdg_data_home() -> Path:
-    """``$XDG_DATA_HOME`` when set to an absolute path (the spec ignores relative ones), else ``~/.local/share``."""
+    """``$XDG_DATA_HOME`` when absolute (the spec ignores relative ones), else ``~/.local/share``."""
     env = os.environ.get("XDG_DATA_HOME", "")
     return Path(env) if env and os.path.isabs(env) else Path.home() / ".local" / "share"
 
@@ -132,7 +132,9 @@ def install_desktop_integration(data_home: Path | None = None) -> tuple[DesktopF
         shutil.copyfile(ICON, files.icon)
         shutil.copyfile(MIME_PACKAGE, files.mime_package)
     except OSError as exc:
-        raise ConfigError(f"{exc.filename or files.data_home}: cannot install ({exc.strerror or exc})") from exc
+        raise ConfigError(
+            f"{exc.filename or files.data_home}: cannot install ({exc.strerror or exc})"
+        ) from exc
     return files, _refresh_caches(files)
 
 

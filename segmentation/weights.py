@@ -14,7 +14,6 @@ if TYPE_CHECKING:
     import torch
 
 
-
 def shipped_models_dir() -> Path:
     """Folder of the shipped models: a checkout's ``resources/models``, else the installed package data.
 

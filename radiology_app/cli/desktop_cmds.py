@@ -25,7 +25,11 @@ def _uninstall(args: argparse.Namespace) -> int:
     from radiology_app.desktop import uninstall_desktop_integration, xdg_data_home
 
     removed, tools = uninstall_desktop_integration()
-    payload = {"data_home": str(xdg_data_home()), "removed": [str(p) for p in removed], "caches_updated": tools}
+    payload = {
+        "data_home": str(xdg_data_home()),
+        "removed": [str(p) for p in removed],
+        "caches_updated": tools,
+    }
     emit(args, payload, "removed:\n  " + "\n  ".join(map(str, removed)) if removed else "nothing to remove")
     return 0
 

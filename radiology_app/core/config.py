@@ -21,7 +21,7 @@ from radiology_app.core.resources import resources_root
 HOME_ENV = "RADIOLOGY_APP_HOME"
 APP_NAME = "radiology-app"
 
-#: Folder of the shipped resources (models, fonts, demo data, styles): see :mod:`radiology_app.core.resources`.
+#: Folder of the shipped resources (models, fonts, demo data, styles); see ``radiology_app.core.resources``.
 RESOURCES_DIR = resources_root()
 
 

@@ -34,7 +34,9 @@ def test_install_writes_a_valid_entry_icon_and_mime_types_then_uninstall_removes
     entry = xdg / "applications" / "radiology-app.desktop"
     icon = xdg / "icons" / "hicolor" / "scalable" / "apps" / "radiology-app.svg"
     mime = xdg / "mime" / "packages" / "radiology-app.xml"
-    assert done["files"] == [str(entry), str(icon), str(mime)] and all(p.is_file() for p in (entry, icon, mime))
+    assert done["files"] == [str(entry), str(icon), str(mime)] and all(
+        p.is_file() for p in (entry, icon, mime)
+    )
     text = entry.read_text(encoding="utf-8")
     assert "MimeType=application/dicom;application/zip;" in text
     exec_line = next(line for line in text.splitlines() if line.startswith("Exec="))

@@ -54,8 +54,18 @@ def test_the_wheel_carries_the_resources_and_an_install_finds_and_verifies_them(
     for name in ("radiology_app", "segmentation", "resources"):
         shutil.copytree(ROOT / name, src / name, ignore=shutil.ignore_patterns("__pycache__"))
     build = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(tmp_path)]
-        + [str(src)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(tmp_path),
+            str(src),
+        ],
         capture_output=True,
         text=True,
         timeout=600,

@@ -54,7 +54,11 @@ def test_drop_on_the_window_imports_and_opens(qtbot: QtBot, tmp_path: Path) -> N
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(tmp_path / "dropped"))])
     drop = QDropEvent(
-        QPoint(5, 5), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+        QPoint(5, 5),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
     )
     w.dropEvent(drop)
     qtbot.waitUntil(lambda: w.study_uid == UID, timeout=60_000)
