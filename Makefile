@@ -45,8 +45,8 @@ benchmarks: setup
 # The self-contained one-folder application (PyInstaller), dist/radiology-app/; see packaging/README.md.
 bundle: setup
 	$(PY) -m pip install --quiet 'pyinstaller>=6.10'
-	PYTHONPATH=$(CURDIR) $(VENV)/bin/pyinstaller --noconfirm --clean --distpath dist --workpath build/pyinstaller \
-	  packaging/radiology-app.spec
+	PYTHONPATH=$(CURDIR) $(VENV)/bin/pyinstaller --noconfirm --clean --log-level WARN --distpath dist \
+	  --workpath build/pyinstaller packaging/radiology-app.spec
 
 # Starts the built bundle under Xvfb: every command's --help, the window, demo --no-gui and its PDF.
 bundle-smoke:

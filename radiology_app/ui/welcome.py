@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 WELCOME_TEXT = (
     "<h2>Welcome to Radiology App</h2>"
@@ -30,20 +30,27 @@ class WelcomeWidget(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("welcome")
-        text = QLabel(WELCOME_TEXT, self)
-        text.setWordWrap(True)
-        text.setFixedWidth(640)  # a fixed width lets the wrapped label take its full height
-        self.folder_button = QPushButton("Import a DICOM folder…", self)
-        self.file_button = QPushButton("Import a ZIP file or DICOMDIR…", self)
-        self.demo_button = QPushButton("Open the demo study", self)
+        panel = QWidget(self)  # fixed width, centred: the wrapped text then gets the height it needs
+        panel.setFixedWidth(640)
+        self.text = QLabel(WELCOME_TEXT, panel)
+        self.text.setWordWrap(True)
+        self.folder_button = QPushButton("Import a DICOM folder…", panel)
+        self.file_button = QPushButton("Import a ZIP file or DICOMDIR…", panel)
+        self.demo_button = QPushButton("Open the demo study", panel)
         self.folder_button.clicked.connect(self.import_folder_requested)
         self.file_button.clicked.connect(self.import_file_requested)
         self.demo_button.clicked.connect(self.demo_requested)
-        layout = QVBoxLayout(self)
-        layout.addStretch(1)
-        layout.addWidget(text, 0, Qt.AlignmentFlag.AlignHCenter)
-        layout.addSpacing(12)
+        column = QVBoxLayout(panel)
+        column.addWidget(self.text)
+        column.addSpacing(12)
         for button in (self.folder_button, self.file_button, self.demo_button):
             button.setMinimumWidth(320)
-            layout.addWidget(button, 0, Qt.AlignmentFlag.AlignHCenter)
+            column.addWidget(button, 0, Qt.AlignmentFlag.AlignHCenter)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        row.addWidget(panel)
+        row.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.addStretch(1)
+        layout.addLayout(row)
         layout.addStretch(2)

@@ -75,6 +75,9 @@ def test_an_import_from_the_menu_does_not_switch_to_the_study(qtbot: QtBot, tmp_
 def test_welcome_on_an_empty_database_then_the_table(qtbot: QtBot, tmp_path: Path) -> None:
     w = _shown(qtbot, create_main_window())
     assert w.browser.pages.currentWidget() is w.browser.welcome
+    text = w.browser.welcome.text
+    qtbot.waitUntil(text.isVisible)
+    assert text.height() >= text.heightForWidth(text.width())  # the wrapped text is not clipped
     write_study(tmp_path / "study")
     with qtbot.waitSignal(w.browser.import_finished, timeout=60_000):
         w.browser.start_import([tmp_path / "study"])
