@@ -2,7 +2,7 @@
 # Smoke test of the built bundle (`make bundle` first): every CLI command answers --help, the window opens
 # under a virtual X server (cold start to the first mapped window is printed), and `demo --no-gui` writes
 # a PDF report whose text is checked. Runs in a private data folder; needs xvfb, x11-utils, poppler-utils.
-# Usage: packaging/bundle_smoke.sh [BUNDLE_DIR]   (default dist/radiology-app)
+# Usage: packaging/bundle_smoke.sh [BUNDLE_DIR]   (default dist/radiology-app; KEEP_PDF=FILE keeps the report)
 set -eu
 cd "$(dirname "$0")/.."
 BUNDLE=${1:-dist/radiology-app}
@@ -43,4 +43,6 @@ PDF=$(sed -n 's/^  "report": "\(.*\)",\{0,1\}$/\1/p' demo.json)
 pdfinfo "$PDF" | grep -q '^Pages: *[1-9]' || { echo "bundle_smoke: $PDF is not a readable PDF" >&2; exit 1; }
 pdftotext "$PDF" - | grep -q "PULMONARY NODULE REPORT" || { echo "bundle_smoke: $PDF lacks the report title" >&2; exit 1; }
 pdftotext "$PDF" - | grep -q "AI suggestions" || { echo "bundle_smoke: $PDF lacks the AI statement" >&2; exit 1; }
+pdffonts "$PDF" | grep -q "DejaVuSansCondensed.*yes" || { echo "bundle_smoke: $PDF lacks the embedded font" >&2; exit 1; }
+[ -z "${KEEP_PDF:-}" ] || cp "$PDF" "$KEEP_PDF"
 echo "bundle_smoke: ok ($(pdfinfo "$PDF" | sed -n 's/^Pages: *//p') pages, $(grep -c '"id": "N' demo.json) nodules)"
