@@ -1,7 +1,8 @@
 #!/bin/sh
 # Smoke test of the built bundle (`make bundle` first): every CLI command answers --help, the window opens
-# under a virtual X server (cold start to the first mapped window is printed), and `demo --no-gui` writes
-# a PDF report whose text is checked. Runs in a private data folder; needs xvfb, x11-utils, poppler-utils.
+# under a virtual X server (cold start to the first mapped window is printed), `demo --no-gui` writes a
+# PDF report with every model's results (text and embedded fonts checked), and `export` writes the demo's
+# DICOM SEG, SR and encapsulated PDF. Runs in a private data folder; needs xvfb, x11-utils, poppler-utils.
 # Usage: packaging/bundle_smoke.sh [BUNDLE_DIR]   (default dist/radiology-app; KEEP_PDF=FILE keeps the report)
 set -eu
 cd "$(dirname "$0")/.."
@@ -40,9 +41,16 @@ start=$(date +%s)
 echo "demo --no-gui: $(( $(date +%s) - start )) s"
 PDF=$(sed -n 's/^  "report": "\(.*\)",\{0,1\}$/\1/p' demo.json)
 [ -f "$PDF" ] || { echo "bundle_smoke: demo wrote no report" >&2; exit 1; }
+if grep -q "unavailable" demo.json || ! grep -q '"diagnosis": "' demo.json; then
+  echo "bundle_smoke: a model did not run in the bundle: $(grep -o '"[^"]*unavailable[^"]*"' demo.json | head -1)" >&2
+  exit 1
+fi
 pdfinfo "$PDF" | grep -q '^Pages: *[1-9]' || { echo "bundle_smoke: $PDF is not a readable PDF" >&2; exit 1; }
 pdftotext "$PDF" - | grep -q "PULMONARY NODULE REPORT" || { echo "bundle_smoke: $PDF lacks the report title" >&2; exit 1; }
 pdftotext "$PDF" - | grep -q "AI suggestions" || { echo "bundle_smoke: $PDF lacks the AI statement" >&2; exit 1; }
 pdffonts "$PDF" | grep -q "DejaVuSansCondensed.*yes" || { echo "bundle_smoke: $PDF lacks the embedded font" >&2; exit 1; }
 [ -z "${KEEP_PDF:-}" ] || cp "$PDF" "$KEEP_PDF"
+UID=$(sed -n 's/^  "study_uid": "\(.*\)",$/\1/p' demo.json)
+"$APP" export "$UID" --dicom exported --deidentify > /dev/null
+[ "$(find exported -name '*.dcm' | wc -l)" -ge 3 ] || { echo "bundle_smoke: export wrote no SEG/SR/PDF" >&2; exit 1; }
 echo "bundle_smoke: ok ($(pdfinfo "$PDF" | sed -n 's/^Pages: *//p') pages, $(grep -c '"id": "N' demo.json) nodules)"
