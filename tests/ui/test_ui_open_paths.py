@@ -84,6 +84,7 @@ def test_welcome_on_an_empty_database_then_the_table(qtbot: QtBot, tmp_path: Pat
     assert w.browser.pages.currentWidget() is w.browser.table
 
 
+@pytest.mark.slow  # writes and imports the 512 x 512 x 120 demo series
 def test_welcome_demo_button_opens_the_demo_study(qtbot: QtBot) -> None:
     from radiology_app.demo import demo_study_uid
 
