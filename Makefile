@@ -3,9 +3,10 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 APT_PACKAGES := libegl1 libgl1 libfontconfig1 libxkbcommon0 libxkbcommon-x11-0 libdbus-1-3 libglib2.0-0 \
 	fonts-dejavu-core poppler-utils dicom3tools xvfb libxcb-icccm4 libxcb-keysyms1 libxcb-image0 \
-	libxcb-render-util0 libxcb-shape0 libxcb-xinerama0 libxcb-randr0 libxcb-cursor0 orthanc orthanc-dicomweb dcmtk
+	libxcb-render-util0 libxcb-shape0 libxcb-xinerama0 libxcb-randr0 libxcb-cursor0 orthanc orthanc-dicomweb dcmtk \
+	desktop-file-utils x11-utils bc
 
-.PHONY: setup system-deps demo gui test lint benchmarks clean
+.PHONY: setup system-deps demo gui test lint benchmarks bundle bundle-smoke clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -41,5 +42,15 @@ lint: setup
 benchmarks: setup
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -s tests/benchmarks -o addopts=""
 
+# The self-contained one-folder application (PyInstaller), dist/radiology-app/; see packaging/README.md.
+bundle: setup
+	$(PY) -m pip install --quiet 'pyinstaller>=6.10'
+	PYTHONPATH=$(CURDIR) $(VENV)/bin/pyinstaller --noconfirm --clean --log-level WARN --distpath dist \
+	  --workpath build/pyinstaller packaging/radiology-app.spec
+
+# Starts the built bundle under Xvfb: every command's --help, the window, demo --no-gui and its PDF.
+bundle-smoke:
+	packaging/bundle_smoke.sh dist/radiology-app
+
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build dist

@@ -47,10 +47,29 @@ def settle(ms: int = 400) -> None:
     loop.exec()
 
 
+def save_welcome(out_dir: Path) -> None:
+    """Save the first-run welcome, when the data folder's database is still empty."""
+    from radiology_app.ui.app import create_main_window
+
+    window = create_main_window()
+    if window.db.list_studies():
+        window.close()
+        return
+    window.resize(1600, 1000)
+    window.show()
+    settle()
+    path = out_dir / "00-first-run-welcome.png"
+    window.grab().save(str(path))
+    print(f"wrote {path}", file=sys.stderr)
+    window.close()
+    window.db.close()
+
+
 def main(out_dir: Path) -> int:
     """Prepare the demo study, analyse it if the models are installed, and save the screenshots."""
     os.environ.setdefault("RADIOLOGY_APP_HOME", tempfile.mkdtemp(prefix="radiology-app-shots-"))
     out_dir.mkdir(parents=True, exist_ok=True)
+    save_welcome(out_dir)
     from radiology_app.core.errors import RadiologyAppError
     from radiology_app.demo import DEMO_NOTE, ensure_demo_study
     from radiology_app.store.database import StudyDatabase

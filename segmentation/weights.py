@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.resources
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -12,8 +13,25 @@ from segmentation.errors import ModelIntegrityError
 if TYPE_CHECKING:
     import torch
 
-#: Folder of the shipped models (repo root / resources / models).
-MODELS_DIR = Path(__file__).resolve().parents[1] / "resources" / "models"
+
+def shipped_models_dir() -> Path:
+    """Folder of the shipped models: a checkout's ``resources/models``, else the installed package data.
+
+    The installed copy is the package ``radiology_app_resources`` (``resources/`` mapped into the wheel),
+    read through :mod:`importlib.resources`; the checkout wins so a worktree reads its own files.
+    """
+    root = Path(__file__).resolve().parents[1]
+    if (root / "pyproject.toml").is_file() and (root / "resources" / "models").is_dir():
+        return root / "resources" / "models"
+    try:
+        installed = importlib.resources.files("radiology_app_resources") / "models"
+    except ModuleNotFoundError:
+        return root / "resources" / "models"  # neither: loading reports the missing file by path
+    return Path(str(installed))
+
+
+#: Folder of the shipped models.
+MODELS_DIR = shipped_models_dir()
 
 
 def read_card_sha256(card: Path) -> str:

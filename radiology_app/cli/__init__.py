@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "analysis",
     "batch_cmds",
     "gui",
+    "desktop_cmds",
 )
 
 

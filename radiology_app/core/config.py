@@ -22,12 +22,13 @@ from radiology_app.core.privacy import (
     secure_data_folder,
     write_private_text,
 )
+from radiology_app.core.resources import resources_root
 
 HOME_ENV = "RADIOLOGY_APP_HOME"
 APP_NAME = "radiology-app"
 
-#: Folder of the installed package's shared resources (models, fonts, demo data, styles).
-RESOURCES_DIR = Path(__file__).resolve().parents[2] / "resources"
+#: Folder of the shipped resources (models, fonts, demo data, styles); see ``radiology_app.core.resources``.
+RESOURCES_DIR = resources_root()
 
 
 _SECURED: set[Path] = set()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Sequence
+from pathlib import Path
 
 from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtWidgets import QApplication
@@ -37,8 +39,11 @@ def ensure_application(argv: list[str] | None = None) -> QApplication:
     return app
 
 
-def create_main_window(study_uid: str | None = None) -> MainWindow:
+def create_main_window(study_uid: str | None = None, paths: Sequence[Path] = ()) -> MainWindow:
     """Open the study database and build the main window; open ``study_uid`` (a UID, prefix or path).
+
+    ``paths`` (folders, DICOM files, ZIPs, DICOMDIRs) are imported in the background and the first
+    study they hold is opened.
 
     Raises
     ------
@@ -56,26 +61,30 @@ def create_main_window(study_uid: str | None = None) -> MainWindow:
     if study_uid:
         study = db.resolve_study(study_uid)
         window.open_study(study.study_uid)
+    if paths:
+        window.import_and_open(paths)
     return window
 
 
-def run_gui(study_uid: str | None = None) -> int:
+def run_gui(study_uid: str | None = None, paths: Sequence[Path] = ()) -> int:
     """Run the application until the main window closes; return the exit status.
 
     Parameters
     ----------
     study_uid
         A StudyInstanceUID, unique prefix or imported path to open at start, or ``None``.
+    paths
+        Folders, DICOM files, ZIPs or DICOMDIRs to import and open (the desktop entry's ``%F``).
     """
     app = ensure_application()
     try:
-        window = create_main_window(study_uid)
+        window = create_main_window(study_uid, paths)
     except RadiologyAppError as exc:
         box = make_error_dialog(None, "Radiology App cannot start", exc)
         box.exec()  # the only modal loop: there is no main window yet
         return 1
     window.show()
-    if study_uid is None:
+    if study_uid is None and not paths:
         QTimer.singleShot(0, window.browser.table.setFocus)
     status = app.exec()
     window.db.close()

@@ -7,13 +7,14 @@ panels talk through signals. Window geometry, dock layout and the last study per
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 from PySide6.QtCore import QByteArray, QSettings, Qt
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QDialog,
     QLabel,
@@ -94,6 +95,8 @@ class MainWindow(QMainWindow):
         self.findings: Findings | None = None
         self.open_worker: FunctionWorker | None = None
         self.edit_worker: FunctionWorker | None = None
+        self.demo_worker: FunctionWorker | None = None
+        self._open_after_import: FunctionWorker | None = None
         self.setObjectName("mainWindow")
         self.setWindowTitle("Radiology App — chest CT nodule workstation")
         self.browser = StudyBrowserWidget(db, self)
@@ -109,6 +112,8 @@ class MainWindow(QMainWindow):
         self._connect()
         self._restore_state()
         self._update_actions()
+        self.setAcceptDrops(True)
+        self.browser.drop_handler = self.import_and_open
 
     # -- construction ------------------------------------------------------------------------------
     def _build_layout(self) -> None:
@@ -215,6 +220,7 @@ class MainWindow(QMainWindow):
     def _connect(self) -> None:
         self.browser.study_activated.connect(self.open_study)
         self.browser.import_finished.connect(self._on_import_finished)
+        self.browser.demo_requested.connect(self.open_demo_study)
         self.viewer.voxel_clicked.connect(self._on_voxel_clicked)
         self.findings_panel.nodule_selected.connect(self._on_nodule_selected)
         self.findings_panel.findings_edited.connect(self._on_findings_edited)
@@ -259,7 +265,7 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         self.save_state()
         self.analysis.cancel()
-        for w in (self.open_worker, self.edit_worker, self.browser.worker):
+        for w in (self.open_worker, self.edit_worker, self.demo_worker, self.browser.worker):
             if w is not None:
                 w.cancel()
         model_pool().waitForDone(5000)
@@ -275,6 +281,42 @@ class MainWindow(QMainWindow):
     def _on_import_finished(self, result: object) -> None:
         studies = getattr(result, "studies", ())
         self.status_text.setText(f"Import finished: {len(studies)} study(ies).")
+        if self._open_after_import is not None and self._open_after_import is self.browser.worker:
+            self._open_after_import = None
+            if studies:
+                self.open_study(studies[0])
+
+    def import_and_open(self, paths: Sequence[Path]) -> FunctionWorker | None:
+        """Import folders, DICOM files, ZIPs or DICOMDIRs in the background, then open the first study.
+
+        This is what ``radiology-app gui PATH...`` and a drop on the window do.
+        """
+        self.tabs.setCurrentIndex(TAB_STUDIES)
+        worker = self.browser.start_import([Path(p) for p in paths])
+        self._open_after_import = worker
+        return worker
+
+    def open_demo_study(self) -> FunctionWorker:
+        """Write and import the demo study in the background (once), then open it."""
+        worker = FunctionWorker(services.prepare_demo_study, self.db)
+        worker.signals.progress.connect(self._on_progress)
+        worker.signals.result.connect(self._on_demo_ready)
+        worker.signals.error.connect(lambda e: self._on_worker_error("Cannot prepare the demo study", e))
+        worker.signals.finished.connect(self._hide_progress)
+        self.demo_worker = worker
+        self._show_progress("Preparing the demo study…")
+        return start_worker(worker, io_pool())
+
+    def _on_demo_ready(self, study_uid: str) -> None:
+        self.browser.refresh()
+        self.browser.select_study(study_uid)
+        self.open_study(study_uid)
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        self.browser.dragEnterEvent(event)  # the same test for local files anywhere on the window
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        self.browser.dropEvent(event)  # goes to import_and_open, the browser's drop handler
 
     def open_study(self, study_uid: str) -> FunctionWorker | None:
         """Load ``study_uid`` in the background and show it in the Review tab."""

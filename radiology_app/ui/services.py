@@ -34,6 +34,18 @@ def import_paths(
     return result
 
 
+def prepare_demo_study(
+    db: StudyDatabase,
+    *,
+    on_progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> str:
+    """Write, import and annotate the demo study once (see ``radiology_app.demo``); its StudyInstanceUID."""
+    from radiology_app.demo import ensure_demo_study
+
+    return ensure_demo_study(db, on_progress=on_progress, cancel=cancel)
+
+
 def load_volume(
     db: StudyDatabase,
     study_uid: str,

@@ -6,6 +6,7 @@ progress bar and cancel; files that could not be imported are listed with their 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QProgressBar,
     QPushButton,
+    QStackedWidget,
     QTableView,
     QTableWidget,
     QTableWidgetItem,
@@ -41,6 +43,7 @@ from radiology_app.core.types import ImportResult
 from radiology_app.store.database import StudyDatabase, StudySummary
 from radiology_app.ui import services
 from radiology_app.ui.error_dialog import show_error
+from radiology_app.ui.welcome import WelcomeWidget
 from radiology_app.ui.worker import FunctionWorker, WorkerError, start_worker
 
 COLUMNS = (
@@ -140,22 +143,29 @@ class ImportIssuesDialog(QDialog):
 class StudyBrowserWidget(QWidget):
     """Study list with search, import buttons, drag and drop, and a background import progress bar.
 
+    While the database is empty a :class:`~radiology_app.ui.welcome.WelcomeWidget` takes the table's place.
+    Dropped paths go to ``drop_handler`` (default :meth:`start_import`).
+
     Signals
     -------
     study_activated(str)
         The user double-clicked (or pressed Enter on) a study: its StudyInstanceUID.
     import_finished(object)
         An import finished: its :class:`~radiology_app.core.types.ImportResult`.
+    demo_requested()
+        The user asked for the demo study (on the welcome page).
     """
 
     study_activated = Signal(str)
     import_finished = Signal(object)
+    demo_requested = Signal()
 
     def __init__(self, db: StudyDatabase, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.db = db
         self.worker: FunctionWorker | None = None
         self.last_result: ImportResult | None = None
+        self.drop_handler: Callable[[list[Path]], object] = self.start_import
         self.model = StudyTableModel(self)
         self.proxy = QSortFilterProxyModel(self)
         self.proxy.setSourceModel(self.model)
@@ -199,9 +209,16 @@ class StudyBrowserWidget(QWidget):
         bottom.addWidget(self.cancel_button)
         self.hint = QLabel("Drop DICOM folders, ZIP files or a DICOMDIR here to import them.", self)
         self.hint.setObjectName("sectionTitle")
+        self.welcome = WelcomeWidget(self)
+        self.welcome.import_folder_requested.connect(self.choose_folder)
+        self.welcome.import_file_requested.connect(self.choose_file)
+        self.welcome.demo_requested.connect(self.demo_requested)
+        self.pages = QStackedWidget(self)
+        self.pages.addWidget(self.welcome)
+        self.pages.addWidget(self.table)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
-        layout.addWidget(self.table, 1)
+        layout.addWidget(self.pages, 1)
         layout.addWidget(self.hint)
         layout.addLayout(bottom)
         self.setAcceptDrops(True)
@@ -215,6 +232,7 @@ class StudyBrowserWidget(QWidget):
         except Exception as exc:
             show_error(self, "Cannot read the study database", exc)
             return
+        self.pages.setCurrentWidget(self.table if self.model.studies else self.welcome)
         self.table.resizeColumnsToContents()
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
 
@@ -319,5 +337,5 @@ class StudyBrowserWidget(QWidget):
     def dropEvent(self, event: QDropEvent) -> None:
         paths = [Path(u.toLocalFile()) for u in event.mimeData().urls() if u.isLocalFile()]
         if paths:
-            self.start_import(paths)
+            self.drop_handler(paths)
             event.acceptProposedAction()

@@ -36,7 +36,7 @@ def test_gui_without_display_fails_with_a_clear_message(tmp_path: Path) -> None:
 def test_desktop_entry_points_at_the_gui_command() -> None:
     entry = configparser.ConfigParser(interpolation=None)
     entry.optionxform = str  # type: ignore[assignment,method-assign]
-    entry.read(ROOT / "packaging" / "radiology-app.desktop", encoding="utf-8")
+    entry.read(ROOT / "resources" / "desktop" / "radiology-app.desktop", encoding="utf-8")
     d = entry["Desktop Entry"]
     assert d["Type"] == "Application" and d["Exec"].startswith("radiology-app gui")
     assert (ROOT / "resources" / "icons" / f"{d['Icon']}.svg").exists()
