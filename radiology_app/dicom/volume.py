@@ -11,6 +11,7 @@ goes through pydicom's decoders (pylibjpeg plugins and GDCM).
 
 from __future__ import annotations
 
+import os
 import struct
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -24,14 +25,92 @@ import pydicom.uid
 from pydicom.dataset import Dataset
 
 from radiology_app.core.errors import VolumeError
+from radiology_app.core.guard import is_recoverable, native_stderr_captured, one_line
 from radiology_app.core.progress import CancelToken, ProgressCallback, check_cancel, report
 from radiology_app.core.types import Instance, Volume
 from radiology_app.dicom.index import fast_read_dataset
 from radiology_app.dicom.quiet import quiet_pydicom
 
 _NATIVE_LE = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1"}
+_NATIVE_TS = _NATIVE_LE | {"1.2.840.10008.1.2.2", "1.2.840.10008.1.2.1.99"}
 _LONG_VRS = {b"OB", b"OW", b"OF", b"OD", b"OL", b"OV", b"UN"}
 _INT16_MIN, _INT16_MAX = -32768, 32767
+#: Bytes per voxel a volume may need at its peak (int16 promoted to float32 when the rescale is odd).
+_PEAK_BYTES_PER_VOXEL = 4
+#: Share of the machine's physical memory one volume may take.
+_MEMORY_SHARE = 0.5
+_FALLBACK_BUDGET_BYTES = 4 << 30
+_GIB = float(1 << 30)
+
+
+def volume_memory_budget_bytes() -> int:
+    """The most memory one volume may take: half the physical memory (4 GiB where it is unknown)."""
+    try:
+        total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return _FALLBACK_BUDGET_BYTES
+    return int(total * _MEMORY_SHARE) if total > 0 else _FALLBACK_BUDGET_BYTES
+
+
+def _check_budget(voxels: int, what: str, budget_bytes: int, path: str | None = None) -> None:
+    """Refuse (``VolumeError``) an image of ``voxels`` voxels that would not fit ``budget_bytes``."""
+    need = voxels * _PEAK_BYTES_PER_VOXEL
+    if need > budget_bytes:
+        raise VolumeError(
+            f"{what} needs {need / _GIB:.1f} GiB, more than the {budget_bytes / _GIB:.1f} GiB "
+            "memory budget for one volume; refused",
+            path,
+        )
+
+
+def _header_int(ds: Dataset, keyword: str, default: int) -> int:
+    """An integer header value; ``default`` when absent or empty; ``VolumeError``-ready ValueError."""
+    value = ds.get(keyword)
+    if value in (None, ""):
+        return default
+    return int(value)
+
+
+def check_pixel_header(
+    ds: Dataset, path: str, budget_bytes: int | None = None, pixel_length: int | None = None
+) -> None:
+    """Check the image header against the pixel data before anything is decoded or allocated.
+
+    Rows x Columns x frames x samples x bytes per sample must fit the memory budget, and native
+    (uncompressed) pixel data must hold at least that many bytes: ``pixel_length`` bytes when given,
+    else the length of ``ds.PixelData``.
+
+    Raises
+    ------
+    VolumeError
+        If a value is missing or absurd, the pixel data is too short, or the image is over budget.
+    """
+    try:
+        rows, cols = _header_int(ds, "Rows", 0), _header_int(ds, "Columns", 0)
+        frames = _header_int(ds, "NumberOfFrames", 1)
+        samples = _header_int(ds, "SamplesPerPixel", 1)
+        bits = _header_int(ds, "BitsAllocated", 16)
+    except (TypeError, ValueError) as exc:
+        raise VolumeError(f"unreadable image size in the header ({one_line(exc)})", path) from exc
+    if min(rows, cols, frames, samples) < 1 or bits < 1:
+        raise VolumeError(
+            f"impossible image size in the header: {rows} x {cols}, {frames} frame(s), "
+            f"{samples} sample(s), {bits} bits",
+            path,
+        )
+    voxels = rows * cols * frames * samples
+    budget = budget_bytes or volume_memory_budget_bytes()
+    _check_budget(voxels, f"an image of {rows} x {cols} x {frames} frame(s)", budget, path)
+    if pixel_length is None and _ensure_transfer_syntax(ds) in _NATIVE_TS:
+        pixel_length = len(ds.get("PixelData") or b"")
+    if pixel_length is not None:
+        expected = (voxels * bits + 7) // 8
+        if pixel_length < expected:
+            raise VolumeError(
+                f"pixel data is {pixel_length} bytes but Rows x Columns x frames x bytes "
+                f"({rows} x {cols} x {frames} x {bits / 8:g}) needs {expected}",
+                path,
+            )
 
 
 @dataclass
@@ -102,12 +181,6 @@ def _place(out: npt.NDArray[Any], k: int, px: _Stored) -> npt.NDArray[Any]:
     return out
 
 
-def _one_line(exc: BaseException, limit: int = 300) -> str:
-    """An exception's message on one line, shortened (decoder messages can span many lines)."""
-    text = " ".join(str(exc).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 def _ensure_transfer_syntax(ds: Dataset) -> str:
     """The transfer syntax; for a raw data set without file meta, the encoding it was read with."""
     meta = getattr(ds, "file_meta", None)
@@ -127,11 +200,28 @@ def _ensure_transfer_syntax(ds: Dataset) -> str:
     return str(meta.get("TransferSyntaxUID", ""))
 
 
-def _read_native(path: str) -> tuple[Dataset, npt.NDArray[Any] | None]:
+def _decoded_pixels(ds: Dataset, path: str, budget_bytes: int | None) -> npt.NDArray[Any]:
+    """``ds.pixel_array`` behind the guard: header checked first, any decoder failure a ``VolumeError``.
+
+    A native decoder's crash (a Rust ``PanicException``, which is no ``Exception``) is caught too, and
+    what it prints on stderr is kept off the console.
+    """
+    check_pixel_header(ds, path, budget_bytes)
+    try:
+        with native_stderr_captured():
+            return ds.pixel_array
+    except BaseException as exc:
+        if not is_recoverable(exc):
+            raise
+        raise VolumeError(f"cannot decode pixel data ({one_line(exc)})", path) from exc
+
+
+def _read_native(path: str, budget_bytes: int | None) -> tuple[Dataset, npt.NDArray[Any] | None]:
     """Read a header and, for uncompressed little-endian greyscale, the pixels without a decoder.
 
     Returns the dataset and the stored-value array, or ``None`` when the fast path does not apply
-    (then the caller uses ``pixel_array``).
+    (then the caller uses ``pixel_array``). The header is checked (:func:`check_pixel_header`) before
+    the pixels are read.
     """
     with open(path, "rb") as fp:
         head = fp.read(132)
@@ -163,8 +253,9 @@ def _read_native(path: str) -> tuple[Dataset, npt.NDArray[Any] | None]:
         else:
             return ds, None
         count = rows * cols
-        if length == 0xFFFFFFFF or length < count * bits // 8:
+        if length == 0xFFFFFFFF:
             return ds, None
+        check_pixel_header(ds, path, budget_bytes, pixel_length=length)
         signed = int(ds.get("PixelRepresentation", 0) or 0) == 1
         dtype = np.dtype(("<i" if signed else "<u") + str(bits // 8))
         arr = np.fromfile(fp, dtype=dtype, count=count)
@@ -180,24 +271,24 @@ def _read_native(path: str) -> tuple[Dataset, npt.NDArray[Any] | None]:
         return ds, arr.reshape(rows, cols)
 
 
-def _single_frame_slices(instances: Sequence[Instance], meta_out: dict[str, Any]) -> list[_Slice]:
+def _single_frame_slices(
+    instances: Sequence[Instance], meta_out: dict[str, Any], budget_bytes: int | None
+) -> list[_Slice]:
     slices = []
     for k, inst in enumerate(instances):
         path = inst.path
 
         def load(path: str = path) -> _Stored:
             try:
-                ds, arr = _read_native(path)
+                ds, arr = _read_native(path, budget_bytes)
                 if arr is None:
                     ds = pydicom.dcmread(path, force=True)
-                    _ensure_transfer_syntax(ds)
-                    arr = ds.pixel_array
             except VolumeError:
                 raise
             except Exception as exc:
-                raise VolumeError(
-                    f"cannot decode pixel data ({type(exc).__name__}: {_one_line(exc)})", path
-                ) from exc
+                raise VolumeError(f"cannot read the file ({one_line(exc)})", path) from exc
+            if arr is None:
+                arr = _decoded_pixels(ds, path, budget_bytes)
             if arr.ndim != 2:
                 raise VolumeError(f"expected one greyscale frame, got pixel array of shape {arr.shape}", path)
             if "thickness" not in meta_out:
@@ -229,14 +320,12 @@ def _single_frame_slices(instances: Sequence[Instance], meta_out: dict[str, Any]
     return slices
 
 
-def _multi_frame_slices(path: str, meta_out: dict[str, Any]) -> list[_Slice]:
+def _multi_frame_slices(path: str, meta_out: dict[str, Any], budget_bytes: int | None) -> list[_Slice]:
     try:
         ds = pydicom.dcmread(path, force=True)
-        frames = ds.pixel_array
     except Exception as exc:
-        raise VolumeError(
-            f"cannot decode multi-frame pixel data ({type(exc).__name__}: {exc})", path
-        ) from exc
+        raise VolumeError(f"cannot read the file ({one_line(exc)})", path) from exc
+    frames = _decoded_pixels(ds, path, budget_bytes)
     n = int(ds.get("NumberOfFrames", 1) or 1)
     if frames.ndim == 2:
         frames = frames[np.newaxis]
@@ -300,6 +389,7 @@ def read_volume(
     *,
     on_progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
+    memory_budget_bytes: int | None = None,
 ) -> Volume:
     """Read a series into a HU volume.
 
@@ -311,6 +401,9 @@ def read_volume(
         Called with the number of slices read (unit: ``"slices"``).
     cancel
         Polled before each slice.
+    memory_budget_bytes
+        The most memory the volume may take (:func:`volume_memory_budget_bytes` when ``None``); checked
+        against the headers before any pixel buffer is allocated.
 
     Returns
     -------
@@ -322,12 +415,15 @@ def read_volume(
     Raises
     ------
     VolumeError
-        If the series has no images, pixel data cannot be decoded, or the geometry is unusable.
+        If the series has no images, pixel data cannot be decoded (a decoder crash included), the
+        headers disagree with the pixel data, the volume is over the memory budget, or the geometry is
+        unusable.
     OperationCancelled
         If ``cancel`` was set.
     """
     if not instances:
         raise VolumeError("the series has no instances")
+    budget = memory_budget_bytes or volume_memory_budget_bytes()
     warnings: list[str] = []
     meta: dict[str, Any] = {}
     multi = [i for i in instances if i.number_of_frames > 1]
@@ -339,10 +435,10 @@ def read_volume(
                 f"read the largest ({chosen.number_of_frames} frames)"
             )
         with quiet_pydicom() as caught_decoding:
-            slices = _multi_frame_slices(chosen.path, meta)
+            slices = _multi_frame_slices(chosen.path, meta, budget)
         meta["irregularities"] = len(caught_decoding)
     else:
-        slices = _single_frame_slices(instances, meta)
+        slices = _single_frame_slices(instances, meta, budget)
 
     # matrix size: keep the majority
     sizes = Counter((s.rows, s.cols) for s in slices)
@@ -458,6 +554,12 @@ def read_volume(
     # pixels
     rows, cols = slices[0].rows, slices[0].cols
     total = len(slices)
+    _check_budget(
+        max(total, len(grid_z)) * rows * cols,
+        f"a volume of {total} x {rows} x {cols}",
+        budget,
+        slices[0].source,
+    )
     out: npt.NDArray[Any] = np.empty((total, rows, cols), dtype=np.int16)
     with quiet_pydicom() as caught:
         for k, s in enumerate(slices):
