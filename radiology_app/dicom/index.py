@@ -462,7 +462,8 @@ def _raw_ascii(ds: Dataset | None, name: str) -> str | None:
     """The value of a not-yet-converted text element when it is plain ASCII (fast path), else ``None``.
 
     Converting every element through pydicom costs more than reading the header; plain ASCII text
-    needs no character-set handling, so it is decoded here directly.
+    needs no character-set handling, so it is decoded here directly. Text with an ESC byte is ISO 2022
+    (7-bit, but with escape sequences that switch character sets) and goes through pydicom.
     """
     if ds is None:
         return None
@@ -471,7 +472,8 @@ def _raw_ascii(ds: Dataset | None, name: str) -> str | None:
     if elem is None:
         return ""
     value = elem.value
-    if type(value) is bytes and value.isascii() and vr not in _BINARY_VRS:
+    # ISO 2022 text (e.g. ISO 2022 IR 87, Japanese) is 7-bit too: its escape sequences need decoding
+    if type(value) is bytes and value.isascii() and b"\x1b" not in value and vr not in _BINARY_VRS:
         return value.decode("ascii").strip(" \x00")
     return None
 
