@@ -216,7 +216,7 @@ def _break_spans(text: str, pattern: re.Pattern[str]) -> tuple[tuple[int, ...], 
 #: The farthest a sentence or clause reaches on either side of a position, characters. A note without
 #: punctuation is one endless sentence; every trigger would scan all of it (quadratic time), so the
 #: scope stops here, at a space (cues work within a few words anyway, as in NegEx's word window).
-MAX_SCOPE_CHARS = 300
+MAX_SCOPE_CHARS = 200
 
 
 def _bounds(text: str, pos: int, pattern: re.Pattern[str]) -> tuple[int, int]:
