@@ -164,7 +164,11 @@ class StudyDatabase:
     ------
     StoreError
         If the file cannot be opened, is not a database, or has a newer schema than this program.
+        Every later failure of SQLite is a one-line ``StoreError`` too (read-only or locked in words).
     """
+
+    #: How long a write waits for another program's lock before giving up, seconds.
+    busy_timeout_s = 30.0
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
@@ -199,13 +203,13 @@ class StudyDatabase:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             try:
-                conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+                conn = sqlite3.connect(self.path, timeout=self.busy_timeout_s, isolation_level=None)
                 conn.row_factory = sqlite3.Row
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=NORMAL")
                 conn.execute("PRAGMA foreign_keys=ON")
             except sqlite3.Error as exc:
-                raise StoreError(f"{self.path}: cannot open the study database ({exc})") from exc
+                raise self._error("cannot open the study database", exc) from exc
             self._local.conn = conn
             with self._lock:
                 self._all.append(conn)
@@ -234,22 +238,41 @@ class StudyDatabase:
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
-            raise StoreError(f"{self.path}: cannot start a transaction ({exc})") from exc
+            raise self._error("cannot start a transaction", exc) from exc
         try:
             yield conn
+        except sqlite3.Error as exc:
+            _rollback(conn)
+            raise self._error("cannot write", exc) from exc
         except BaseException:
-            conn.execute("ROLLBACK")
+            _rollback(conn)
             raise
         try:
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
-            raise StoreError(f"{self.path}: cannot commit ({exc})") from exc
+            _rollback(conn)
+            raise self._error("cannot commit", exc) from exc
+
+    def _error(self, what: str, exc: sqlite3.Error) -> StoreError:
+        """A one-line :class:`StoreError` for a failed SQLite call, in words for a read-only or locked file."""
+        text = str(exc).lower()
+        if "readonly" in text or "read-only" in text:
+            return StoreError(
+                f"{self.path}: the study database is read-only ({what}); check the permissions of the "
+                "file and of its folder"
+            )
+        if "locked" in text or "busy" in text:
+            return StoreError(
+                f"{self.path}: the study database is locked by another program ({what}); close the "
+                "other radiology-app or wait, then try again"
+            )
+        return StoreError(f"{self.path}: {what} ({exc})")
 
     def _query(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> list[sqlite3.Row]:
         try:
             return self.connection.execute(sql, params).fetchall()
         except sqlite3.Error as exc:
-            raise StoreError(f"{self.path}: query failed ({exc})") from exc
+            raise self._error("query failed", exc) from exc
 
     def _migrate(self) -> None:
         try:
@@ -273,7 +296,7 @@ class StudyDatabase:
             except sqlite3.Error as exc:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
-                raise StoreError(f"{self.path}: migration to schema {step + 1} failed ({exc})") from exc
+                raise self._error(f"migration to schema {step + 1} failed", exc) from exc
             log.info("study database migrated to schema %d", step + 1)
 
     @property
@@ -859,6 +882,13 @@ def _split_sql(script: str) -> list[str]:
     if current.strip():
         statements.append(current.strip())
     return statements
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    """Roll back the open transaction, if SQLite has not already done so."""
+    if conn.in_transaction:
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
 
 
 def _mark_interrupted(conn: sqlite3.Connection, host: str) -> int:

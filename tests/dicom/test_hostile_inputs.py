@@ -1,0 +1,136 @@
+"""Hostile inputs (#19 items 1 and 2): a corrupt RLE slice whose Rust decoder panics, and a header that
+claims 65535 x 65535 pixels with 8 KB of pixel data. Each becomes a one-line error naming the file;
+nothing allocates the claimed size; the CLI prints no traceback."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pydicom
+import pytest
+from hostile_dicom import make_absurd_size, make_corrupt_rle
+
+from radiology_app.cli import main
+from radiology_app.core.errors import VolumeError
+from radiology_app.dicom.volume import check_pixel_header, read_volume
+from radiology_app.importer import import_paths
+from radiology_app.store.database import StudyDatabase
+
+STUDY = "1.2.826.0.1.3680043.8.498.1001"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_logging() -> Iterator[None]:
+    """``main`` configures logging once per process, to the stderr of the test that ran first."""
+    root = logging.getLogger()
+    handlers, flag = list(root.handlers), getattr(root, "_radiology_app_configured", False)
+    root._radiology_app_configured = False  # type: ignore[attr-defined]
+    yield
+    root.handlers[:] = handlers
+    root._radiology_app_configured = flag  # type: ignore[attr-defined]
+
+
+def _imported(paths: list[Path], db: StudyDatabase) -> list:  # type: ignore[type-arg]
+    import_paths([paths[0].parent], db)
+    (series,) = db.series_for_study(STUDY)
+    return db.instances_for_series(series.series_uid)
+
+
+def test_rust_decoder_panic_is_a_volume_error_naming_the_file(
+    write_series: Callable[..., list[Path]], study_db: StudyDatabase, capfd: pytest.CaptureFixture[str]
+) -> None:
+    paths = write_series()
+    bad = make_corrupt_rle(paths[5])
+    with pytest.raises(BaseException) as raw:  # the real decoder's failure is no Exception
+        pydicom.dcmread(bad).pixel_array
+    assert not isinstance(raw.value, Exception) and type(raw.value).__name__ == "PanicException"
+    capfd.readouterr()
+    with pytest.raises(VolumeError) as caught:
+        read_volume(_imported(paths, study_db))
+    message = str(caught.value)
+    assert str(bad) in message and "PanicException" in message and "\n" not in message
+    assert "panicked" not in capfd.readouterr().err  # the Rust panic's own print is kept off the console
+
+
+def test_absurd_size_is_refused_before_any_allocation(
+    write_series: Callable[..., list[Path]], study_db: StudyDatabase
+) -> None:
+    paths = write_series()
+    for p in paths:  # the whole series claims 65535 x 65535 (12 x 8 GiB as int16)
+        make_absurd_size(p)
+    with pytest.raises(VolumeError) as caught:
+        read_volume(_imported(paths, study_db))
+    message = str(caught.value)
+    assert str(paths[0].parent) in message and "\n" not in message
+    assert "a volume of 12 x 65535 x 65535 needs 192.0 GiB" in message and "memory budget" in message
+
+
+def test_pixel_data_shorter_than_the_geometry_is_refused(
+    write_series: Callable[..., list[Path]], study_db: StudyDatabase
+) -> None:
+    paths = write_series()
+    for p in paths:
+        make_absurd_size(p, rows=1024, columns=1024)
+    with pytest.raises(VolumeError, match=r"pixel data is 8192 bytes but .*\(1024 x 1024 x 1 x 2\) needs 2097152"):
+        read_volume(_imported(paths, study_db))
+
+
+def test_header_check_compares_pixel_length_with_the_geometry(write_series: Callable[..., list[Path]]) -> None:
+    ds = pydicom.dcmread(write_series()[0])
+    check_pixel_header(ds, "x.dcm")  # a true header passes
+    ds.Rows = ds.Rows * 2
+    with pytest.raises(VolumeError, match=r"pixel data is \d+ bytes but .* needs \d+"):
+        check_pixel_header(ds, "x.dcm", budget_bytes=1 << 30)
+    ds.Rows = ds.Columns = 65535
+    with pytest.raises(VolumeError, match="more than the 1.0 GiB memory budget"):
+        check_pixel_header(ds, "x.dcm", budget_bytes=1 << 30)
+
+
+def test_volume_over_the_memory_budget_is_refused(
+    write_series: Callable[..., list[Path]], study_db: StudyDatabase
+) -> None:
+    instances = _imported(write_series(), study_db)
+    with pytest.raises(VolumeError, match="a volume of 12 x 24 x 24 needs .* memory budget"):
+        read_volume(instances, memory_budget_bytes=10_000)
+    assert read_volume(instances).hu.shape == (12, 24, 24)
+
+
+def _corrupt_one_slice(paths: list[Path]) -> Path:
+    return make_corrupt_rle(paths[4])
+
+
+def _absurd_series(paths: list[Path]) -> Path:
+    for p in paths:
+        make_absurd_size(p)
+    return paths[0].parent
+
+
+@pytest.mark.parametrize("command", ["show", "analyze"])
+@pytest.mark.parametrize("damage", [_corrupt_one_slice, _absurd_series])
+def test_cli_gives_one_line_and_records_the_failed_run(
+    command: str,
+    damage: Callable[[list[Path]], Path],
+    write_series: Callable[..., list[Path]],
+    app_home: Path,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    paths = write_series()
+    bad = damage(paths)
+    assert main(["import", str(paths[0].parent), "--json"]) == 0
+    capfd.readouterr()
+    rc = main([command, STUDY, "--json"])
+    out, err = capfd.readouterr()
+    assert "Traceback" not in err and "panicked" not in err
+    if command == "show":  # show reports the study and says why there is no volume
+        doc = json.loads(out)
+        assert rc == 0 and doc["volume"] is None and str(bad) in doc["problem"]
+    else:
+        assert rc == 1
+        (line,) = [ln for ln in err.splitlines() if ln.startswith("radiology-app: error:")]
+        assert str(bad) in line
+        with StudyDatabase(app_home / "studies.sqlite3") as db:
+            (run,) = db.analysis_runs_for_study(STUDY)
+        assert run.status == "failed" and str(bad) in run.reason
