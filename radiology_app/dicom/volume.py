@@ -6,7 +6,9 @@ missing slices and uneven spacing (the volume is resampled onto a regular grid b
 interpolation along z), duplicate positions, mixed matrix sizes or orientations (the majority is
 kept), gantry tilt. Uncompressed little-endian slices are read straight into a preallocated array;
 everything else (JPEG lossless/baseline, JPEG-LS, JPEG 2000, RLE, big endian, enhanced multi-frame)
-goes through pydicom's decoders (pylibjpeg plugins and GDCM).
+goes through pydicom's decoders (pylibjpeg plugins; GDCM only where no other plugin decodes), behind
+one guard: the header is checked against the pixel data and the memory budget first, and any decoder
+failure, a native crash such as a Rust panic included, becomes a :class:`VolumeError` naming the file.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import numpy.typing as npt
 import pydicom
 import pydicom.uid
 from pydicom.dataset import Dataset
+from pydicom.pixels.decoders.base import get_decoder
 
 from radiology_app.core.errors import VolumeError
 from radiology_app.core.guard import is_recoverable, native_stderr_captured, one_line
@@ -90,7 +93,7 @@ def check_pixel_header(
         frames = _header_int(ds, "NumberOfFrames", 1)
         samples = _header_int(ds, "SamplesPerPixel", 1)
         bits = _header_int(ds, "BitsAllocated", 16)
-    except (TypeError, ValueError) as exc:
+    except Exception as exc:  # pydicom raises many types for a malformed element (bad VR, bad text)
         raise VolumeError(f"unreadable image size in the header ({one_line(exc)})", path) from exc
     if min(rows, cols, frames, samples) < 1 or bits < 1:
         raise VolumeError(
@@ -200,16 +203,37 @@ def _ensure_transfer_syntax(ds: Dataset) -> str:
     return str(meta.get("TransferSyntaxUID", ""))
 
 
+def _drop_gdcm_where_others_decode() -> None:
+    """Remove GDCM from every pixel decoder of pydicom that has another plugin.
+
+    On data whose header disagrees with its compressed stream, GDCM throws a C++ exception that nothing
+    catches, and ``std::terminate`` aborts the whole process (SIGABRT: no Python guard can help). The
+    pylibjpeg plugins raise Python errors instead; GDCM stays only where it is the sole decoder.
+    """
+    for uid in pydicom.uid.AllTransferSyntaxes:
+        try:
+            decoder = get_decoder(uid)
+        except NotImplementedError:
+            continue
+        if "gdcm" in decoder.available_plugins and len(decoder.available_plugins) > 1:
+            decoder.remove_plugin("gdcm")
+
+
+_drop_gdcm_where_others_decode()
+
+
 def _decoded_pixels(ds: Dataset, path: str, budget_bytes: int | None) -> npt.NDArray[Any]:
     """``ds.pixel_array`` behind the guard: header checked first, any decoder failure a ``VolumeError``.
 
     A native decoder's crash (a Rust ``PanicException``, which is no ``Exception``) is caught too, and
     what it prints on stderr is kept off the console.
     """
-    check_pixel_header(ds, path, budget_bytes)
     try:
+        check_pixel_header(ds, path, budget_bytes)
         with native_stderr_captured():
             return ds.pixel_array
+    except VolumeError:
+        raise
     except BaseException as exc:
         if not is_recoverable(exc):
             raise

@@ -45,7 +45,7 @@ def test_rust_decoder_panic_is_a_volume_error_naming_the_file(
     paths = write_series()
     bad = make_corrupt_rle(paths[5])
     with pytest.raises(BaseException) as raw:  # the real decoder's failure is no Exception
-        pydicom.dcmread(bad).pixel_array
+        _ = pydicom.dcmread(bad).pixel_array
     assert not isinstance(raw.value, Exception) and type(raw.value).__name__ == "PanicException"
     capfd.readouterr()
     with pytest.raises(VolumeError) as caught:
@@ -74,18 +74,22 @@ def test_pixel_data_shorter_than_the_geometry_is_refused(
     paths = write_series()
     for p in paths:
         make_absurd_size(p, rows=1024, columns=1024)
-    with pytest.raises(VolumeError, match=r"pixel data is 8192 bytes but .*\(1024 x 1024 x 1 x 2\) needs 2097152"):
+    with pytest.raises(
+        VolumeError, match=r"pixel data is 8192 bytes but .*\(1024 x 1024 x 1 x 2\) needs 2097152"
+    ):
         read_volume(_imported(paths, study_db))
 
 
-def test_header_check_compares_pixel_length_with_the_geometry(write_series: Callable[..., list[Path]]) -> None:
+def test_header_check_compares_pixel_length_with_the_geometry(
+    write_series: Callable[..., list[Path]],
+) -> None:
     ds = pydicom.dcmread(write_series()[0])
     check_pixel_header(ds, "x.dcm")  # a true header passes
     ds.Rows = ds.Rows * 2
     with pytest.raises(VolumeError, match=r"pixel data is \d+ bytes but .* needs \d+"):
         check_pixel_header(ds, "x.dcm", budget_bytes=1 << 30)
     ds.Rows = ds.Columns = 65535
-    with pytest.raises(VolumeError, match="more than the 1.0 GiB memory budget"):
+    with pytest.raises(VolumeError, match=r"more than the 1\.0 GiB memory budget"):
         check_pixel_header(ds, "x.dcm", budget_bytes=1 << 30)
 
 
@@ -93,7 +97,7 @@ def test_volume_over_the_memory_budget_is_refused(
     write_series: Callable[..., list[Path]], study_db: StudyDatabase
 ) -> None:
     instances = _imported(write_series(), study_db)
-    with pytest.raises(VolumeError, match="a volume of 12 x 24 x 24 needs .* memory budget"):
+    with pytest.raises(VolumeError, match=r"a volume of 12 x 24 x 24 needs .* memory budget"):
         read_volume(instances, memory_budget_bytes=10_000)
     assert read_volume(instances).hu.shape == (12, 24, 24)
 
@@ -134,3 +138,40 @@ def test_cli_gives_one_line_and_records_the_failed_run(
         with StudyDatabase(app_home / "studies.sqlite3") as db:
             (run,) = db.analysis_runs_for_study(STUDY)
         assert run.status == "failed" and str(bad) in run.reason
+
+
+def test_gdcm_abort_on_a_header_that_disagrees_with_the_jpeg_ls_stream(tmp_path: Path) -> None:
+    """Found by the fuzz harness: pydicom's real JPEG-LS file with Columns = 32768 made GDCM throw a C++
+    exception into ``std::terminate`` (SIGABRT, the whole process gone). Now pylibjpeg decodes it and
+    the mismatch is a one-line refusal. Run in a child process: a regression must not kill pytest."""
+    import os
+    import subprocess
+    import sys
+
+    src = Path(pydicom.data.__file__).parent / "test_files" / "MR_small_jpeg_ls_lossless.dcm"
+    ds = pydicom.dcmread(src)
+    ds.Columns = 32768
+    bad = tmp_path / "in" / "jpegls.dcm"
+    bad.parent.mkdir()
+    ds.save_as(bad)
+    code = (
+        "import sys\n"
+        "from radiology_app.core.errors import VolumeError\n"
+        "from radiology_app.dicom.volume import read_volume\n"
+        "from radiology_app.importer import import_paths\n"
+        "from radiology_app.store.database import StudyDatabase\n"
+        "db = StudyDatabase(sys.argv[2]); import_paths([sys.argv[1]], db)\n"
+        "(study,) = db.list_studies(); (series,) = db.series_for_study(study.study_uid)\n"
+        "try:\n"
+        "    read_volume(db.instances_for_series(series.series_uid))\n"
+        "except VolumeError as exc:\n"
+        "    print(exc)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(bad), str(tmp_path / "db.sqlite3")],
+        capture_output=True,
+        text=True,
+        env={**os.environ},
+    )
+    assert proc.returncode == 0, proc.stderr[-500:]
+    assert proc.stdout.startswith(f"{bad}: cannot decode pixel data"), proc.stdout
