@@ -31,7 +31,7 @@ def make_corrupt_rle(path: Path) -> Path:
 
 
 def make_absurd_size(path: Path, rows: int = 65535, columns: int = 65535, pixel_bytes: int = 8192) -> Path:
-    """Claim ``rows`` x ``columns`` in the header of the slice at ``path`` and keep ``pixel_bytes`` of pixels."""
+    """Claim ``rows`` x ``columns`` in the header of the slice at ``path``; keep ``pixel_bytes`` of pixels."""
     ds = pydicom.dcmread(path)
     ds.Rows, ds.Columns = rows, columns
     ds.PixelData = bytes(ds.PixelData[:pixel_bytes]).ljust(pixel_bytes, b"\x00")

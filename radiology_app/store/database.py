@@ -254,7 +254,7 @@ class StudyDatabase:
             raise self._error("cannot commit", exc) from exc
 
     def _error(self, what: str, exc: sqlite3.Error) -> StoreError:
-        """A one-line :class:`StoreError` for a failed SQLite call, in words for a read-only or locked file."""
+        """A one-line :class:`StoreError` for a failed SQLite call; a read-only or locked file in words."""
         text = str(exc).lower()
         if "readonly" in text or "read-only" in text:
             return StoreError(
