@@ -13,10 +13,11 @@ failure, a native crash such as a Rust panic included, becomes a :class:`VolumeE
 
 from __future__ import annotations
 
+import contextlib
 import os
 import struct
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -295,6 +296,35 @@ def _read_native(path: str, budget_bytes: int | None) -> tuple[Dataset, npt.NDAr
         return ds, arr.reshape(rows, cols)
 
 
+@contextlib.contextmanager
+def _unreadable_as_volume_error(path: str) -> Iterator[None]:
+    """Turn any error of pydicom inside the block (a malformed element raises many types) into a
+    ``VolumeError`` naming ``path``; decoder crashes are handled by :func:`_decoded_pixels`."""
+    try:
+        yield
+    except VolumeError:
+        raise
+    except Exception as exc:
+        raise VolumeError(f"cannot read the file ({one_line(exc)})", path) from exc
+
+
+def _load_slice(path: str, meta_out: dict[str, Any], budget_bytes: int | None) -> _Stored:
+    """Read one single-frame slice's stored values and rescale (``meta_out`` gets the slice thickness)."""
+    ds, arr = _read_native(path, budget_bytes)
+    if arr is None:
+        ds = pydicom.dcmread(path, force=True)
+        arr = _decoded_pixels(ds, path, budget_bytes)
+    if arr.ndim != 2:
+        raise VolumeError(f"expected one greyscale frame, got pixel array of shape {arr.shape}", path)
+    if "thickness" not in meta_out:
+        try:
+            meta_out["thickness"] = float(ds.SliceThickness) if ds.get("SliceThickness") else None
+        except (TypeError, ValueError):
+            meta_out["thickness"] = None
+    slope, intercept = _rescale(ds)
+    return _Stored(arr, slope, intercept)
+
+
 def _single_frame_slices(
     instances: Sequence[Instance], meta_out: dict[str, Any], budget_bytes: int | None
 ) -> list[_Slice]:
@@ -303,25 +333,8 @@ def _single_frame_slices(
         path = inst.path
 
         def load(path: str = path) -> _Stored:
-            try:
-                ds, arr = _read_native(path, budget_bytes)
-                if arr is None:
-                    ds = pydicom.dcmread(path, force=True)
-            except VolumeError:
-                raise
-            except Exception as exc:
-                raise VolumeError(f"cannot read the file ({one_line(exc)})", path) from exc
-            if arr is None:
-                arr = _decoded_pixels(ds, path, budget_bytes)
-            if arr.ndim != 2:
-                raise VolumeError(f"expected one greyscale frame, got pixel array of shape {arr.shape}", path)
-            if "thickness" not in meta_out:
-                try:
-                    meta_out["thickness"] = float(ds.SliceThickness) if ds.get("SliceThickness") else None
-                except (TypeError, ValueError):
-                    meta_out["thickness"] = None
-            slope, intercept = _rescale(ds)
-            return _Stored(arr, slope, intercept)
+            with _unreadable_as_volume_error(path):
+                return _load_slice(path, meta_out, budget_bytes)
 
         pos = (
             None
@@ -345,10 +358,7 @@ def _single_frame_slices(
 
 
 def _multi_frame_slices(path: str, meta_out: dict[str, Any], budget_bytes: int | None) -> list[_Slice]:
-    try:
-        ds = pydicom.dcmread(path, force=True)
-    except Exception as exc:
-        raise VolumeError(f"cannot read the file ({one_line(exc)})", path) from exc
+    ds = pydicom.dcmread(path, force=True)
     frames = _decoded_pixels(ds, path, budget_bytes)
     n = int(ds.get("NumberOfFrames", 1) or 1)
     if frames.ndim == 2:
@@ -458,7 +468,7 @@ def read_volume(
                 f"series has {len(instances)} instances including multi-frame ones; "
                 f"read the largest ({chosen.number_of_frames} frames)"
             )
-        with quiet_pydicom() as caught_decoding:
+        with quiet_pydicom() as caught_decoding, _unreadable_as_volume_error(chosen.path):
             slices = _multi_frame_slices(chosen.path, meta, budget)
         meta["irregularities"] = len(caught_decoding)
     else:

@@ -175,3 +175,33 @@ def test_gdcm_abort_on_a_header_that_disagrees_with_the_jpeg_ls_stream(tmp_path:
     )
     assert proc.returncode == 0, proc.stderr[-500:]
     assert proc.stdout.startswith(f"{bad}: cannot decode pixel data"), proc.stdout
+
+
+def test_deflated_files_are_imported_and_a_deflate_bomb_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by the fuzz harness's seeds: every Deflated Explicit VR file was refused as "no pixel data"
+    (the pixel data was looked for in the compressed bytes)."""
+    from radiology_app.dicom import index
+
+    real = Path(pydicom.data.__file__).parent / "test_files" / "image_dfl.dcm"
+    record = index.read_header(str(real))
+    assert isinstance(record, index.HeaderRecord), record
+    monkeypatch.setattr(index, "MAX_INFLATED_BYTES", 1000)  # the real file inflates to more than that
+    refused = index.read_header(str(real))
+    assert not isinstance(refused, index.HeaderRecord)
+    assert "inflates to more than" in refused.reason
+
+
+def test_a_malformed_element_read_after_the_pixels_is_a_volume_error(
+    write_series: Callable[..., list[Path]], study_db: StudyDatabase
+) -> None:
+    """Found by the fuzz harness: an unknown VR on SliceThickness raised NotImplementedError from
+    ``read_volume`` (only the pixel decoding was guarded)."""
+    paths = write_series()
+    for p in paths:
+        raw = p.read_bytes()
+        assert raw.count(b"\x18\x00\x50\x00DS") == 1
+        p.write_bytes(raw.replace(b"\x18\x00\x50\x00DS", b"\x18\x00\x50\x00DR"))
+    with pytest.raises(VolumeError, match="cannot read the file .*Unknown Value Representation 'DR'"):
+        read_volume(_imported(paths, study_db))
