@@ -12,7 +12,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fuzz"))
 
-from dicom_fuzz import run_fuzz  # noqa: E402
+from dicom_fuzz import run_fuzz
 
 
 def test_ten_thousand_mutations() -> None:

@@ -203,5 +203,5 @@ def test_a_malformed_element_read_after_the_pixels_is_a_volume_error(
         raw = p.read_bytes()
         assert raw.count(b"\x18\x00\x50\x00DS") == 1
         p.write_bytes(raw.replace(b"\x18\x00\x50\x00DS", b"\x18\x00\x50\x00DR"))
-    with pytest.raises(VolumeError, match="cannot read the file .*Unknown Value Representation 'DR'"):
+    with pytest.raises(VolumeError, match=r"cannot read the file .*Unknown Value Representation 'DR'"):
         read_volume(_imported(paths, study_db))
