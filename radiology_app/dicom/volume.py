@@ -26,12 +26,14 @@ import numpy.typing as npt
 import pydicom
 import pydicom.uid
 from pydicom.dataset import Dataset
+from pydicom.encaps import generate_frames
 from pydicom.pixels.decoders.base import get_decoder
 
 from radiology_app.core.errors import VolumeError
 from radiology_app.core.guard import is_recoverable, native_stderr_captured, one_line
 from radiology_app.core.progress import CancelToken, ProgressCallback, check_cancel, report
 from radiology_app.core.types import Instance, Volume
+from radiology_app.dicom.codestream import codestream_mismatch
 from radiology_app.dicom.index import fast_read_dataset
 from radiology_app.dicom.quiet import quiet_pydicom
 
@@ -75,14 +77,24 @@ def _header_int(ds: Dataset, keyword: str, default: int) -> int:
     return int(value)
 
 
+def _first_frame(ds: Dataset, frames: int) -> bytes:
+    """The first compressed frame of encapsulated pixel data (``b""`` when it cannot be had)."""
+    try:
+        return next(generate_frames(ds.PixelData, number_of_frames=frames), b"")
+    except Exception:  # broken encapsulation: the decoder reports it
+        return b""
+
+
 def check_pixel_header(
     ds: Dataset, path: str, budget_bytes: int | None = None, pixel_length: int | None = None
 ) -> None:
     """Check the image header against the pixel data before anything is decoded or allocated.
 
-    Rows x Columns x frames x samples x bytes per sample must fit the memory budget, and native
-    (uncompressed) pixel data must hold at least that many bytes: ``pixel_length`` bytes when given,
-    else the length of ``ds.PixelData``.
+    Rows x Columns x frames x samples x bytes per sample must fit the memory budget; native
+    (uncompressed) pixel data must hold at least that many bytes (``pixel_length`` bytes when given,
+    else the length of ``ds.PixelData``); a compressed first frame must be of the family its transfer
+    syntax names and of the header's size (:func:`~radiology_app.dicom.codestream.codestream_mismatch`:
+    some decoders hang or abort on such disagreements).
 
     Raises
     ------
@@ -105,8 +117,13 @@ def check_pixel_header(
     voxels = rows * cols * frames * samples
     budget = budget_bytes or volume_memory_budget_bytes()
     _check_budget(voxels, f"an image of {rows} x {cols} x {frames} frame(s)", budget, path)
-    if pixel_length is None and _ensure_transfer_syntax(ds) in _NATIVE_TS:
+    syntax = _ensure_transfer_syntax(ds)
+    if pixel_length is None and syntax in _NATIVE_TS:
         pixel_length = len(ds.get("PixelData") or b"")
+    elif pixel_length is None:
+        mismatch = codestream_mismatch(syntax, _first_frame(ds, frames), rows, cols, samples)
+        if mismatch:
+            raise VolumeError(f"{mismatch}; not decoded", path)
     if pixel_length is not None:
         expected = (voxels * bits + 7) // 8
         if pixel_length < expected:

@@ -140,41 +140,63 @@ def test_cli_gives_one_line_and_records_the_failed_run(
         assert run.status == "failed" and str(bad) in run.reason
 
 
-def test_gdcm_abort_on_a_header_that_disagrees_with_the_jpeg_ls_stream(tmp_path: Path) -> None:
-    """Found by the fuzz harness: pydicom's real JPEG-LS file with Columns = 32768 made GDCM throw a C++
-    exception into ``std::terminate`` (SIGABRT, the whole process gone). Now pylibjpeg decodes it and
-    the mismatch is a one-line refusal. Run in a child process: a regression must not kill pytest."""
+_READ_IN_A_CHILD = (
+    "import sys\n"
+    "from radiology_app.core.errors import VolumeError\n"
+    "from radiology_app.dicom.volume import read_volume\n"
+    "from radiology_app.importer import import_paths\n"
+    "from radiology_app.store.database import StudyDatabase\n"
+    "db = StudyDatabase(sys.argv[2]); import_paths([sys.argv[1]], db)\n"
+    "(study,) = db.list_studies(); (series,) = db.series_for_study(study.study_uid)\n"
+    "try:\n"
+    "    read_volume(db.instances_for_series(series.series_uid))\n"
+    "except VolumeError as exc:\n"
+    "    print(exc)\n"
+)
+
+
+def _read_in_a_child(bad: Path, tmp_path: Path) -> str:
+    """Import and read ``bad`` in a child process (a regression may abort or hang it, not pytest)."""
     import os
     import subprocess
     import sys
 
-    src = Path(pydicom.data.__file__).parent / "test_files" / "MR_small_jpeg_ls_lossless.dcm"
-    ds = pydicom.dcmread(src)
-    ds.Columns = 32768
-    bad = tmp_path / "in" / "jpegls.dcm"
-    bad.parent.mkdir()
-    ds.save_as(bad)
-    code = (
-        "import sys\n"
-        "from radiology_app.core.errors import VolumeError\n"
-        "from radiology_app.dicom.volume import read_volume\n"
-        "from radiology_app.importer import import_paths\n"
-        "from radiology_app.store.database import StudyDatabase\n"
-        "db = StudyDatabase(sys.argv[2]); import_paths([sys.argv[1]], db)\n"
-        "(study,) = db.list_studies(); (series,) = db.series_for_study(study.study_uid)\n"
-        "try:\n"
-        "    read_volume(db.instances_for_series(series.series_uid))\n"
-        "except VolumeError as exc:\n"
-        "    print(exc)\n"
-    )
     proc = subprocess.run(
-        [sys.executable, "-c", code, str(bad), str(tmp_path / "db.sqlite3")],
+        [sys.executable, "-c", _READ_IN_A_CHILD, str(bad), str(tmp_path / "db.sqlite3")],
         capture_output=True,
         text=True,
         env={**os.environ},
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stderr[-500:]
-    assert proc.stdout.startswith(f"{bad}: cannot decode pixel data"), proc.stdout
+    return proc.stdout.strip()
+
+
+def _jpeg_ls_file(tmp_path: Path, **changes: object) -> Path:
+    ds = pydicom.dcmread(Path(pydicom.data.__file__).parent / "test_files" / "MR_small_jpeg_ls_lossless.dcm")
+    for keyword, value in changes.items():
+        setattr(ds.file_meta if keyword == "TransferSyntaxUID" else ds, keyword, value)
+    bad = tmp_path / "in" / "jpegls.dcm"
+    bad.parent.mkdir()
+    ds.save_as(bad)
+    return bad
+
+
+def test_header_wider_than_the_jpeg_ls_stream_is_refused_before_decoding(tmp_path: Path) -> None:
+    """Found by the fuzz harness: pydicom's real JPEG-LS file with Columns = 32768 made GDCM throw a C++
+    exception into ``std::terminate`` (SIGABRT, the whole process gone)."""
+    bad = _jpeg_ls_file(tmp_path, Columns=32768)
+    message = _read_in_a_child(bad, tmp_path)
+    assert message == f"{bad}: the compressed frame is 64 x 64 but the header says 64 x 32768; not decoded"
+
+
+def test_jpeg_ls_stream_under_a_jpeg_lossless_syntax_is_refused_before_decoding(tmp_path: Path) -> None:
+    """Found by the fuzz harness: libjpeg loops for ever on a JPEG-LS frame labelled JPEG Lossless."""
+    bad = _jpeg_ls_file(tmp_path, TransferSyntaxUID=pydicom.uid.JPEGLosslessSV1)
+    message = _read_in_a_child(bad, tmp_path)
+    assert message.endswith(
+        "the compressed frame is JPEG-LS but the transfer syntax says JPEG Lossless; not decoded"
+    )
 
 
 def test_deflated_files_are_imported_and_a_deflate_bomb_is_refused(
