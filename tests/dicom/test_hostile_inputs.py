@@ -15,7 +15,8 @@ from hostile_dicom import make_absurd_size, make_corrupt_rle
 
 from radiology_app.cli import main
 from radiology_app.core.errors import VolumeError
-from radiology_app.dicom.volume import check_pixel_header, read_volume
+from radiology_app.dicom.pixel_header import check_pixel_header
+from radiology_app.dicom.volume import read_volume
 from radiology_app.importer import import_paths
 from radiology_app.store.database import StudyDatabase
 
