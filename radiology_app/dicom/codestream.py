@@ -85,9 +85,7 @@ def codestream_mismatch(syntax: str, frame: bytes, rows: int, columns: int, samp
     if info.family != expected:
         return f"the compressed frame is {info.family} but the transfer syntax says {expected}"
     if (info.rows and info.rows != rows) or info.columns != columns:
-        return (
-            f"the compressed frame is {info.rows} x {info.columns} but the header says {rows} x {columns}"
-        )
+        return f"the compressed frame is {info.rows} x {info.columns} but the header says {rows} x {columns}"
     if info.components and info.components != samples:
         return f"the compressed frame has {info.components} component(s) but the header says {samples}"
     return None

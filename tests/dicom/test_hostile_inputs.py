@@ -5,8 +5,7 @@ nothing allocates the claimed size; the CLI prints no traceback."""
 from __future__ import annotations
 
 import json
-import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pydicom
@@ -24,14 +23,8 @@ STUDY = "1.2.826.0.1.3680043.8.498.1001"
 
 
 @pytest.fixture(autouse=True)
-def _fresh_logging() -> Iterator[None]:
-    """``main`` configures logging once per process, to the stderr of the test that ran first."""
-    root = logging.getLogger()
-    handlers, flag = list(root.handlers), getattr(root, "_radiology_app_configured", False)
-    root._radiology_app_configured = False  # type: ignore[attr-defined]
-    yield
-    root.handlers[:] = handlers
-    root._radiology_app_configured = flag  # type: ignore[attr-defined]
+def _logging(fresh_logging: None) -> None:
+    """Each test's ``main`` logs to its own stderr."""
 
 
 def _imported(paths: list[Path], db: StudyDatabase) -> list:  # type: ignore[type-arg]

@@ -3,12 +3,11 @@ database is a one-line error, not a ``sqlite3.OperationalError`` traceback (#19 
 
 from __future__ import annotations
 
-import logging
 import os
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -21,13 +20,8 @@ STUDY = "1.2.826.0.1.3680043.8.498.55"
 
 
 @pytest.fixture(autouse=True)
-def _fresh_logging() -> Iterator[None]:
-    root = logging.getLogger()
-    handlers, flag = list(root.handlers), getattr(root, "_radiology_app_configured", False)
-    root._radiology_app_configured = False  # type: ignore[attr-defined]
-    yield
-    root.handlers[:] = handlers
-    root._radiology_app_configured = flag  # type: ignore[attr-defined]
+def _logging(fresh_logging: None) -> None:
+    """Each test's ``main`` logs to its own stderr."""
 
 
 def _dead_pid() -> int:
