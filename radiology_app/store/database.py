@@ -330,14 +330,10 @@ class StudyDatabase:
         without writing when there are none (so a read-only database can still be read).
         """
         host = socket.gethostname()
-        stale = [
-            (table, run_id)
-            for table in _RUN_TABLES
-            for run_id, pid in self._query(
-                f"SELECT run_id, pid FROM {table} WHERE status='running' AND host=?", (host,)
-            )
-            if pid is not None and not _process_alive(int(pid))
-        ]
+        try:
+            stale = _stale_runs(self.connection, host)
+        except sqlite3.Error as exc:
+            raise self._error("cannot look for stale runs", exc) from exc
         if not stale:
             return 0
         with self.transaction() as conn:
@@ -891,20 +887,25 @@ def _rollback(conn: sqlite3.Connection) -> None:
             conn.execute("ROLLBACK")
 
 
-def _mark_interrupted(conn: sqlite3.Connection, host: str) -> int:
-    """Inside a transaction: mark this host's ``running`` runs of dead processes ``interrupted``."""
-    marked = 0
-    for table in _RUN_TABLES:
-        column = "finished_at" if table == "import_runs" else "updated_at"
+def _stale_runs(conn: sqlite3.Connection, host: str) -> list[tuple[str, int]]:
+    """``(table, run_id)`` of this host's ``running`` runs whose process no longer exists."""
+    return [
+        (table, int(run_id))
+        for table in _RUN_TABLES
         for run_id, pid in conn.execute(
             f"SELECT run_id, pid FROM {table} WHERE status='running' AND host=?", (host,)
-        ).fetchall():
-            if pid is not None and not _process_alive(int(pid)):
-                conn.execute(
-                    f"UPDATE {table} SET status='interrupted', {column}=? WHERE run_id=?", (_now(), run_id)
-                )
-                marked += 1
-    return marked
+        ).fetchall()
+        if pid is not None and not _process_alive(int(pid))
+    ]
+
+
+def _mark_interrupted(conn: sqlite3.Connection, host: str) -> int:
+    """Inside a transaction: mark this host's ``running`` runs of dead processes ``interrupted``."""
+    stale = _stale_runs(conn, host)
+    for table, run_id in stale:
+        column = "finished_at" if table == "import_runs" else "updated_at"
+        conn.execute(f"UPDATE {table} SET status='interrupted', {column}=? WHERE run_id=?", (_now(), run_id))
+    return len(stale)
 
 
 def _audit(conn: sqlite3.Connection, action: str, details: Mapping[str, Any]) -> None:
