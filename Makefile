@@ -6,7 +6,7 @@ APT_PACKAGES := libegl1 libgl1 libfontconfig1 libxkbcommon0 libxkbcommon-x11-0 l
 	libxcb-render-util0 libxcb-shape0 libxcb-xinerama0 libxcb-randr0 libxcb-cursor0 orthanc orthanc-dicomweb dcmtk \
 	desktop-file-utils x11-utils bc
 
-.PHONY: setup system-deps demo gui test lint benchmarks bundle bundle-smoke clean
+.PHONY: setup system-deps demo gui test lint benchmarks fuzz bundle bundle-smoke clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -41,6 +41,10 @@ lint: setup
 
 benchmarks: setup
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -s tests/benchmarks -o addopts=""
+
+# 10,000 seeded mutations of real DICOM files through import, show and volume reading (FUZZ_COUNT, FUZZ_SEED).
+fuzz: setup
+	$(PY) -m pytest -q -s tests/benchmarks/test_bench_fuzz.py -o addopts=""
 
 # The self-contained one-folder application (PyInstaller), dist/radiology-app/; see packaging/README.md.
 bundle: setup

@@ -12,8 +12,10 @@ call it. How it works:
 3. **Resumable.** Every status change is committed before the next step starts. A re-run skips ``done``
    studies, writes only the report of ``analysed`` ones (reusing their stored findings), and analyses
    the rest; failed studies are retried (``retry_failed``). A kill loses at most the study in progress.
-4. **Continues past bad studies.** Any error of one study (no CT series, broken volume, model error)
-   is recorded on its item and the batch goes on.
+4. **Continues past bad studies.** Any error of one study (no CT series, broken volume, model error,
+   a native decoder's crash such as a Rust ``PanicException``) is recorded on its item with a one-line
+   reason and the batch goes on. Runs that a killed earlier batch left ``running`` are marked
+   ``interrupted`` when it resumes.
 5. **Overlap.** While study *k* is analysed (CPU-bound inference), a reader thread reads the files of
    study *k+1*'s chosen series from disk, so its volume load finds them in the page cache. It costs
    almost no CPU (the decoding stays in the pipeline), which matters on 2 cores.
@@ -42,6 +44,7 @@ from typing import Any, Protocol
 from radiology_app.core.config import Settings
 from radiology_app.core.errors import OperationCancelled, RadiologyAppError
 from radiology_app.core.findings import Findings
+from radiology_app.core.guard import is_recoverable, one_line
 from radiology_app.core.logs import hash_uid
 from radiology_app.core.progress import CancelToken, Progress, ProgressCallback, check_cancel, report
 from radiology_app.core.types import ImportIssue
@@ -264,11 +267,6 @@ def _latest_findings(db: StudyDatabase, study_uid: str) -> Findings | None:
     return latest_findings(db, study_uid)
 
 
-def _reason(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text if isinstance(exc, RadiologyAppError) else f"{type(exc).__name__}: {text}"
-
-
 def run_batch(
     paths: Sequence[Path],
     db: StudyDatabase,
@@ -360,6 +358,7 @@ def run_batch(
             f"importing: {p.done}/{p.total or '?'} {p.unit}",
         )
 
+    db.mark_interrupted_runs()  # a batch that resumes after a kill: its dead runs are not "running"
     report(on_progress, 0, PROGRESS_UNITS, "", "finding studies")
     imported = import_paths(paths, db, on_progress=import_progress if on_progress else None, cancel=cancel)
     log.info("batch %s: %d studies, %d import issues", batch_id, len(imported.studies), len(imported.issues))
@@ -554,12 +553,13 @@ def _analyse_one(
         )
     except OperationCancelled:
         raise
-    except Exception as exc:  # one bad study must not stop the batch: record why and go on
-        if isinstance(exc, RadiologyAppError):
-            log.warning("batch %s: study %s failed: %s", batch_id, hash_uid(uid), type(exc).__name__)
-        else:
-            log.exception("batch %s: study %s failed unexpectedly", batch_id, hash_uid(uid))
-        reason = _reason(exc)
+    except BaseException as exc:  # one bad study must not stop the batch: record why and go on
+        if not is_recoverable(exc):
+            raise
+        log.warning("batch %s: study %s failed: %s", batch_id, hash_uid(uid), type(exc).__name__)
+        if not isinstance(exc, RadiologyAppError):  # a crash: the traceback goes to the log file only
+            log.info("batch %s: traceback of study %s", batch_id, hash_uid(uid), exc_info=exc)
+        reason = one_line(exc)
         db.upsert_batch_item(batch_id, uid, "failed", reason=reason, study_uid=uid)
         return BatchStudy(uid, "failed", reason=reason, elapsed_s=time.perf_counter() - started)
 

@@ -34,7 +34,6 @@ from radiology_app.core.errors import (
     ModelError,
     ModelIntegrityError,
     OperationCancelled,
-    RadiologyAppError,
     ReportError,
     VolumeError,
 )
@@ -53,6 +52,7 @@ from radiology_app.core.findings import (
     remove_nodule,
     sign_findings,
 )
+from radiology_app.core.guard import is_recoverable, one_line
 from radiology_app.core.logs import hash_uid
 from radiology_app.core.progress import CancelToken, Progress, ProgressCallback, check_cancel, report, scaled
 from radiology_app.core.types import Instance, Patient, Study, Volume
@@ -741,8 +741,11 @@ def analyze_study(
     except OperationCancelled:
         db.update_analysis_run(run_id, status="cancelled")
         raise
-    except RadiologyAppError as exc:
-        db.update_analysis_run(run_id, status="failed")
+    except BaseException as exc:
+        if not is_recoverable(exc):
+            db.update_analysis_run(run_id, status="interrupted")
+            raise
+        db.update_analysis_run(run_id, status="failed", reason=one_line(exc))
         log.warning("analysis run %d failed: %s", run_id, type(exc).__name__)
         raise
     db.update_analysis_run(run_id, findings_json=findings.to_json_text(), status="done")

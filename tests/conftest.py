@@ -80,3 +80,21 @@ def write_series(tmp_path: Path) -> Callable[..., list[Path]]:
         )
 
     return _write
+
+
+@pytest.fixture
+def fresh_logging() -> Iterator[None]:
+    """Let ``cli.main`` configure logging anew, to this test's stderr.
+
+    ``main`` configures logging once per process, and an earlier test's handlers write to its own
+    captured stderr, closed since (``--- Logging error ---`` with a traceback in this test's stderr).
+    """
+    import logging
+
+    root = logging.getLogger()
+    handlers, flag = list(root.handlers), getattr(root, "_radiology_app_configured", False)
+    root.handlers[:] = []
+    root._radiology_app_configured = False  # type: ignore[attr-defined]
+    yield
+    root.handlers[:] = handlers
+    root._radiology_app_configured = flag  # type: ignore[attr-defined]

@@ -7,13 +7,17 @@ Each submodule registers its subcommands; none imports torch at module level, so
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import importlib.util
+import logging
+import os
 import sys
 from collections.abc import Sequence
 
 from radiology_app import __version__
 from radiology_app.core.errors import OperationCancelled, RadiologyAppError
+from radiology_app.core.guard import is_recoverable, one_line
 
 #: Submodules of this package that register subcommands, in help order.
 COMMAND_MODULES = (
@@ -45,8 +49,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _subject(args: argparse.Namespace) -> str:
+    """What the command worked on (study, files), for its error line."""
+    for name in ("study", "study_uid", "file", "paths"):
+        value = getattr(args, name, None)
+        if value:
+            items = value if isinstance(value, list | tuple) else [value]
+            return " " + ", ".join(str(v) for v in items[:3]) + (" ..." if len(items) > 3 else "")
+    return ""
+
+
+def _quiet_broken_pipe() -> int:
+    """The reader of stdout went away (``... | head``): stop quietly, as command-line tools do."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # the interpreter's final flush must not fail again
+    return 141  # 128 + SIGPIPE, what a shell reports for a writer killed by SIGPIPE
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the process exit status."""
+    """Run the command line; return the process exit status.
+
+    Every failure of a handler ends as one line on stderr naming the command and what it worked on:
+    the application's own errors, and anything else (a native extension's ``PanicException``
+    included) except Ctrl-C and exits; the traceback of an unexpected one goes to the log file.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
@@ -56,13 +83,26 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     configure_logging(verbose=args.verbose)
     try:
-        return int(args.handler(args) or 0)
+        status = int(args.handler(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
+        return status
     except OperationCancelled:
         print("radiology-app: cancelled", file=sys.stderr)
         return 130
     except KeyboardInterrupt:
         print("radiology-app: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        return _quiet_broken_pipe()
     except RadiologyAppError as exc:
-        print(f"radiology-app: error: {exc}", file=sys.stderr)
+        print(f"radiology-app: error: {one_line(exc, limit=1000)}", file=sys.stderr)
+        return 1
+    except BaseException as exc:
+        if not is_recoverable(exc):
+            raise
+        logging.getLogger(__name__).info("%s failed", args.command, exc_info=exc)
+        print(
+            f"radiology-app: error: {args.command}{_subject(args)}: {one_line(exc, limit=1000)}",
+            file=sys.stderr,
+        )
         return 1

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import io
 import logging
 import os
 import struct
-from collections.abc import Iterator, Sequence
+import zlib
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +23,7 @@ import pydicom
 from pydicom.datadict import dictionary_VR, tag_for_keyword
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
-from pydicom.filereader import data_element_generator
+from pydicom.filereader import _read_file_meta_info, data_element_generator, read_preamble
 from pydicom.uid import UID
 
 from radiology_app.core.progress import CancelToken, ProgressCallback, check_cancel, report
@@ -48,6 +50,9 @@ _PER_FRAME_FG = 0x52009230
 _DIRECTORY_RECORDS = 0x00041220
 #: Bytes of pixel data sampled into the content hash: at the start, the middle and the end.
 _SAMPLE_BYTES = 1024
+_DEFLATED = "1.2.840.10008.1.2.1.99"
+#: The most a deflated data set may inflate to, bytes.
+MAX_INFLATED_BYTES = 1 << 30
 
 
 @dataclass(frozen=True)
@@ -296,15 +301,48 @@ def _read_header(path: str, src: str) -> HeaderRecord | ImportIssue:
                 return ImportIssue(src, f"not a DICOM file ({exc})")
             except (EOFError, struct.error) as exc:
                 return ImportIssue(src, f"truncated (the file ends inside the header: {type(exc).__name__})")
+            if str(getattr(ds.file_meta, "TransferSyntaxUID", "")) == _DEFLATED:
+                inflated = _inflated_data_set(fp)
+                if isinstance(inflated, str):
+                    return ImportIssue(src, inflated)
+                inner = io.BytesIO(inflated)
+                for _ in data_element_generator(inner, False, True, stop_when=_at_pixel_data):
+                    pass
+                pixel = _pixel_element(inner, ds, len(inflated), implicit=False, little=True)
+                sample = _pixel_sample(lambda n, at: inflated[at : at + n], pixel, len(inflated))
+                return _to_record(ds, path, src, size, pixel, sample)
             pixel = _pixel_element(fp, ds, size)
-        sample = b""
-        if pixel is not None and pixel.truncated is None:
-            # a cheap fingerprint of the pixels: three small reads instead of hashing the whole file
-            end = size if pixel.length < 0 else pixel.value_start + pixel.length
-            fd = fp.fileno()
-            for offset in (pixel.value_start, (pixel.value_start + end) // 2, end - _SAMPLE_BYTES):
-                sample += os.pread(fd, _SAMPLE_BYTES, max(pixel.value_start, offset))
+        fd = fp.fileno()
+        sample = _pixel_sample(lambda n, at: os.pread(fd, n, at), pixel, size)
     return _to_record(ds, path, src, size, pixel, sample)
+
+
+def _pixel_sample(read: Callable[[int, int], bytes], pixel: _Pixel | None, size: int) -> bytes:
+    """A cheap fingerprint of the pixels: three small reads (``read(n, offset)``), not the whole file."""
+    if pixel is None or pixel.truncated is not None:
+        return b""
+    end = size if pixel.length < 0 else pixel.value_start + pixel.length
+    offsets = (pixel.value_start, (pixel.value_start + end) // 2, end - _SAMPLE_BYTES)
+    return b"".join(read(_SAMPLE_BYTES, max(pixel.value_start, o)) for o in offsets)
+
+
+def _inflated_data_set(fp: Any) -> bytes | str:
+    """The inflated data set of a Deflated Explicit VR Little Endian file, or why it cannot be had.
+
+    At most :data:`MAX_INFLATED_BYTES` are inflated: a small file that would inflate to gigabytes (a
+    "deflate bomb") is refused instead of filling the memory.
+    """
+    fp.seek(0)
+    read_preamble(fp, False)
+    _read_file_meta_info(fp)
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    try:
+        inflated = inflater.decompress(fp.read(), MAX_INFLATED_BYTES)
+    except zlib.error as exc:
+        return f"corrupt deflated data set ({exc})"
+    if inflater.unconsumed_tail:
+        return f"deflated data set inflates to more than {MAX_INFLATED_BYTES >> 20} MiB; refused"
+    return inflated
 
 
 def _not_group_2(tag: int, vr: str | None, length: int) -> bool:
@@ -462,7 +500,8 @@ def _raw_ascii(ds: Dataset | None, name: str) -> str | None:
     """The value of a not-yet-converted text element when it is plain ASCII (fast path), else ``None``.
 
     Converting every element through pydicom costs more than reading the header; plain ASCII text
-    needs no character-set handling, so it is decoded here directly.
+    needs no character-set handling, so it is decoded here directly. Text with an ESC byte is ISO 2022
+    (7-bit, but with escape sequences that switch character sets) and goes through pydicom.
     """
     if ds is None:
         return None
@@ -471,7 +510,8 @@ def _raw_ascii(ds: Dataset | None, name: str) -> str | None:
     if elem is None:
         return ""
     value = elem.value
-    if type(value) is bytes and value.isascii() and vr not in _BINARY_VRS:
+    # ISO 2022 text (e.g. ISO 2022 IR 87, Japanese) is 7-bit too: its escape sequences need decoding
+    if type(value) is bytes and value.isascii() and b"\x1b" not in value and vr not in _BINARY_VRS:
         return value.decode("ascii").strip(" \x00")
     return None
 

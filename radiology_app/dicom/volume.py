@@ -6,14 +6,17 @@ missing slices and uneven spacing (the volume is resampled onto a regular grid b
 interpolation along z), duplicate positions, mixed matrix sizes or orientations (the majority is
 kept), gantry tilt. Uncompressed little-endian slices are read straight into a preallocated array;
 everything else (JPEG lossless/baseline, JPEG-LS, JPEG 2000, RLE, big endian, enhanced multi-frame)
-goes through pydicom's decoders (pylibjpeg plugins and GDCM).
+goes through pydicom's decoders (pylibjpeg plugins; GDCM only where no other plugin decodes), behind
+one guard: the header is checked against the pixel data and the memory budget first, and any decoder
+failure, a native crash such as a Rust panic included, becomes a :class:`VolumeError` naming the file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import struct
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,14 +25,22 @@ import numpy.typing as npt
 import pydicom
 import pydicom.uid
 from pydicom.dataset import Dataset
+from pydicom.pixels.decoders.base import get_decoder
 
 from radiology_app.core.errors import VolumeError
+from radiology_app.core.guard import is_recoverable, native_stderr_captured, one_line
 from radiology_app.core.progress import CancelToken, ProgressCallback, check_cancel, report
 from radiology_app.core.types import Instance, Volume
 from radiology_app.dicom.index import fast_read_dataset
+from radiology_app.dicom.pixel_header import (
+    NATIVE_LE,
+    check_memory_budget,
+    check_pixel_header,
+    ensure_transfer_syntax,
+    volume_memory_budget_bytes,
+)
 from radiology_app.dicom.quiet import quiet_pydicom
 
-_NATIVE_LE = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1"}
 _LONG_VRS = {b"OB", b"OW", b"OF", b"OD", b"OL", b"OV", b"UN"}
 _INT16_MIN, _INT16_MAX = -32768, 32767
 
@@ -102,36 +113,49 @@ def _place(out: npt.NDArray[Any], k: int, px: _Stored) -> npt.NDArray[Any]:
     return out
 
 
-def _one_line(exc: BaseException, limit: int = 300) -> str:
-    """An exception's message on one line, shortened (decoder messages can span many lines)."""
-    text = " ".join(str(exc).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+def _drop_gdcm_where_others_decode() -> None:
+    """Remove GDCM from every pixel decoder of pydicom that has another plugin.
+
+    On data whose header disagrees with its compressed stream, GDCM throws a C++ exception that nothing
+    catches, and ``std::terminate`` aborts the whole process (SIGABRT: no Python guard can help). The
+    pylibjpeg plugins raise Python errors instead; GDCM stays only where it is the sole decoder.
+    """
+    for uid in pydicom.uid.AllTransferSyntaxes:
+        try:
+            decoder = get_decoder(uid)
+        except NotImplementedError:
+            continue
+        if "gdcm" in decoder.available_plugins and len(decoder.available_plugins) > 1:
+            decoder.remove_plugin("gdcm")
 
 
-def _ensure_transfer_syntax(ds: Dataset) -> str:
-    """The transfer syntax; for a raw data set without file meta, the encoding it was read with."""
-    meta = getattr(ds, "file_meta", None)
-    if meta is None:
-        meta = ds.file_meta = pydicom.dataset.FileMetaDataset()
-    if "TransferSyntaxUID" not in meta:
-        implicit, little = ds.original_encoding
-        if implicit is not None:
-            ts = (
-                "1.2.840.10008.1.2"
-                if implicit
-                else "1.2.840.10008.1.2.1"
-                if little
-                else "1.2.840.10008.1.2.2"
-            )
-            meta.TransferSyntaxUID = pydicom.uid.UID(ts)
-    return str(meta.get("TransferSyntaxUID", ""))
+_drop_gdcm_where_others_decode()
 
 
-def _read_native(path: str) -> tuple[Dataset, npt.NDArray[Any] | None]:
+def _decoded_pixels(ds: Dataset, path: str, budget_bytes: int | None) -> npt.NDArray[Any]:
+    """``ds.pixel_array`` behind the guard: header checked first, any decoder failure a ``VolumeError``.
+
+    A native decoder's crash (a Rust ``PanicException``, which is no ``Exception``) is caught too, and
+    what it prints on stderr is kept off the console.
+    """
+    try:
+        check_pixel_header(ds, path, budget_bytes)
+        with native_stderr_captured():
+            return ds.pixel_array
+    except VolumeError:
+        raise
+    except BaseException as exc:
+        if not is_recoverable(exc):
+            raise
+        raise VolumeError(f"cannot decode pixel data ({one_line(exc)})", path) from exc
+
+
+def _read_native(path: str, budget_bytes: int | None) -> tuple[Dataset, npt.NDArray[Any] | None]:
     """Read a header and, for uncompressed little-endian greyscale, the pixels without a decoder.
 
     Returns the dataset and the stored-value array, or ``None`` when the fast path does not apply
-    (then the caller uses ``pixel_array``).
+    (then the caller uses ``pixel_array``). The header is checked (:func:`check_pixel_header`) before
+    the pixels are read.
     """
     with open(path, "rb") as fp:
         head = fp.read(132)
@@ -142,10 +166,10 @@ def _read_native(path: str) -> tuple[Dataset, npt.NDArray[Any] | None]:
             fp.seek(0)
             ds = pydicom.dcmread(fp, stop_before_pixels=True, force=True)  # raw data sets were indexed too
             implicit = bool(ds.is_implicit_VR)
-        ts = _ensure_transfer_syntax(ds)
+        ts = ensure_transfer_syntax(ds)
         bits = int(ds.get("BitsAllocated", 0) or 0)
         if (
-            ts not in _NATIVE_LE
+            ts not in NATIVE_LE
             or bits not in (8, 16)
             or int(ds.get("SamplesPerPixel", 1) or 1) != 1
             or int(ds.get("NumberOfFrames", 1) or 1) != 1
@@ -163,8 +187,9 @@ def _read_native(path: str) -> tuple[Dataset, npt.NDArray[Any] | None]:
         else:
             return ds, None
         count = rows * cols
-        if length == 0xFFFFFFFF or length < count * bits // 8:
+        if length == 0xFFFFFFFF:
             return ds, None
+        check_pixel_header(ds, path, budget_bytes, pixel_length=length)
         signed = int(ds.get("PixelRepresentation", 0) or 0) == 1
         dtype = np.dtype(("<i" if signed else "<u") + str(bits // 8))
         arr = np.fromfile(fp, dtype=dtype, count=count)
@@ -180,33 +205,45 @@ def _read_native(path: str) -> tuple[Dataset, npt.NDArray[Any] | None]:
         return ds, arr.reshape(rows, cols)
 
 
-def _single_frame_slices(instances: Sequence[Instance], meta_out: dict[str, Any]) -> list[_Slice]:
+@contextlib.contextmanager
+def _unreadable_as_volume_error(path: str) -> Iterator[None]:
+    """Turn any error of pydicom inside the block (a malformed element raises many types) into a
+    ``VolumeError`` naming ``path``; decoder crashes are handled by :func:`_decoded_pixels`."""
+    try:
+        yield
+    except VolumeError:
+        raise
+    except Exception as exc:
+        raise VolumeError(f"cannot read the file ({one_line(exc)})", path) from exc
+
+
+def _load_slice(path: str, meta_out: dict[str, Any], budget_bytes: int | None) -> _Stored:
+    """Read one single-frame slice's stored values and rescale (``meta_out`` gets the slice thickness)."""
+    ds, arr = _read_native(path, budget_bytes)
+    if arr is None:
+        ds = pydicom.dcmread(path, force=True)
+        arr = _decoded_pixels(ds, path, budget_bytes)
+    if arr.ndim != 2:
+        raise VolumeError(f"expected one greyscale frame, got pixel array of shape {arr.shape}", path)
+    if "thickness" not in meta_out:
+        try:
+            meta_out["thickness"] = float(ds.SliceThickness) if ds.get("SliceThickness") else None
+        except (TypeError, ValueError):
+            meta_out["thickness"] = None
+    slope, intercept = _rescale(ds)
+    return _Stored(arr, slope, intercept)
+
+
+def _single_frame_slices(
+    instances: Sequence[Instance], meta_out: dict[str, Any], budget_bytes: int | None
+) -> list[_Slice]:
     slices = []
     for k, inst in enumerate(instances):
         path = inst.path
 
         def load(path: str = path) -> _Stored:
-            try:
-                ds, arr = _read_native(path)
-                if arr is None:
-                    ds = pydicom.dcmread(path, force=True)
-                    _ensure_transfer_syntax(ds)
-                    arr = ds.pixel_array
-            except VolumeError:
-                raise
-            except Exception as exc:
-                raise VolumeError(
-                    f"cannot decode pixel data ({type(exc).__name__}: {_one_line(exc)})", path
-                ) from exc
-            if arr.ndim != 2:
-                raise VolumeError(f"expected one greyscale frame, got pixel array of shape {arr.shape}", path)
-            if "thickness" not in meta_out:
-                try:
-                    meta_out["thickness"] = float(ds.SliceThickness) if ds.get("SliceThickness") else None
-                except (TypeError, ValueError):
-                    meta_out["thickness"] = None
-            slope, intercept = _rescale(ds)
-            return _Stored(arr, slope, intercept)
+            with _unreadable_as_volume_error(path):
+                return _load_slice(path, meta_out, budget_bytes)
 
         pos = (
             None
@@ -229,14 +266,9 @@ def _single_frame_slices(instances: Sequence[Instance], meta_out: dict[str, Any]
     return slices
 
 
-def _multi_frame_slices(path: str, meta_out: dict[str, Any]) -> list[_Slice]:
-    try:
-        ds = pydicom.dcmread(path, force=True)
-        frames = ds.pixel_array
-    except Exception as exc:
-        raise VolumeError(
-            f"cannot decode multi-frame pixel data ({type(exc).__name__}: {exc})", path
-        ) from exc
+def _multi_frame_slices(path: str, meta_out: dict[str, Any], budget_bytes: int | None) -> list[_Slice]:
+    ds = pydicom.dcmread(path, force=True)
+    frames = _decoded_pixels(ds, path, budget_bytes)
     n = int(ds.get("NumberOfFrames", 1) or 1)
     if frames.ndim == 2:
         frames = frames[np.newaxis]
@@ -300,6 +332,7 @@ def read_volume(
     *,
     on_progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
+    memory_budget_bytes: int | None = None,
 ) -> Volume:
     """Read a series into a HU volume.
 
@@ -311,6 +344,9 @@ def read_volume(
         Called with the number of slices read (unit: ``"slices"``).
     cancel
         Polled before each slice.
+    memory_budget_bytes
+        The most memory the volume may take (:func:`volume_memory_budget_bytes` when ``None``); checked
+        against the headers before any pixel buffer is allocated.
 
     Returns
     -------
@@ -322,12 +358,15 @@ def read_volume(
     Raises
     ------
     VolumeError
-        If the series has no images, pixel data cannot be decoded, or the geometry is unusable.
+        If the series has no images, pixel data cannot be decoded (a decoder crash included), the
+        headers disagree with the pixel data, the volume is over the memory budget, or the geometry is
+        unusable.
     OperationCancelled
         If ``cancel`` was set.
     """
     if not instances:
         raise VolumeError("the series has no instances")
+    budget = memory_budget_bytes or volume_memory_budget_bytes()
     warnings: list[str] = []
     meta: dict[str, Any] = {}
     multi = [i for i in instances if i.number_of_frames > 1]
@@ -338,11 +377,11 @@ def read_volume(
                 f"series has {len(instances)} instances including multi-frame ones; "
                 f"read the largest ({chosen.number_of_frames} frames)"
             )
-        with quiet_pydicom() as caught_decoding:
-            slices = _multi_frame_slices(chosen.path, meta)
+        with quiet_pydicom() as caught_decoding, _unreadable_as_volume_error(chosen.path):
+            slices = _multi_frame_slices(chosen.path, meta, budget)
         meta["irregularities"] = len(caught_decoding)
     else:
-        slices = _single_frame_slices(instances, meta)
+        slices = _single_frame_slices(instances, meta, budget)
 
     # matrix size: keep the majority
     sizes = Counter((s.rows, s.cols) for s in slices)
@@ -458,6 +497,12 @@ def read_volume(
     # pixels
     rows, cols = slices[0].rows, slices[0].cols
     total = len(slices)
+    check_memory_budget(
+        max(total, len(grid_z)) * rows * cols,
+        f"a volume of {total} x {rows} x {cols}",
+        budget,
+        slices[0].source,
+    )
     out: npt.NDArray[Any] = np.empty((total, rows, cols), dtype=np.int16)
     with quiet_pydicom() as caught:
         for k, s in enumerate(slices):

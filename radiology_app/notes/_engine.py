@@ -213,12 +213,24 @@ def _break_spans(text: str, pattern: re.Pattern[str]) -> tuple[tuple[int, ...], 
     return tuple(s for s, _ in spans), tuple(e for _, e in spans)
 
 
+#: The farthest a sentence or clause reaches on either side of a position, characters. A note without
+#: punctuation is one endless sentence; every trigger would scan all of it (quadratic time), so the
+#: scope stops here, at a space (cues work within a few words anyway, as in NegEx's word window).
+MAX_SCOPE_CHARS = 200
+
+
 def _bounds(text: str, pos: int, pattern: re.Pattern[str]) -> tuple[int, int]:
     starts, ends = _break_spans(text, pattern)
     i = bisect_right(ends, pos)
     start = ends[i - 1] if i else 0
     j = bisect_left(starts, pos)
     end = starts[j] if j < len(starts) else len(text)
+    if start < pos - MAX_SCOPE_CHARS:
+        space = text.find(" ", pos - MAX_SCOPE_CHARS, pos)
+        start = space + 1 if space >= 0 else pos - MAX_SCOPE_CHARS
+    if end > pos + MAX_SCOPE_CHARS:
+        space = text.rfind(" ", pos, pos + MAX_SCOPE_CHARS)
+        end = space if space > pos else pos + MAX_SCOPE_CHARS
     return start, max(end, pos)
 
 
@@ -234,14 +246,24 @@ def clause_bounds(text: str, pos: int, cues: CueSet) -> tuple[int, int]:
     return s_start + c_start, s_start + c_end
 
 
-def _last_cue(pattern: re.Pattern[str], pseudo: re.Pattern[str] | None, text: str) -> re.Match[str] | None:
-    last: re.Match[str] | None = None
-    pseudo_spans = [m.span() for m in pseudo.finditer(text)] if pseudo is not None else []
-    for m in pattern.finditer(text):
-        if any(ps <= m.start() < pe for ps, pe in pseudo_spans):
-            continue
-        last = m
-    return last
+@lru_cache(maxsize=64)
+def _cue_ends(
+    text: str, pattern: re.Pattern[str], pseudo: re.Pattern[str] | None
+) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Starts and ends of the cues of ``pattern`` in the whole note, those inside a ``pseudo`` phrase
+    left out (found once per note, then looked up by bisection: linear time for any note)."""
+    pseudo_spans = SpanSet(m.span() for m in pseudo.finditer(text)) if pseudo is not None else SpanSet(())
+    spans = [m.span() for m in pattern.finditer(text) if not pseudo_spans.covers(m.start())]
+    return tuple(s for s, _ in spans), tuple(e for _, e in spans)
+
+
+def _last_cue_end(
+    text: str, lo: int, hi: int, pattern: re.Pattern[str], pseudo: re.Pattern[str] | None
+) -> int | None:
+    """End offset of the last cue lying wholly in ``text[lo:hi]``, or ``None``."""
+    starts, ends = _cue_ends(text, pattern, pseudo)
+    i = bisect_right(ends, hi) - 1
+    return ends[i] if i >= 0 and starts[i] >= lo else None
 
 
 def status_of(text: str, start: int, end: int, cues: CueSet) -> Status:
@@ -270,17 +292,16 @@ def status_of(text: str, start: int, end: int, cues: CueSet) -> Status:
         return Status.NEGATED
     if cues.post_uncertainty.match(after):
         return Status.POSSIBLE
-    before = text[c_start:start]
     found = {
-        Status.NEGATED: _last_cue(cues.pre_negation, cues.pseudo_negation, before),
-        Status.POSSIBLE: _last_cue(cues.pre_uncertainty, cues.pseudo_cue, before),
-        Status.HYPOTHETICAL: _last_cue(cues.pre_hypothetical, cues.pseudo_cue, before),
+        Status.NEGATED: _last_cue_end(text, c_start, start, cues.pre_negation, cues.pseudo_negation),
+        Status.POSSIBLE: _last_cue_end(text, c_start, start, cues.pre_uncertainty, cues.pseudo_cue),
+        Status.HYPOTHETICAL: _last_cue_end(text, c_start, start, cues.pre_hypothetical, cues.pseudo_cue),
     }
-    cued = [(m.end(), status) for status, m in found.items() if m is not None]
+    cued = [(end, status) for status, end in found.items() if end is not None]
     if not cued:
         return Status.AFFIRMED
     cue_end, status = max(cued, key=lambda c: c[0])
-    between = before[cue_end:]
+    between = text[cue_end:start]
     if cues.scope_breaker.search(between):
         return Status.AFFIRMED
     if status is Status.NEGATED and cues.narrow_negation.match(between) and re.search(r"[,，(]", between):

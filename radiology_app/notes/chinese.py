@@ -207,12 +207,12 @@ def _age_sex(text: str, relatives: Sequence[tuple[int, int]]) -> dict[str, Fact]
 
 def _smoking(text: str, relatives: Sequence[tuple[int, int]]) -> dict[str, Fact]:
     out: dict[str, Fact] = {}
-    passive = [m.span() for m in re.finditer(r"被动吸烟|二手烟", text)]
+    passive = SpanSet(m.span() for m in re.finditer(r"被动吸烟|二手烟", text))
 
     def usable(s: int, e: int) -> bool:
-        return not _in(relatives, s) and not any(ps < e and s < pe for ps, pe in passive)
+        return not _in(relatives, s) and not passive.overlaps(s, e)
 
-    taken: list[tuple[int, int]] = []
+    taken = SpanSet(())
     hits: dict[str, tuple[int, int]] = {}
     for status, pat in (
         ("never", _NEVER),
@@ -222,9 +222,9 @@ def _smoking(text: str, relatives: Sequence[tuple[int, int]]) -> dict[str, Fact]
     ):
         for m in pat.finditer(text):
             s, e = m.span()
-            if not usable(s, e) or any(ts < e and s < te for ts, te in taken):
+            if not usable(s, e) or taken.overlaps(s, e):
                 continue
-            taken.append((s, e))
+            taken.add(s, e)
             hits.setdefault(status, (s, e))
     cur = hits.get("current")
     explicit_current = cur is not None and _CURRENT.fullmatch(text, cur[0], cur[1]) is not None
@@ -295,9 +295,13 @@ def _per_day(text: str, start: int, end: int) -> tuple[float, int, int] | None:
     return None
 
 
+#: "...及家族史" right after a cancer mention: the patient's own history and the family's.
+_ALSO_FAMILY = re.compile(r"[^，。；]{0,4}?(?:及|和|、)家族史")
+
+
 def _cancer(text: str, relatives: Sequence[tuple[int, int]]) -> dict[str, Fact]:
     out: dict[str, Fact] = {}
-    hidden = [m.span() for m in _NOT_A_CANCER.finditer(text)]
+    hidden = SpanSet(m.span() for m in _NOT_A_CANCER.finditer(text))
     personal: list[Mention] = []
     family: list[Mention] = []
     sites: list[tuple[str, int, int]] = []
@@ -305,7 +309,7 @@ def _cancer(text: str, relatives: Sequence[tuple[int, int]]) -> dict[str, Fact]:
         family.append(
             Mention("family_history_lung_cancer", m.start(), m.end(), Status.NEGATED, experiencer=FAMILY)
         )
-    fam_neg_spans = [(mm.start, mm.end) for mm in family]
+    fam_neg_spans = SpanSet((mm.start, mm.end) for mm in family)
     spouses = SpanSet(clause_bounds(text, m.start(), CUES) for m in _SPOUSE.finditer(text))
     blood = SpanSet(
         clause_bounds(text, m.start(), CUES)
@@ -314,15 +318,15 @@ def _cancer(text: str, relatives: Sequence[tuple[int, int]]) -> dict[str, Fact]:
     )
     for m in _CANCER.finditer(text):
         s, e = m.span()
-        if any(hs < e and s < he for hs, he in hidden) or _BASAL_CELL.search(m.group(0)):
+        if hidden.overlaps(s, e) or _BASAL_CELL.search(m.group(0)):
             continue
         if _in(spouses, s) and not _in(blood, s):
             continue  # 其妻患肺癌: a spouse's cancer, neither the patient's nor a blood relative's
         s = _after_inner_cue(text, s, e)
         status = status_of(text, s, e, CUES)
         # "否认肿瘤病史及家族史": the patient's own history and the family's, both denied
-        also_own = re.match(r"[^，。；]{0,4}?(?:及|和|、)家族史", text[e:]) is not None
-        in_family_neg = any(fs <= s < fe for fs, fe in fam_neg_spans)
+        also_own = _ALSO_FAMILY.match(text, e) is not None
+        in_family_neg = fam_neg_spans.covers(s)
         if (_in(relatives, s) or in_family_neg) and not also_own:
             lung = _LUNG_CANCER.search(text, s, e)
             if lung is not None:

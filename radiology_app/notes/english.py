@@ -443,17 +443,24 @@ _INFORMANT_AFTER = re.compile(
 )
 
 
+@lru_cache(maxsize=8)
+def _all_relatives(text: str) -> tuple[tuple[re.Match[str], ...], tuple[int, ...]]:
+    """Every relative word of the note that names a relative, and their start offsets (found once)."""
+    found = tuple(
+        m
+        for m in _RELATIVE.finditer(text)
+        if not _INFORMANT_BEFORE.search(text[max(0, m.start() - 30) : m.start()])
+        and not _INFORMANT_AFTER.match(text, m.end())
+    )
+    return found, tuple(m.start() for m in found)
+
+
 def _relatives(text: str, start: int = 0, end: int | None = None) -> list[re.Match[str]]:
-    """Relative words that name a relative, not the informant ("Hx per wife", "daughter reports")."""
+    """Relative words in ``text[start:end]`` that name a relative, not the informant ("Hx per wife",
+    "daughter reports")."""
     stop = len(text) if end is None else end
-    found: list[re.Match[str]] = []
-    for m in _RELATIVE.finditer(text, start, stop):
-        if _INFORMANT_BEFORE.search(text[max(0, m.start() - 30) : m.start()]):
-            continue
-        if _INFORMANT_AFTER.match(text, m.end()):
-            continue
-        found.append(m)
-    return found
+    found, starts = _all_relatives(text)
+    return [m for m in found[bisect_left(starts, start) : bisect_left(starts, stop)] if m.end() <= stop]
 
 
 @lru_cache(maxsize=64)

@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 BATCH_STATUSES = ("pending", "imported", "analysed", "failed", "done")
 #: Statuses of an import run.
 IMPORT_STATUSES = ("running", "complete", "cancelled", "failed", "interrupted")
+#: Tables whose ``running`` rows record the process (``pid``, ``host``) that runs them.
+_RUN_TABLES = ("import_runs", "analysis_runs")
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,7 @@ class AnalysisRun:
     findings_json: str
     created_at: dt.datetime
     updated_at: dt.datetime
+    reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -161,7 +164,11 @@ class StudyDatabase:
     ------
     StoreError
         If the file cannot be opened, is not a database, or has a newer schema than this program.
+        Every later failure of SQLite is a one-line ``StoreError`` too (read-only or locked in words).
     """
+
+    #: How long a write waits for another program's lock before giving up, seconds.
+    busy_timeout_s = 30.0
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
@@ -176,8 +183,17 @@ class StudyDatabase:
 
     @classmethod
     def open_default(cls) -> StudyDatabase:
-        """Open the database in the data folder (``app_paths().database``)."""
-        return cls(app_paths().database)
+        """Open the database in the data folder (``app_paths().database``) at a program's start.
+
+        Runs that a dead process left ``running`` are marked ``interrupted`` (where the database can be
+        written; a read-only one is opened as it is).
+        """
+        db = cls(app_paths().database)
+        try:
+            db.mark_interrupted_runs()
+        except StoreError as exc:
+            log.warning("stale runs not marked: %s", exc)
+        return db
 
     # -- connections -------------------------------------------------------------------------------
 
@@ -187,13 +203,13 @@ class StudyDatabase:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             try:
-                conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+                conn = sqlite3.connect(self.path, timeout=self.busy_timeout_s, isolation_level=None)
                 conn.row_factory = sqlite3.Row
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=NORMAL")
                 conn.execute("PRAGMA foreign_keys=ON")
             except sqlite3.Error as exc:
-                raise StoreError(f"{self.path}: cannot open the study database ({exc})") from exc
+                raise self._error("cannot open the study database", exc) from exc
             self._local.conn = conn
             with self._lock:
                 self._all.append(conn)
@@ -222,22 +238,41 @@ class StudyDatabase:
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
-            raise StoreError(f"{self.path}: cannot start a transaction ({exc})") from exc
+            raise self._error("cannot start a transaction", exc) from exc
         try:
             yield conn
+        except sqlite3.Error as exc:
+            _rollback(conn)
+            raise self._error("cannot write", exc) from exc
         except BaseException:
-            conn.execute("ROLLBACK")
+            _rollback(conn)
             raise
         try:
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
-            raise StoreError(f"{self.path}: cannot commit ({exc})") from exc
+            _rollback(conn)
+            raise self._error("cannot commit", exc) from exc
+
+    def _error(self, what: str, exc: sqlite3.Error) -> StoreError:
+        """A one-line :class:`StoreError` for a failed SQLite call; a read-only or locked file in words."""
+        text = str(exc).lower()
+        if "readonly" in text or "read-only" in text:
+            return StoreError(
+                f"{self.path}: the study database is read-only ({what}); check the permissions of the "
+                "file and of its folder"
+            )
+        if "locked" in text or "busy" in text:
+            return StoreError(
+                f"{self.path}: the study database is locked by another program ({what}); close the "
+                "other radiology-app or wait, then try again"
+            )
+        return StoreError(f"{self.path}: {what} ({exc})")
 
     def _query(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> list[sqlite3.Row]:
         try:
             return self.connection.execute(sql, params).fetchall()
         except sqlite3.Error as exc:
-            raise StoreError(f"{self.path}: query failed ({exc})") from exc
+            raise self._error("query failed", exc) from exc
 
     def _migrate(self) -> None:
         try:
@@ -261,7 +296,7 @@ class StudyDatabase:
             except sqlite3.Error as exc:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
-                raise StoreError(f"{self.path}: migration to schema {step + 1} failed ({exc})") from exc
+                raise self._error(f"migration to schema {step + 1} failed", exc) from exc
             log.info("study database migrated to schema %d", step + 1)
 
     @property
@@ -275,23 +310,34 @@ class StudyDatabase:
         """Record the start of an import run and return its id.
 
         Runs left "running" by a process of this machine that no longer exists (killed part-way) are
-        marked "interrupted" first; what they committed stays, and this run completes it.
+        marked "interrupted" first (:meth:`mark_interrupted_runs`); what they committed stays, and this
+        run completes it.
         """
         host = socket.gethostname()
         with self.transaction() as conn:
-            for run_id, pid in conn.execute(
-                "SELECT run_id, pid FROM import_runs WHERE status='running' AND host=?", (host,)
-            ).fetchall():
-                if pid is not None and not _process_alive(int(pid)):
-                    conn.execute(
-                        "UPDATE import_runs SET status='interrupted', finished_at=? WHERE run_id=?",
-                        (_now(), run_id),
-                    )
+            _mark_interrupted(conn, host)
             cur = conn.execute(
                 "INSERT INTO import_runs (started_at, status, root_paths, pid, host) VALUES (?, ?, ?, ?, ?)",
                 (_now(), "running", json.dumps(list(root_paths)), os.getpid(), host),
             )
             return int(cur.lastrowid or 0)
+
+    def mark_interrupted_runs(self) -> int:
+        """Mark ``interrupted`` every import or analysis run left ``running`` by a dead process.
+
+        Only runs of this machine whose process no longer exists are touched (a run of a live process,
+        or of another host sharing the folder, is left alone). Returns how many runs were marked; 0
+        without writing when there are none (so a read-only database can still be read).
+        """
+        host = socket.gethostname()
+        try:
+            stale = _stale_runs(self.connection, host)
+        except sqlite3.Error as exc:
+            raise self._error("cannot look for stale runs", exc) from exc
+        if not stale:
+            return 0
+        with self.transaction() as conn:
+            return _mark_interrupted(conn, host)
 
     def finish_import_run(
         self, run_id: int, status: str, instances_added: int, instances_already_present: int
@@ -681,22 +727,26 @@ class StudyDatabase:
     # -- analysis runs -----------------------------------------------------------------------------
 
     def save_analysis_run(self, study_uid: str, findings_json: str, status: str) -> int:
-        """Store a new analysis run of a study and return its id."""
+        """Store a new analysis run of a study (with this process's id and host) and return its id."""
         now = _now()
         with self.transaction() as conn:
             cur = conn.execute(
                 "INSERT INTO analysis_runs (study_uid, status, findings_json, created_at,"
-                " updated_at) VALUES (?, ?, ?, ?, ?)",
-                (study_uid, status, findings_json, now, now),
+                " updated_at, pid, host) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (study_uid, status, findings_json, now, now, os.getpid(), socket.gethostname()),
             )
             run_id = int(cur.lastrowid or 0)
             _audit(conn, "analysis.save", {"run_id": run_id, "study": hash_uid(study_uid), "status": status})
         return run_id
 
     def update_analysis_run(
-        self, run_id: int, findings_json: str | None = None, status: str | None = None
+        self,
+        run_id: int,
+        findings_json: str | None = None,
+        status: str | None = None,
+        reason: str | None = None,
     ) -> None:
-        """Change an analysis run's findings and/or status.
+        """Change an analysis run's findings, status and/or failure reason (one line).
 
         Raises
         ------
@@ -714,6 +764,8 @@ class StudyDatabase:
                 conn.execute(
                     "UPDATE analysis_runs SET status=?, updated_at=? WHERE run_id=?", (status, _now(), run_id)
                 )
+            if reason is not None:
+                conn.execute("UPDATE analysis_runs SET reason=? WHERE run_id=?", (reason, run_id))
             _audit(
                 conn,
                 "analysis.update",
@@ -828,6 +880,34 @@ def _split_sql(script: str) -> list[str]:
     return statements
 
 
+def _rollback(conn: sqlite3.Connection) -> None:
+    """Roll back the open transaction, if SQLite has not already done so."""
+    if conn.in_transaction:
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
+
+
+def _stale_runs(conn: sqlite3.Connection, host: str) -> list[tuple[str, int]]:
+    """``(table, run_id)`` of this host's ``running`` runs whose process no longer exists."""
+    return [
+        (table, int(run_id))
+        for table in _RUN_TABLES
+        for run_id, pid in conn.execute(
+            f"SELECT run_id, pid FROM {table} WHERE status='running' AND host=?", (host,)
+        ).fetchall()
+        if pid is not None and not _process_alive(int(pid))
+    ]
+
+
+def _mark_interrupted(conn: sqlite3.Connection, host: str) -> int:
+    """Inside a transaction: mark this host's ``running`` runs of dead processes ``interrupted``."""
+    stale = _stale_runs(conn, host)
+    for table, run_id in stale:
+        column = "finished_at" if table == "import_runs" else "updated_at"
+        conn.execute(f"UPDATE {table} SET status='interrupted', {column}=? WHERE run_id=?", (_now(), run_id))
+    return len(stale)
+
+
 def _audit(conn: sqlite3.Connection, action: str, details: Mapping[str, Any]) -> None:
     conn.execute(
         "INSERT INTO audit_log (at, action, details) VALUES (?, ?, ?)",
@@ -931,6 +1011,7 @@ def _analysis(r: sqlite3.Row) -> AnalysisRun:
         findings_json=r["findings_json"],
         created_at=_dt(r["created_at"]) or dt.datetime.now(dt.UTC),
         updated_at=_dt(r["updated_at"]) or dt.datetime.now(dt.UTC),
+        reason=r["reason"],
     )
 
 

@@ -124,6 +124,12 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE import_runs ADD COLUMN pid INTEGER;
     ALTER TABLE import_runs ADD COLUMN host TEXT NOT NULL DEFAULT '';
     """,
+    # 2 -> 3: the same for analysis runs, and why a run failed (a crash of a native decoder included).
+    """
+    ALTER TABLE analysis_runs ADD COLUMN pid INTEGER;
+    ALTER TABLE analysis_runs ADD COLUMN host TEXT NOT NULL DEFAULT '';
+    ALTER TABLE analysis_runs ADD COLUMN reason TEXT NOT NULL DEFAULT '';
+    """,
 )
 
 #: The schema version this code writes.

@@ -16,6 +16,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
 from radiology_app.core.errors import OperationCancelled
+from radiology_app.core.guard import is_recoverable
 from radiology_app.core.progress import CancelToken, Progress
 
 log = logging.getLogger(__name__)
@@ -158,7 +159,9 @@ class FunctionWorker(QRunnable):
             value = self.fn(*self.args, **kwargs)
         except OperationCancelled as exc:
             self.signals.error.emit(WorkerError(exc, "", cancelled=True))
-        except Exception as exc:  # any failure must reach the user as a dialog, never kill the thread
+        except BaseException as exc:  # any failure (a native panic too) reaches the user as a dialog
+            if not is_recoverable(exc):
+                raise
             name = getattr(self.fn, "__name__", "?")
             log.warning("background task %s failed: %s", name, type(exc).__name__)
             self.signals.error.emit(WorkerError(exc, traceback.format_exc()))

@@ -114,3 +114,29 @@ class FakeReporter:
 
 def statuses(items: Any) -> dict[str, str]:
     return {s.study_uid: s.status for s in items}
+
+
+class UntrainedRegistry:
+    """A pipeline ModelRegistry whose segmenter is an untrained network (no weights file needed).
+
+    Every real step runs (volume load, sliding-window inference, measurement, rules, findings, PDF);
+    what the network finds is meaningless and not asserted.
+    """
+
+    def __init__(self) -> None:
+        import torch
+
+        from radiology_app.pipeline import ModelRegistry
+        from segmentation.inference import NoduleSegmenter
+        from segmentation.model import ModelConfig, build_unet
+
+        torch.manual_seed(0)
+        config = ModelConfig(channels=(4, 8, 16, 32))
+        self._inner = ModelRegistry()
+        self._seg = NoduleSegmenter(net=build_unet(config).eval(), config=config, name="untrained-test")
+
+    def segmenter(self) -> Any:
+        return self._seg
+
+    def diagnosis(self, settings: Any, *, saliency: bool = True) -> Any:
+        return self._inner.diagnosis(settings, saliency=saliency)

@@ -11,35 +11,14 @@ from __future__ import annotations
 import csv
 import functools
 from pathlib import Path
-from typing import Any
 
 import pytest
-from batch_helpers import make_study
+from batch_helpers import UntrainedRegistry, make_study
 
 from radiology_app import batch
 from radiology_app.store.database import StudyDatabase
 
 torch = pytest.importorskip("torch")
-
-
-class _UntrainedRegistry:
-    """A pipeline ModelRegistry whose segmenter is an untrained network (no weights file needed)."""
-
-    def __init__(self) -> None:
-        from radiology_app.pipeline import ModelRegistry
-        from segmentation.inference import NoduleSegmenter
-        from segmentation.model import ModelConfig, build_unet
-
-        torch.manual_seed(0)
-        config = ModelConfig(channels=(4, 8, 16, 32))
-        self._inner = ModelRegistry()
-        self._seg = NoduleSegmenter(net=build_unet(config).eval(), config=config, name="untrained-test")
-
-    def segmenter(self) -> Any:
-        return self._seg
-
-    def diagnosis(self, settings: Any, *, saliency: bool = True) -> Any:
-        return self._inner.diagnosis(settings, saliency=saliency)
 
 
 def test_batch_with_real_pipeline_and_reports(tmp_path: Path, db: StudyDatabase) -> None:
@@ -48,7 +27,7 @@ def test_batch_with_real_pipeline_and_reports(tmp_path: Path, db: StudyDatabase)
     torch.set_num_threads(1)
     src = tmp_path / "in"
     uids = [make_study(src, i, slices=10, size=48) for i in range(2)]
-    analyzer = functools.partial(pipeline.analyze_study, registry=_UntrainedRegistry())  # type: ignore[arg-type]
+    analyzer = functools.partial(pipeline.analyze_study, registry=UntrainedRegistry())  # type: ignore[arg-type]
     summary = tmp_path / "cohort.csv"
     result = batch.run_batch(
         [src], db, analyze=True, report_dir=tmp_path / "reports", summary_path=summary, analyzer=analyzer

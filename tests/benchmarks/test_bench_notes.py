@@ -35,3 +35,32 @@ def test_extraction_speed() -> None:
         f"\nextract_facts: {1000 * ours:.2f} ms per note; bare trigger scan: {1000 * anchor:.3f} ms; "
         f"ratio {ours / anchor:.0f}x ({len(texts)} notes x {rounds})"
     )
+
+
+def _megabyte(unit: str) -> str:
+    return (unit * (1_000_000 // len(unit) + 1))[:1_000_000]
+
+
+def test_one_megabyte_note_in_linear_time() -> None:
+    """Budget: 1 MB in under 2 s. Once quadratic (24 s at 1 MB): every trigger rescanned its clause,
+    and a note without punctuation is one clause. Prints 250 kB and 1 MB: linear time is a ratio of 4."""
+    texts = [n.text for n in load_corpus(Path(__file__).resolve().parents[1] / "data" / "notes")]
+    english = " ".join(t for t in texts if t.isascii())
+    kinds = {
+        "corpus notes (en)": english,
+        "corpus notes (zh)": " ".join(t for t in texts if not t.isascii()),
+        "no punctuation (en)": "patient has cough and fever smoker 30 pack years history of breast cancer "
+        "no hemoptysis mother had lung cancer ",
+        "no punctuation (zh)": "患者咳嗽发热吸烟三十年无咯血有乳腺癌病史母亲肺癌",
+    }
+    for name, unit in kinds.items():
+        full = _megabyte(unit)
+        times = []
+        for size in (250_000, 1_000_000):
+            t0 = time.perf_counter()
+            extract_facts(full[:size])
+            times.append(time.perf_counter() - t0)
+        print(
+            f"\nextract_facts, {name}: 250 kB {times[0]:.2f} s, 1 MB {times[1]:.2f} s "
+            f"(budget 2 s; ratio {times[1] / times[0]:.1f}, linear = 4)"
+        )

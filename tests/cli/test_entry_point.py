@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 from radiology_app import __version__
 
@@ -35,3 +36,32 @@ def test_version_and_help_do_not_import_torch() -> None:
 def test_no_subcommand_is_a_usage_error() -> None:
     proc = subprocess.run([sys.executable, "-m", "radiology_app"], capture_output=True, text=True)
     assert proc.returncode == 2
+
+
+def test_closed_pipe_ends_quietly(tmp_path: Path) -> None:
+    """``radiology-app studies --json | head -c 1``: the reader leaves; no BrokenPipeError traceback."""
+    import os
+
+    from radiology_app.core.types import Patient, Study
+    from radiology_app.store.database import StudyDatabase
+
+    with StudyDatabase(tmp_path / "studies.sqlite3") as db:  # enough studies to overflow the pipe buffer
+        run = db.begin_import_run([])
+        db.write_import_batch(
+            run,
+            patients=[Patient(f"P{i}", "A^B") for i in range(2000)],
+            studies=[Study(f"1.2.3.{i}", f"P{i}") for i in range(2000)],
+            series=[],
+            instances=[],
+            issues=[],
+        )
+    env = {**os.environ, "RADIOLOGY_APP_HOME": str(tmp_path)}
+    proc = subprocess.run(
+        f"{sys.executable} -m radiology_app studies --json | head -c 1",
+        shell=True,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert proc.stdout == "["
+    assert proc.stderr == ""

@@ -46,3 +46,26 @@ def test_real_text_is_kept(tmp_path: Path) -> None:
         "SOMATOM Force",
         "Omnipaque 350",
     )
+
+
+def test_iso_2022_ir_87_names_are_decoded_though_every_byte_is_7_bit(tmp_path: Path) -> None:
+    """pydicom's real Japanese test file, and a CT slice named the same way, through the importer:
+    ESC sequences switch to JIS X 0208 inside 7-bit bytes, so the ASCII fast path must not take them."""
+    from radiology_app.importer import import_paths
+    from radiology_app.store.database import StudyDatabase
+
+    name = "Yamada^Tarou=山田^太郎=やまだ^たろう"
+    record = read_header(str(Path(pydicom.data.__file__).parent / "charset_files" / "chrH31.dcm"))
+    assert isinstance(record, HeaderRecord) and record.patient.name == name
+    hu = np.zeros((1, 8, 8), dtype=np.int16)
+    path = write_ct_series(hu, (1, 1, 1), tmp_path / "ct", patient=PATIENT, study=STUDY, uid_seed="j")[0]
+    ds = pydicom.dcmread(path)
+    ds.SpecificCharacterSet = ["", "ISO 2022 IR 87"]
+    ds.PatientName = name
+    ds.save_as(path)
+    raw = path.read_bytes()
+    assert b"\x1b$B" in raw and raw[raw.index(b"Yamada") :].split(b"\x00")[0].isascii()  # 7-bit only
+    with StudyDatabase(tmp_path / "db.sqlite3") as db:
+        import_paths([path], db)
+        (study,) = db.list_studies()
+        assert study.patient_name == name

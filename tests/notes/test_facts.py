@@ -498,3 +498,13 @@ def test_regression_trap_context(
 ) -> None:
     f = extract_facts(note).facts[fact]
     assert (f.experiencer, f.certainty, f.temporality) == (experiencer, certainty, temporality)
+
+
+def test_a_cue_reaches_a_limited_distance_in_an_unpunctuated_note() -> None:
+    """A note without punctuation is one clause; a cue's scope stops after a fixed distance (it was the
+    whole note, which made extraction quadratic): near, "denies" negates; 360 characters away, not."""
+    from radiology_app.notes.facts import extract_facts
+
+    assert extract_facts("patient denies lorem ipsum cough").facts["cough"].value is False
+    far = extract_facts("patient denies " + "lorem ipsum " * 30 + "cough").facts["cough"]
+    assert far.value is True and far.certainty == "affirmed"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QTimer
@@ -96,3 +98,24 @@ def test_model_pool_is_single_threaded() -> None:
 )
 def test_error_text_names_the_problem(exc: BaseException, needle: str) -> None:
     assert needle in error_text(exc)
+
+
+def test_a_native_panic_reaches_the_gui_as_an_error(
+    qtbot: QtBot, write_series: Callable[..., list[Path]]
+) -> None:
+    """The Rust RLE decoder's real ``PanicException`` derives from BaseException, not Exception: the
+    worker must still report it (it escaped, and the GUI never heard that the task ended)."""
+    import pydicom
+    from hostile_dicom import make_corrupt_rle
+
+    bad = make_corrupt_rle(write_series()[0])
+
+    def decode(*, on_progress: object = None, cancel: object = None) -> object:
+        return pydicom.dcmread(bad).pixel_array  # straight to the decoder, no guard of ours
+
+    w = FunctionWorker(decode)
+    with qtbot.waitSignal(w.signals.error, timeout=5000) as err:
+        start_worker(w)
+    qtbot.waitUntil(lambda: w.done)
+    error = err.args[0]
+    assert isinstance(error, WorkerError) and type(error.exception).__name__ == "PanicException"
