@@ -106,6 +106,9 @@ class CandidateClassifier:
         Operating threshold on the nodule probability (the config's unless changed).
     batch_size
         Crops per forward pass.
+    onnx
+        The network as an ONNX Runtime model (:class:`segmentation.onnx_runtime.OrtModel`, crops to
+        probabilities); when set, :meth:`score` runs it instead of ``net``.
     """
 
     net: Any
@@ -114,6 +117,7 @@ class CandidateClassifier:
     unet_sha256: str = ""
     threshold: float = -1.0
     batch_size: int = 128
+    onnx: Any = None
 
     def __post_init__(self) -> None:
         if self.threshold < 0:
@@ -131,8 +135,11 @@ class CandidateClassifier:
         out = np.zeros(len(crops), dtype=np.float32)
         with torch.inference_mode():
             for a in range(0, len(crops), self.batch_size):
-                x = torch.from_numpy(np.ascontiguousarray(x_all[a : a + self.batch_size]))
-                out[a : a + len(x)] = torch.sigmoid(self.net(x)[:, 0]).numpy()
+                x = np.ascontiguousarray(x_all[a : a + self.batch_size], dtype=np.float32)
+                if self.onnx is not None:
+                    out[a : a + len(x)] = self.onnx(x)
+                else:
+                    out[a : a + len(x)] = torch.sigmoid(self.net(torch.from_numpy(x))[:, 0]).numpy()
         return blend_with_unet(out, crops, self.config.unet_weight)
 
 

@@ -7,9 +7,10 @@ instances, filtered, and mapped back to the original grid by interpolating the p
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +37,7 @@ from segmentation.measure import (
     measure_nodule,
 )
 from segmentation.model import ModelConfig, build_unet, normalize_hu
+from segmentation.onnx_runtime import BACKENDS, OrtModel, cached_onnx, export_classifier_onnx, export_unet_onnx
 from segmentation.resample import grid_like, nearest_index, nearest_resize, resample_image, target_shape
 from segmentation.weights import MODELS_DIR, read_verified
 
@@ -47,6 +49,8 @@ log = logging.getLogger(__name__)
 #: The shipped weights and their model card.
 DEFAULT_WEIGHTS = MODELS_DIR / "nodule_unet.safetensors"
 DEFAULT_CARD = MODELS_DIR / "nodule_unet.md"
+#: Where :func:`with_onnx` keeps the exported ONNX graphs unless told otherwise.
+DEFAULT_ONNX_CACHE = Path.home() / ".cache" / "segmentation" / "onnx"
 #: Grid (mm) of the lung mask computed during inference.
 LUNG_GRID_MM = 2.5
 #: How far (mm) beyond the dilated lung mask network peaks still make candidates (with a classifier).
@@ -159,6 +163,9 @@ class NoduleSegmenter:
         Optional candidate classifier (:mod:`segmentation.fp_reduction`). With it, every local
         maximum of the probability (and every small blob) is a candidate and the classifier,
         not ``min_max_probability``, decides which are nodules.
+    onnx
+        The network as an ONNX Runtime model (:class:`segmentation.onnx_runtime.OrtModel`); when set,
+        :meth:`predict` runs it instead of ``net`` (see :func:`with_onnx`).
     """
 
     net: Any
@@ -174,6 +181,7 @@ class NoduleSegmenter:
     overlap: float = 0.25
     sw_batch_size: int = 2
     classifier: Any = None
+    onnx: Any = None
 
     @property
     def detection_threshold(self) -> float:
@@ -184,6 +192,8 @@ class NoduleSegmenter:
         """Nodule probability for a batch of normalised patches ``[B, 1, z, y, x]``."""
         import torch
 
+        if self.onnx is not None:
+            return torch.from_numpy(self.onnx(x.cpu().numpy()))
         with torch.inference_mode():
             logits = self.net(x)
             return torch.softmax(logits, dim=1)[:, 1:2]
@@ -251,7 +261,12 @@ class SegmentationResult:
 
 
 def load_model(
-    weights: Path | None = None, *, card: Path | None = None, classifier: Path | None = None
+    weights: Path | None = None,
+    *,
+    card: Path | None = None,
+    classifier: Path | None = None,
+    backend: str = "pytorch",
+    onnx_cache: Path | None = None,
 ) -> NoduleSegmenter:
     """Load a nodule U-Net from safetensors after checking its SHA-256 against its model card.
 
@@ -265,6 +280,12 @@ def load_model(
     classifier
         Candidate-classifier weights; the shipped ones go with the shipped U-Net (``weights`` is
         ``None``), other U-Nets get none unless given.
+    backend
+        ``"pytorch"``, or ``"onnxruntime"`` to run both networks through ONNX Runtime (see
+        :func:`with_onnx`).
+    onnx_cache
+        Folder of the exported ONNX graphs (``onnxruntime`` only); :data:`DEFAULT_ONNX_CACHE` when
+        ``None``.
 
     Returns
     -------
@@ -274,8 +295,13 @@ def load_model(
     Raises
     ------
     ModelIntegrityError
-        When the file or card is missing, the hash differs, or the file is not a nodule U-Net.
+        When the file or card is missing, the hash differs, the file is not a nodule U-Net, the
+        backend is unknown or the ONNX export fails.
     """
+    if backend not in BACKENDS:
+        raise ModelIntegrityError(
+            Path(weights or DEFAULT_WEIGHTS), f"unknown backend {backend!r} (use {' or '.join(BACKENDS)})"
+        )
     path = Path(weights) if weights is not None else DEFAULT_WEIGHTS
     digest, meta, tensors = read_verified(path, card)
     if "config" not in meta:
@@ -299,7 +325,45 @@ def load_model(
                 clf_path, f"trained on the candidates of U-Net {clf.unet_sha256[:12]}, not {digest[:12]}"
             )
         seg.classifier = clf
-    return seg
+    return with_onnx(seg, onnx_cache) if backend == "onnxruntime" else seg
+
+
+def _state_sha256(net: Any) -> str:
+    """SHA-256 of a network's parameters and buffers (names and float32 values), for in-memory networks."""
+    h = hashlib.sha256()
+    for name, tensor in sorted(net.state_dict().items()):
+        h.update(name.encode())
+        h.update(np.ascontiguousarray(tensor.detach().cpu().float().numpy()).tobytes())
+    return h.hexdigest()
+
+
+def with_onnx(seg: NoduleSegmenter, cache_dir: Path | None = None) -> NoduleSegmenter:
+    """A copy of ``seg`` whose U-Net and classifier run through ONNX Runtime (exported into ``cache_dir``).
+
+    The graphs are exported from ``seg``'s own networks on first use (keyed by the weights' SHA-256,
+    or by a hash of the parameters of an in-memory network) and checked against their manifest on
+    every load (:func:`segmentation.onnx_runtime.cached_onnx`).
+
+    Raises
+    ------
+    ModelIntegrityError
+        When the export fails or ONNX Runtime cannot open a graph.
+    """
+    cache = Path(cache_dir) if cache_dir is not None else DEFAULT_ONNX_CACHE
+    unet_file = cached_onnx(
+        cache, "nodule_unet", seg.sha256 or _state_sha256(seg.net), lambda p: export_unet_onnx(seg.net, p)
+    )
+    clf = seg.classifier
+    if clf is not None:
+        cfg = clf.config
+        clf_file = cached_onnx(
+            cache,
+            "nodule_fp",
+            clf.sha256 or _state_sha256(clf.net),
+            lambda p: export_classifier_onnx(clf.net, cfg.in_channels, cfg.crop_size, p),
+        )
+        clf = replace(clf, onnx=OrtModel(clf_file))
+    return replace(seg, onnx=OrtModel(unet_file), classifier=clf)
 
 
 def _elongation(region: NDArray[np.bool_], spacing: Sequence[float], *, voxel_extent: bool = True) -> float:
