@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import os
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -110,7 +111,9 @@ def export_unet_onnx(net: Any, path: Path) -> None:
             return torch.softmax(self.inner(x), dim=1)[:, 1:2]
 
     axes = {0: "b", 2: "z", 3: "y", 4: "x"}
-    with torch.inference_mode(False), torch.no_grad():
+    with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
+        # the tracer's notes on instance norm and shape checks do not apply to an eval-mode graph
+        warnings.simplefilter("ignore")
         torch.onnx.export(
             _Probability(net).eval(),
             (torch.zeros(1, 1, 32, 32, 32),),
@@ -136,7 +139,8 @@ def export_classifier_onnx(net: Any, in_channels: int, crop_size: int, path: Pat
             return torch.sigmoid(self.inner(x)[:, 0])
 
     s = crop_size
-    with torch.inference_mode(False), torch.no_grad():
+    with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
         torch.onnx.export(
             _Probability(net).eval(),
             (torch.zeros(2, in_channels, s, s, s),),
