@@ -802,11 +802,13 @@ def _run(
         warnings.append("no clinical note: facts unknown; the differential relies on the image")
     check_cancel(cancel)
     report(on_progress, 160, 1000, "", "loading the segmentation model")
-    # the diagnosis model (mostly imports and file reads) loads in the background during segmentation
+    segmenter = registry.segmenter(settings)
+    # the diagnosis model (mostly imports and file reads) loads in the background during segmentation;
+    # it starts once the segmenter is loaded, so the two never import torch and MONAI at the same time
+    # (concurrent imports of MONAI can deadlock)
     loader = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="dx-loader")
     diag_future = loader.submit(registry.diagnosis, settings, saliency=False)
     loader.shutdown(wait=False)
-    segmenter = registry.segmenter(settings)
     try:
         seg = inference.segment_nodules(
             volume.hu,

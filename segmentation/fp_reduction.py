@@ -163,8 +163,13 @@ def centre_probability(crops: NDArray[np.generic]) -> NDArray[np.float32]:
     return peak
 
 
-def load_classifier(weights: Path | None = None, *, card: Path | None = None) -> CandidateClassifier:
+def load_classifier(
+    weights: Path | None = None, *, card: Path | None = None, build: bool = True
+) -> CandidateClassifier:
     """Load the candidate classifier after checking its SHA-256 against its model card.
+
+    With ``build=False`` only its configuration is read (``net`` is ``None``; torch is not imported),
+    for a classifier run through ONNX Runtime.
 
     Raises
     ------
@@ -172,14 +177,16 @@ def load_classifier(weights: Path | None = None, *, card: Path | None = None) ->
         When the file or card is missing, the hash differs, or the file is not a classifier.
     """
     path = Path(weights) if weights is not None else DEFAULT_FP_WEIGHTS
-    digest, meta, tensors = read_verified(path, card)
+    digest, meta, tensors = read_verified(path, card, with_tensors=build)
     if meta.get("format") != FP_FORMAT or "config" not in meta:
         raise ModelIntegrityError(path, f"not a {FP_FORMAT} file")
     config = ClassifierConfig.from_json(meta["config"])
-    net = build_classifier(config)
-    try:
-        net.load_state_dict(tensors)
-    except RuntimeError as exc:
-        raise ModelIntegrityError(path, f"weights do not fit the network ({exc})") from exc
-    net.eval()
+    net = None
+    if build:
+        net = build_classifier(config)
+        try:
+            net.load_state_dict(tensors)
+        except RuntimeError as exc:
+            raise ModelIntegrityError(path, f"weights do not fit the network ({exc})") from exc
+        net.eval()
     return CandidateClassifier(net=net, config=config, sha256=digest, unet_sha256=meta.get("unet_sha256", ""))

@@ -7,9 +7,10 @@ instances, filtered, and mapped back to the original grid by interpolating the p
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,8 +38,15 @@ from segmentation.measure import (
     measure_nodule,
 )
 from segmentation.model import ModelConfig, build_unet, normalize_hu
-from segmentation.onnx_runtime import BACKENDS, OrtModel, cached_onnx, export_classifier_onnx, export_unet_onnx
+from segmentation.onnx_runtime import (
+    BACKENDS,
+    OrtModel,
+    cached_onnx,
+    export_classifier_onnx,
+    export_unet_onnx,
+)
 from segmentation.resample import grid_like, nearest_index, nearest_resize, resample_image, target_shape
+from segmentation.sliding_window import sliding_window, window_count
 from segmentation.weights import MODELS_DIR, read_verified
 
 if TYPE_CHECKING:
@@ -193,7 +201,7 @@ class NoduleSegmenter:
         import torch
 
         if self.onnx is not None:
-            return torch.from_numpy(self.onnx(x.cpu().numpy()))
+            return torch.from_numpy(self.onnx(x.cpu().numpy())).to(x.device)
         with torch.inference_mode():
             logits = self.net(x)
             return torch.softmax(logits, dim=1)[:, 1:2]
@@ -303,29 +311,37 @@ def load_model(
             Path(weights or DEFAULT_WEIGHTS), f"unknown backend {backend!r} (use {' or '.join(BACKENDS)})"
         )
     path = Path(weights) if weights is not None else DEFAULT_WEIGHTS
-    digest, meta, tensors = read_verified(path, card)
+    torch_backend = backend == "pytorch"
+    digest, meta, tensors = read_verified(path, card, with_tensors=torch_backend)
     if "config" not in meta:
         raise ModelIntegrityError(path, "no network config in the file's metadata")
     config = ModelConfig.from_json(meta["config"])
-    net = build_unet(config)
-    try:
-        net.load_state_dict(tensors)
-    except RuntimeError as exc:
-        raise ModelIntegrityError(path, f"weights do not fit the network ({exc})") from exc
-    net.eval()
+    net = None
+    if torch_backend:
+        net = build_unet(config)
+        try:
+            net.load_state_dict(tensors)
+        except RuntimeError as exc:
+            raise ModelIntegrityError(path, f"weights do not fit the network ({exc})") from exc
+        net.eval()
     seg = NoduleSegmenter(net=net, config=config, sha256=digest)
     for key, attr in (("threshold", "threshold"), ("min_max_probability", "min_max_probability")):
         if key in config.extra:
             setattr(seg, attr, float(config.extra[key]))
     clf_path = classifier if classifier is not None else (DEFAULT_FP_WEIGHTS if weights is None else None)
     if clf_path is not None and (classifier is not None or clf_path.is_file()):
-        clf = load_classifier(clf_path)
+        clf = load_classifier(clf_path, build=torch_backend)
         if clf.unet_sha256 and clf.unet_sha256 != digest:
             raise ModelIntegrityError(
                 clf_path, f"trained on the candidates of U-Net {clf.unet_sha256[:12]}, not {digest[:12]}"
             )
         seg.classifier = clf
-    return with_onnx(seg, onnx_cache) if backend == "onnxruntime" else seg
+    if torch_backend:
+        return seg
+    # the torch networks are built only when a graph must be exported (the first run)
+    return _attach_onnx(
+        seg, onnx_cache, functools.cache(lambda: load_model(weights, card=card, classifier=classifier))
+    )
 
 
 def _state_sha256(net: Any) -> str:
@@ -349,9 +365,19 @@ def with_onnx(seg: NoduleSegmenter, cache_dir: Path | None = None) -> NoduleSegm
     ModelIntegrityError
         When the export fails or ONNX Runtime cannot open a graph.
     """
+    return _attach_onnx(seg, cache_dir, lambda: seg)
+
+
+def _attach_onnx(
+    seg: NoduleSegmenter, cache_dir: Path | None, torch_model: Callable[[], NoduleSegmenter]
+) -> NoduleSegmenter:
+    """``seg`` with ONNX Runtime models from the cache; ``torch_model()`` gives the networks to export."""
     cache = Path(cache_dir) if cache_dir is not None else DEFAULT_ONNX_CACHE
     unet_file = cached_onnx(
-        cache, "nodule_unet", seg.sha256 or _state_sha256(seg.net), lambda p: export_unet_onnx(seg.net, p)
+        cache,
+        "nodule_unet",
+        seg.sha256 or _state_sha256(seg.net),
+        lambda p: export_unet_onnx(torch_model().net, p),
     )
     clf = seg.classifier
     if clf is not None:
@@ -360,7 +386,7 @@ def with_onnx(seg: NoduleSegmenter, cache_dir: Path | None = None) -> NoduleSegm
             cache,
             "nodule_fp",
             clf.sha256 or _state_sha256(clf.net),
-            lambda p: export_classifier_onnx(clf.net, cfg.in_channels, cfg.crop_size, p),
+            lambda p: export_classifier_onnx(torch_model().classifier.net, cfg.in_channels, cfg.crop_size, p),
         )
         clf = replace(clf, onnx=OrtModel(clf_file))
     return replace(seg, onnx=OrtModel(unet_file), classifier=clf)
@@ -433,15 +459,6 @@ def _refine(
     return full
 
 
-def _windows(shape: Sequence[int], roi: int, overlap: float) -> int:
-    n = 1
-    for s in shape:
-        size = max(int(s), roi)
-        step = max(int(roi * (1.0 - overlap)), 1)
-        n *= int(np.ceil((size - roi) / step)) + 1
-    return n
-
-
 def _interp_matrix(n_src: int, coords: NDArray[np.float64]) -> NDArray[np.float32]:
     """Linear-interpolation weights (len(coords) x n_src) at fractional source coordinates."""
     c = np.clip(coords, 0.0, n_src - 1.0)
@@ -494,17 +511,36 @@ def _sliding_window(
     done0: int,
     total: int,
 ) -> NDArray[np.float32]:
+    """The network's Gaussian-blended sliding window over ``img`` (HU): MONAI's with torch, or its numpy
+    twin (:mod:`segmentation.sliding_window`) with ONNX Runtime, which then needs no torch at all."""
+    n_batches = int(np.ceil(window_count(img.shape, seg.roi_size, seg.overlap) / seg.sw_batch_size))
+    cval = float(normalize_hu(np.array([-1000.0]))[0])
+
+    def step(done: int) -> None:
+        check_cancel(cancel)
+        report(on_progress, done0 + done, total, f"window batch {done}/{n_batches}")
+
+    if seg.onnx is not None:
+        check_cancel(cancel)
+        return sliding_window(
+            normalize_hu(img),
+            seg.onnx,
+            seg.roi_size,
+            seg.overlap,
+            seg.sw_batch_size,
+            cval,
+            on_batch=lambda done, _n: step(done),
+        )
     import torch
     from monai.inferers.utils import sliding_window_inference
 
     calls = [0]
-    n_batches = int(np.ceil(_windows(img.shape, seg.roi_size, seg.overlap) / seg.sw_batch_size))
 
     def predictor(x: torch.Tensor) -> torch.Tensor:
         check_cancel(cancel)
         out = seg.predict(x)
         calls[0] += 1
-        report(on_progress, done0 + calls[0], total, f"window batch {calls[0]}/{n_batches}")
+        step(calls[0])
         return out
 
     # on the network's device (the CPU in the application; a GPU in fp_bulk)
@@ -519,7 +555,7 @@ def _sliding_window(
             overlap=seg.overlap,
             mode="gaussian",
             padding_mode="constant",
-            cval=float(normalize_hu(np.array([-1000.0]))[0]),
+            cval=cval,
         )
     assert isinstance(prob, torch.Tensor)
     return np.ascontiguousarray(prob[0, 0].float().cpu().numpy(), dtype=np.float32)
@@ -624,7 +660,7 @@ def segment_nodules(
     hi = np.minimum(idx.max(axis=0) + margin + 1, np.array(shape_w))
     crop = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
     sub = img_w[crop]
-    n_batches = int(np.ceil(_windows(sub.shape, seg.roi_size, seg.overlap) / seg.sw_batch_size))
+    n_batches = int(np.ceil(window_count(sub.shape, seg.roi_size, seg.overlap) / seg.sw_batch_size))
     total = n_batches + 2
     report(on_progress, 0, total, "network")
     prob_crop = _sliding_window(seg, sub, on_progress, cancel, 0, total)

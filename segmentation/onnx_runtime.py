@@ -1,9 +1,10 @@
 """ONNX Runtime for the nodule U-Net and the candidate classifier: export into a cache, check, run.
 
 The ONNX graphs are exported at run time from the verified safetensors weights (nothing is ever
-downloaded). The export is deterministic for a given torch version, so each cached file is named by
-the weights' SHA-256, the torch version and the opset, and its own SHA-256 is recorded beside it in a
-manifest that the loader checks; a missing, partial or altered file is exported again.
+downloaded). The export is deterministic for a given torch version; each cached file is named by the
+weights' SHA-256 and the opset, and its own SHA-256 is recorded beside it in a manifest (with the
+torch version that exported it) that the loader checks; a missing, partial or altered file is
+exported again. A cached graph that passes its check is used without importing torch.
 """
 
 from __future__ import annotations
@@ -65,26 +66,33 @@ def cached_onnx(
     ModelIntegrityError
         When the export fails or its result cannot be written.
     """
-    import torch
-
-    stem = f"{kind}-{weights_sha256[:16]}-torch{torch.__version__.split('+')[0]}-opset{OPSET}"
+    stem = f"{kind}-{weights_sha256[:16]}-opset{OPSET}"
     path = cache_dir / f"{stem}.onnx"
     manifest = cache_dir / f"{stem}.json"
     if path.is_file() and manifest.is_file():
         try:
             recorded = json.loads(manifest.read_text(encoding="utf-8"))
-            if recorded.get("weights_sha256") == weights_sha256 and recorded.get("onnx_sha256") == _sha256(path):
+            if recorded.get("weights_sha256") == weights_sha256 and recorded.get("onnx_sha256") == _sha256(
+                path
+            ):
                 return path
         except (OSError, ValueError, AttributeError):
             pass
         log.warning("cached ONNX graph %s fails its check; exporting it again", path.name)
+    import torch
+
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
         export(tmp)
         digest = _sha256(tmp)
         os.replace(tmp, path)
-        body = {"weights_sha256": weights_sha256, "onnx_sha256": digest, "opset": OPSET, "torch": torch.__version__}
+        body = {
+            "weights_sha256": weights_sha256,
+            "onnx_sha256": digest,
+            "opset": OPSET,
+            "torch": torch.__version__,
+        }
         mtmp = manifest.with_name(f".{manifest.name}.{os.getpid()}.part")
         mtmp.write_text(json.dumps(body, indent=1), encoding="utf-8")
         os.replace(mtmp, manifest)

@@ -3,8 +3,9 @@
 Each axis is resampled by a small weight matrix: linear interpolation where the grid gets finer, a
 stretched triangle (anti-aliasing) where it gets coarser, or nearest neighbour for label maps. The
 volume is produced one output slice at a time (a few weighted input slices, then sparse in-plane
-products), so no full-size float copy or transpose is made. The mapping preserves the volume's extent: original index ``i`` sits at
-new coordinate ``(i + 0.5) * m / n - 0.5`` for ``n`` original and ``m`` new voxels along an axis.
+products), so no full-size float copy or transpose is made. The mapping preserves the volume's
+extent: original index ``i`` sits at new coordinate ``(i + 0.5) * m / n - 0.5`` for ``n`` original
+and ``m`` new voxels along an axis.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from segmentation.fp_reduction import CandidateClassifier, ClassifierConfig, bui
 from segmentation.inference import NoduleSegmenter, load_model, segment_nodules, with_onnx
 from segmentation.phantom.chest import make_chest_phantom
 from segmentation.phantom.nodules import NoduleSpec
+from segmentation.sliding_window import sliding_window, window_count
 
 SMALL = {"shape_zyx": (40, 128, 128), "spacing_zyx_mm": (7.0, 2.8, 2.8), "with_vessels": False}
 TINY_FP = ClassifierConfig(channels=(4, 8), strides=(2, 2), crop_size=32, threshold=0.5)
@@ -72,3 +73,31 @@ def test_export_cache_is_deterministic_and_hash_checked(tmp_path: Path, tiny_seg
 def test_unknown_backend_is_refused() -> None:
     with pytest.raises(ModelIntegrityError, match="unknown backend 'tensorflow'"):
         load_model(backend="tensorflow")
+
+
+@pytest.mark.parametrize("shape", [(20, 45, 70), (40, 33, 32)])
+def test_numpy_sliding_window_equals_monai(shape: tuple[int, int, int]) -> None:
+    import torch
+    from monai.inferers.utils import sliding_window_inference
+
+    def net(x: np.ndarray) -> np.ndarray:  # position-dependent, so misplaced windows would show
+        ramp = np.linspace(0.0, 1.0, x.shape[-1], dtype=np.float32)
+        return np.tanh(x[:, :1] * 0.7 + ramp).astype(np.float32)
+
+    img = np.random.default_rng(3).normal(size=shape).astype(np.float32)
+    ours = sliding_window(img, net, 32, 0.25, 3, -1.25)
+    theirs = sliding_window_inference(
+        torch.from_numpy(img)[None, None],
+        roi_size=(32, 32, 32),
+        sw_batch_size=3,
+        predictor=lambda t: torch.from_numpy(net(t.numpy())),
+        overlap=0.25,
+        mode="gaussian",
+        padding_mode="constant",
+        cval=-1.25,
+    )
+    assert isinstance(theirs, torch.Tensor)
+    np.testing.assert_allclose(ours, theirs[0, 0].numpy(), atol=1e-5)
+    calls: list[int] = []
+    sliding_window(img, net, 32, 0.25, 1, -1.25, on_batch=lambda done, total: calls.append(total))
+    assert calls == [window_count(shape, 32, 0.25)] * len(calls) and len(calls) == calls[0]
