@@ -63,7 +63,7 @@ def nearest_resize(volume: NDArray[GenericT], shape: Sequence[int]) -> NDArray[G
     """Nearest-neighbour resampling of a label or mask volume to ``shape``, keeping its dtype."""
     src = np.asarray(volume)
     iz, iy, ix = (nearest_index(src.shape[a], int(shape[a])) for a in range(3))
-    picked: NDArray[GenericT] = np.empty((len(iz), len(iy), len(ix)), dtype=src.dtype)
+    picked: NDArray[GenericT] = np.empty_like(src, shape=(len(iz), len(iy), len(ix)))
     for k, z in enumerate(iz.tolist()):  # slice by slice: a cache-friendly gather
         picked[k] = src[z][iy][:, ix]
     return picked

@@ -48,7 +48,9 @@ def web_archive(archive: ArchiveFixture) -> ArchiveFixture:
     return archive
 
 
-def test_wado_reports_each_instance_against_the_series_counts(web_archive: ArchiveFixture, tmp_path: Path) -> None:
+def test_wado_reports_each_instance_against_the_series_counts(
+    web_archive: ArchiveFixture, tmp_path: Path
+) -> None:
     seen: list[Progress] = []
     result = web.wado_retrieve_study(
         web_archive.server.node, web_archive.studies["pat"], tmp_path, on_progress=seen.append

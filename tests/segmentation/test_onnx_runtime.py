@@ -41,7 +41,8 @@ def test_onnx_runtime_matches_pytorch(tmp_path: Path, with_classifier: NoduleSeg
     x = torch.from_numpy(rng.normal(size=(2, 1, 32, 48, 32)).astype(np.float32))
     np.testing.assert_allclose(ort.predict(x).numpy(), with_classifier.predict(x).numpy(), atol=1e-4)
     crops = rng.normal(size=(5, 2, 32, 32, 32)).astype(np.float32)
-    np.testing.assert_allclose(ort.classifier.score(crops), with_classifier.classifier.score(crops), atol=1e-4)
+    clf, ort_clf = with_classifier.classifier, ort.classifier
+    np.testing.assert_allclose(ort_clf.score(crops), clf.score(crops), atol=1e-4)
 
     ph: Any = make_chest_phantom(21, nodules=[NoduleSpec("solid", 14.0)], **SMALL)  # type: ignore[arg-type]
     a = segment_nodules(ph.hu, ph.spacing_zyx_mm, segmenter=with_classifier, return_probability=True)
@@ -52,7 +53,9 @@ def test_onnx_runtime_matches_pytorch(tmp_path: Path, with_classifier: NoduleSeg
     assert np.array_equal(a.labels, b.labels)
 
 
-def test_export_cache_is_deterministic_and_hash_checked(tmp_path: Path, tiny_segmenter: NoduleSegmenter) -> None:
+def test_export_cache_is_deterministic_and_hash_checked(
+    tmp_path: Path, tiny_segmenter: NoduleSegmenter
+) -> None:
     with_onnx(tiny_segmenter, tmp_path / "a")
     with_onnx(tiny_segmenter, tmp_path / "b")
     (graph,) = (tmp_path / "a").glob("nodule_unet-*.onnx")
