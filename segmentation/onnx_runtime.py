@@ -192,6 +192,9 @@ class OrtModel:
         opts.intra_op_num_threads = threads or ort_threads()
         opts.inter_op_num_threads = 1
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # idle threads sleep instead of spinning: on a busy machine (a model loading beside it, other
+        # programs) spinning threads take the cores the working ones need
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own exception types
