@@ -654,10 +654,11 @@ def segment_nodules(
     if not lung_w.any():
         lung_o = np.zeros(hu.shape, dtype=np.uint8) if lung is None else np.asarray(lung, dtype=np.uint8)
         return SegmentationResult(labels, None, lung_o, [], seg.sha256, pool, enhanced, calcium_hu)
-    idx = np.argwhere(lung_w > 0)
+    # the lungs' bounding box from the mask's projections (no list of every lung voxel)
+    inside = [np.flatnonzero(lung_w.any(axis=tuple(b for b in range(3) if b != a))) for a in range(3)]
     margin = int(np.ceil(10.0 / w))
-    lo = np.maximum(idx.min(axis=0) - margin, 0)
-    hi = np.minimum(idx.max(axis=0) + margin + 1, np.array(shape_w))
+    lo = np.maximum(np.array([i[0] for i in inside]) - margin, 0)
+    hi = np.minimum(np.array([i[-1] for i in inside]) + margin + 1, np.array(shape_w))
     crop = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
     sub = img_w[crop]
     n_batches = int(np.ceil(window_count(sub.shape, seg.roi_size, seg.overlap) / seg.sw_batch_size))
