@@ -129,18 +129,20 @@ class CandidateClassifier:
         The classifier's nodule probability, blended with the U-Net's peak probability at the
         crop's centre by ``config.unet_weight``.
         """
-        import torch
-
         x_all = crops[:, : self.config.in_channels]
         out = np.zeros(len(crops), dtype=np.float32)
-        with torch.inference_mode():
-            for a in range(0, len(crops), self.batch_size):
-                x = np.ascontiguousarray(x_all[a : a + self.batch_size], dtype=np.float32)
-                if self.onnx is not None:
-                    out[a : a + len(x)] = self.onnx(x)
-                else:
-                    out[a : a + len(x)] = torch.sigmoid(self.net(torch.from_numpy(x))[:, 0]).numpy()
+        for a in range(0, len(crops), self.batch_size):
+            x = np.ascontiguousarray(x_all[a : a + self.batch_size], dtype=np.float32)
+            out[a : a + len(x)] = self.onnx(x) if self.onnx is not None else self._torch_probability(x)
         return blend_with_unet(out, crops, self.config.unet_weight)
+
+    def _torch_probability(self, x: NDArray[np.float32]) -> NDArray[np.float32]:
+        """The PyTorch network's nodule probability for a batch of crops."""
+        import torch
+
+        with torch.inference_mode():
+            prob: NDArray[np.float32] = torch.sigmoid(self.net(torch.from_numpy(x))[:, 0]).numpy()
+        return prob
 
 
 def blend_with_unet(

@@ -11,7 +11,7 @@ import pytest
 
 from segmentation.errors import ModelIntegrityError
 from segmentation.fp_reduction import CandidateClassifier, ClassifierConfig, build_classifier
-from segmentation.inference import NoduleSegmenter, load_model, segment_nodules, with_onnx
+from segmentation.inference import DEFAULT_WEIGHTS, NoduleSegmenter, load_model, segment_nodules, with_onnx
 from segmentation.phantom.chest import make_chest_phantom
 from segmentation.phantom.nodules import NoduleSpec
 from segmentation.sliding_window import sliding_window, window_count
@@ -104,3 +104,24 @@ def test_numpy_sliding_window_equals_monai(shape: tuple[int, int, int]) -> None:
     calls: list[int] = []
     sliding_window(img, net, 32, 0.25, 1, -1.25, on_batch=lambda done, total: calls.append(total))
     assert calls == [window_count(shape, 32, 0.25)] * len(calls) and len(calls) == calls[0]
+
+
+@pytest.mark.skipif(not DEFAULT_WEIGHTS.exists(), reason="nodule U-Net weights not shipped")
+def test_a_cached_graph_runs_the_detector_without_torch(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    load_model(backend="onnxruntime", onnx_cache=tmp_path)  # exports (torch is loaded here anyway)
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "import numpy as np\n"
+        "from segmentation.inference import load_model, segment_nodules\n"
+        f"seg = load_model(backend='onnxruntime', onnx_cache=Path({str(tmp_path)!r}))\n"
+        "hu = np.full((24, 64, 64), -800.0, dtype=np.float32)\n"
+        "segment_nodules(hu, (5.0, 5.0, 5.0), segmenter=seg, lung=np.ones(hu.shape, np.uint8))\n"
+        "print(sorted(m for m in ('torch', 'monai') if m in sys.modules))\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]"
