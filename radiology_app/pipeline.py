@@ -75,36 +75,44 @@ class ModelRegistry:
     """Loads each model once per process and hands out the cached instance (thread-safe).
 
     The nodule segmenter and the fused diagnosis model are loaded lazily, on first use; the diagnosis
-    model is keyed by the settings that change it (backend, text backbone, adapter).
+    model is keyed by the settings that change it (backend, text backbone, adapter). Each kind has its
+    own lock, so one can load (e.g. the diagnosis model in the background) while the other does.
     """
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._segmenter: Any = None
+        self._segmenter_lock = threading.Lock()
+        self._diagnosis_lock = threading.Lock()
+        self._segmenters: dict[str, Any] = {}
         self._diagnosis: dict[tuple[str, str, str, bool], Any] = {}
 
-    def segmenter(self) -> Any:
-        """The nodule segmenter (``segmentation.inference.load_model()``).
+    def segmenter(self, settings: Settings | None = None) -> Any:
+        """The nodule segmenter (``segmentation.inference.load_model()``) on the settings' backend.
+
+        With ``segmentation_backend == "onnxruntime"`` its networks run through ONNX Runtime, exported
+        on first use into ``<data folder>/onnx`` (hash-checked there on every load).
 
         Raises
         ------
         ModelIntegrityError
             If the weights do not match their model card.
         ModelError
-            If the model cannot be loaded.
+            If the model cannot be loaded or exported.
         """
-        with self._lock:
-            if self._segmenter is None:
+        backend = (settings or load_settings()).segmentation_backend
+        with self._segmenter_lock:
+            if backend not in self._segmenters:
                 from segmentation import errors as seg_errors
                 from segmentation import inference
 
                 try:
-                    self._segmenter = inference.load_model()
+                    self._segmenters[backend] = inference.load_model(
+                        backend=backend, onnx_cache=app_paths().home / "onnx"
+                    )
                 except seg_errors.ModelIntegrityError as exc:
                     raise ModelIntegrityError(str(exc)) from exc
                 except (seg_errors.SegmentationError, OSError, ValueError, RuntimeError) as exc:
                     raise ModelError(f"cannot load the nodule segmentation model ({exc})") from exc
-            return self._segmenter
+            return self._segmenters[backend]
 
     def diagnosis(self, settings: Settings, *, saliency: bool = True) -> Any:
         """The fused diagnosis model for ``settings`` (``radiology_app.diagnosis.api``).
@@ -121,7 +129,7 @@ class ModelRegistry:
             If the model cannot be loaded (including a hash mismatch).
         """
         key = (settings.inference_backend, settings.text_backbone_dir, settings.adapter_dir, saliency)
-        with self._lock:
+        with self._diagnosis_lock:
             if key not in self._diagnosis:
                 from radiology_app.diagnosis import api
 
@@ -130,8 +138,9 @@ class ModelRegistry:
 
     def clear(self) -> None:
         """Forget every loaded model (e.g. after the settings changed)."""
-        with self._lock:
-            self._segmenter = None
+        with self._segmenter_lock:
+            self._segmenters.clear()
+        with self._diagnosis_lock:
             self._diagnosis.clear()
 
 
@@ -796,11 +805,13 @@ def _run(
         warnings.append("no clinical note: facts unknown; the differential relies on the image")
     check_cancel(cancel)
     report(on_progress, 160, 1000, "", "loading the segmentation model")
-    # the diagnosis model (mostly imports and file reads) loads in the background during segmentation
+    segmenter = registry.segmenter(settings)
+    # the diagnosis model (mostly imports and file reads) loads in the background during segmentation;
+    # it starts once the segmenter is loaded, so the two never import torch and MONAI at the same time
+    # (concurrent imports of MONAI can deadlock)
     loader = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="dx-loader")
     diag_future = loader.submit(registry.diagnosis, settings, saliency=False)
     loader.shutdown(wait=False)
-    segmenter = registry.segmenter()
     try:
         seg = inference.segment_nodules(
             volume.hu,

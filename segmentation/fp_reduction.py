@@ -106,6 +106,9 @@ class CandidateClassifier:
         Operating threshold on the nodule probability (the config's unless changed).
     batch_size
         Crops per forward pass.
+    onnx
+        The network as an ONNX Runtime model (:class:`segmentation.onnx_runtime.OrtModel`, crops to
+        probabilities); when set, :meth:`score` runs it instead of ``net``.
     """
 
     net: Any
@@ -114,6 +117,7 @@ class CandidateClassifier:
     unet_sha256: str = ""
     threshold: float = -1.0
     batch_size: int = 128
+    onnx: Any = None
 
     def __post_init__(self) -> None:
         if self.threshold < 0:
@@ -125,15 +129,20 @@ class CandidateClassifier:
         The classifier's nodule probability, blended with the U-Net's peak probability at the
         crop's centre by ``config.unet_weight``.
         """
-        import torch
-
         x_all = crops[:, : self.config.in_channels]
         out = np.zeros(len(crops), dtype=np.float32)
-        with torch.inference_mode():
-            for a in range(0, len(crops), self.batch_size):
-                x = torch.from_numpy(np.ascontiguousarray(x_all[a : a + self.batch_size]))
-                out[a : a + len(x)] = torch.sigmoid(self.net(x)[:, 0]).numpy()
+        for a in range(0, len(crops), self.batch_size):
+            x = np.ascontiguousarray(x_all[a : a + self.batch_size], dtype=np.float32)
+            out[a : a + len(x)] = self.onnx(x) if self.onnx is not None else self._torch_probability(x)
         return blend_with_unet(out, crops, self.config.unet_weight)
+
+    def _torch_probability(self, x: NDArray[np.float32]) -> NDArray[np.float32]:
+        """The PyTorch network's nodule probability for a batch of crops."""
+        import torch
+
+        with torch.inference_mode():
+            prob: NDArray[np.float32] = torch.sigmoid(self.net(torch.from_numpy(x))[:, 0]).numpy()
+        return prob
 
 
 def blend_with_unet(
@@ -156,8 +165,13 @@ def centre_probability(crops: NDArray[np.generic]) -> NDArray[np.float32]:
     return peak
 
 
-def load_classifier(weights: Path | None = None, *, card: Path | None = None) -> CandidateClassifier:
+def load_classifier(
+    weights: Path | None = None, *, card: Path | None = None, build: bool = True
+) -> CandidateClassifier:
     """Load the candidate classifier after checking its SHA-256 against its model card.
+
+    With ``build=False`` only its configuration is read (``net`` is ``None``; torch is not imported),
+    for a classifier run through ONNX Runtime.
 
     Raises
     ------
@@ -165,14 +179,16 @@ def load_classifier(weights: Path | None = None, *, card: Path | None = None) ->
         When the file or card is missing, the hash differs, or the file is not a classifier.
     """
     path = Path(weights) if weights is not None else DEFAULT_FP_WEIGHTS
-    digest, meta, tensors = read_verified(path, card)
+    digest, meta, tensors = read_verified(path, card, with_tensors=build)
     if meta.get("format") != FP_FORMAT or "config" not in meta:
         raise ModelIntegrityError(path, f"not a {FP_FORMAT} file")
     config = ClassifierConfig.from_json(meta["config"])
-    net = build_classifier(config)
-    try:
-        net.load_state_dict(tensors)
-    except RuntimeError as exc:
-        raise ModelIntegrityError(path, f"weights do not fit the network ({exc})") from exc
-    net.eval()
+    net = None
+    if build:
+        net = build_classifier(config)
+        try:
+            net.load_state_dict(tensors)
+        except RuntimeError as exc:
+            raise ModelIntegrityError(path, f"weights do not fit the network ({exc})") from exc
+        net.eval()
     return CandidateClassifier(net=net, config=config, sha256=digest, unet_sha256=meta.get("unet_sha256", ""))

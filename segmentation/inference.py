@@ -7,9 +7,11 @@ instances, filtered, and mapped back to the original grid by interpolating the p
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +38,15 @@ from segmentation.measure import (
     measure_nodule,
 )
 from segmentation.model import ModelConfig, build_unet, normalize_hu
+from segmentation.onnx_runtime import (
+    BACKENDS,
+    OrtModel,
+    cached_onnx,
+    export_classifier_onnx,
+    export_unet_onnx,
+)
 from segmentation.resample import grid_like, nearest_index, nearest_resize, resample_image, target_shape
+from segmentation.sliding_window import sliding_window, window_count
 from segmentation.weights import MODELS_DIR, read_verified
 
 if TYPE_CHECKING:
@@ -47,6 +57,8 @@ log = logging.getLogger(__name__)
 #: The shipped weights and their model card.
 DEFAULT_WEIGHTS = MODELS_DIR / "nodule_unet.safetensors"
 DEFAULT_CARD = MODELS_DIR / "nodule_unet.md"
+#: Where :func:`with_onnx` keeps the exported ONNX graphs unless told otherwise.
+DEFAULT_ONNX_CACHE = Path.home() / ".cache" / "segmentation" / "onnx"
 #: Grid (mm) of the lung mask computed during inference.
 LUNG_GRID_MM = 2.5
 #: How far (mm) beyond the dilated lung mask network peaks still make candidates (with a classifier).
@@ -159,6 +171,9 @@ class NoduleSegmenter:
         Optional candidate classifier (:mod:`segmentation.fp_reduction`). With it, every local
         maximum of the probability (and every small blob) is a candidate and the classifier,
         not ``min_max_probability``, decides which are nodules.
+    onnx
+        The network as an ONNX Runtime model (:class:`segmentation.onnx_runtime.OrtModel`); when set,
+        :meth:`predict` runs it instead of ``net`` (see :func:`with_onnx`).
     """
 
     net: Any
@@ -174,6 +189,7 @@ class NoduleSegmenter:
     overlap: float = 0.25
     sw_batch_size: int = 2
     classifier: Any = None
+    onnx: Any = None
 
     @property
     def detection_threshold(self) -> float:
@@ -184,6 +200,8 @@ class NoduleSegmenter:
         """Nodule probability for a batch of normalised patches ``[B, 1, z, y, x]``."""
         import torch
 
+        if self.onnx is not None:
+            return torch.from_numpy(self.onnx(x.cpu().numpy())).to(x.device)
         with torch.inference_mode():
             logits = self.net(x)
             return torch.softmax(logits, dim=1)[:, 1:2]
@@ -251,7 +269,12 @@ class SegmentationResult:
 
 
 def load_model(
-    weights: Path | None = None, *, card: Path | None = None, classifier: Path | None = None
+    weights: Path | None = None,
+    *,
+    card: Path | None = None,
+    classifier: Path | None = None,
+    backend: str = "pytorch",
+    onnx_cache: Path | None = None,
 ) -> NoduleSegmenter:
     """Load a nodule U-Net from safetensors after checking its SHA-256 against its model card.
 
@@ -265,6 +288,12 @@ def load_model(
     classifier
         Candidate-classifier weights; the shipped ones go with the shipped U-Net (``weights`` is
         ``None``), other U-Nets get none unless given.
+    backend
+        ``"pytorch"``, or ``"onnxruntime"`` to run both networks through ONNX Runtime (see
+        :func:`with_onnx`).
+    onnx_cache
+        Folder of the exported ONNX graphs (``onnxruntime`` only); :data:`DEFAULT_ONNX_CACHE` when
+        ``None``.
 
     Returns
     -------
@@ -274,32 +303,93 @@ def load_model(
     Raises
     ------
     ModelIntegrityError
-        When the file or card is missing, the hash differs, or the file is not a nodule U-Net.
+        When the file or card is missing, the hash differs, the file is not a nodule U-Net, the
+        backend is unknown or the ONNX export fails.
     """
+    if backend not in BACKENDS:
+        raise ModelIntegrityError(
+            Path(weights or DEFAULT_WEIGHTS), f"unknown backend {backend!r} (use {' or '.join(BACKENDS)})"
+        )
     path = Path(weights) if weights is not None else DEFAULT_WEIGHTS
-    digest, meta, tensors = read_verified(path, card)
+    torch_backend = backend == "pytorch"
+    digest, meta, tensors = read_verified(path, card, with_tensors=torch_backend)
     if "config" not in meta:
         raise ModelIntegrityError(path, "no network config in the file's metadata")
     config = ModelConfig.from_json(meta["config"])
-    net = build_unet(config)
-    try:
-        net.load_state_dict(tensors)
-    except RuntimeError as exc:
-        raise ModelIntegrityError(path, f"weights do not fit the network ({exc})") from exc
-    net.eval()
+    net = None
+    if torch_backend:
+        net = build_unet(config)
+        try:
+            net.load_state_dict(tensors)
+        except RuntimeError as exc:
+            raise ModelIntegrityError(path, f"weights do not fit the network ({exc})") from exc
+        net.eval()
     seg = NoduleSegmenter(net=net, config=config, sha256=digest)
     for key, attr in (("threshold", "threshold"), ("min_max_probability", "min_max_probability")):
         if key in config.extra:
             setattr(seg, attr, float(config.extra[key]))
     clf_path = classifier if classifier is not None else (DEFAULT_FP_WEIGHTS if weights is None else None)
     if clf_path is not None and (classifier is not None or clf_path.is_file()):
-        clf = load_classifier(clf_path)
+        clf = load_classifier(clf_path, build=torch_backend)
         if clf.unet_sha256 and clf.unet_sha256 != digest:
             raise ModelIntegrityError(
                 clf_path, f"trained on the candidates of U-Net {clf.unet_sha256[:12]}, not {digest[:12]}"
             )
         seg.classifier = clf
-    return seg
+    if torch_backend:
+        return seg
+    # the torch networks are built only when a graph must be exported (the first run)
+    return _attach_onnx(
+        seg, onnx_cache, functools.cache(lambda: load_model(weights, card=card, classifier=classifier))
+    )
+
+
+def _state_sha256(net: Any) -> str:
+    """SHA-256 of a network's parameters and buffers (names and float32 values), for in-memory networks."""
+    h = hashlib.sha256()
+    for name, tensor in sorted(net.state_dict().items()):
+        h.update(name.encode())
+        h.update(np.ascontiguousarray(tensor.detach().cpu().float().numpy()).tobytes())
+    return h.hexdigest()
+
+
+def with_onnx(seg: NoduleSegmenter, cache_dir: Path | None = None) -> NoduleSegmenter:
+    """A copy of ``seg`` whose U-Net and classifier run through ONNX Runtime (exported into ``cache_dir``).
+
+    The graphs are exported from ``seg``'s own networks on first use (keyed by the weights' SHA-256,
+    or by a hash of the parameters of an in-memory network) and checked against their manifest on
+    every load (:func:`segmentation.onnx_runtime.cached_onnx`).
+
+    Raises
+    ------
+    ModelIntegrityError
+        When the export fails or ONNX Runtime cannot open a graph.
+    """
+    return _attach_onnx(seg, cache_dir, lambda: seg)
+
+
+def _attach_onnx(
+    seg: NoduleSegmenter, cache_dir: Path | None, torch_model: Callable[[], NoduleSegmenter]
+) -> NoduleSegmenter:
+    """``seg`` with ONNX Runtime models from the cache; ``torch_model()`` gives the networks to export."""
+    cache = Path(cache_dir) if cache_dir is not None else DEFAULT_ONNX_CACHE
+    unet_file = cached_onnx(
+        cache,
+        "nodule_unet",
+        seg.sha256 or _state_sha256(seg.net),
+        lambda p: export_unet_onnx(torch_model().net, p),
+    )
+    clf = seg.classifier
+    if clf is not None:
+        cfg = clf.config
+        clf_file = cached_onnx(
+            cache,
+            "nodule_fp",
+            clf.sha256 or _state_sha256(clf.net),
+            lambda p: export_classifier_onnx(torch_model().classifier.net, cfg.in_channels, cfg.crop_size, p),
+        )
+        clf = replace(clf, onnx=OrtModel(clf_file))
+    return replace(seg, onnx=OrtModel(unet_file), classifier=clf)
 
 
 def _elongation(region: NDArray[np.bool_], spacing: Sequence[float], *, voxel_extent: bool = True) -> float:
@@ -369,15 +459,6 @@ def _refine(
     return full
 
 
-def _windows(shape: Sequence[int], roi: int, overlap: float) -> int:
-    n = 1
-    for s in shape:
-        size = max(int(s), roi)
-        step = max(int(roi * (1.0 - overlap)), 1)
-        n *= int(np.ceil((size - roi) / step)) + 1
-    return n
-
-
 def _interp_matrix(n_src: int, coords: NDArray[np.float64]) -> NDArray[np.float32]:
     """Linear-interpolation weights (len(coords) x n_src) at fractional source coordinates."""
     c = np.clip(coords, 0.0, n_src - 1.0)
@@ -430,17 +511,36 @@ def _sliding_window(
     done0: int,
     total: int,
 ) -> NDArray[np.float32]:
+    """The network's Gaussian-blended sliding window over ``img`` (HU): MONAI's with torch, or its numpy
+    twin (:mod:`segmentation.sliding_window`) with ONNX Runtime, which then needs no torch at all."""
+    n_batches = int(np.ceil(window_count(img.shape, seg.roi_size, seg.overlap) / seg.sw_batch_size))
+    cval = float(normalize_hu(np.array([-1000.0]))[0])
+
+    def step(done: int) -> None:
+        check_cancel(cancel)
+        report(on_progress, done0 + done, total, f"window batch {done}/{n_batches}")
+
+    if seg.onnx is not None:
+        check_cancel(cancel)
+        return sliding_window(
+            normalize_hu(img),
+            seg.onnx,
+            seg.roi_size,
+            seg.overlap,
+            seg.sw_batch_size,
+            cval,
+            on_batch=lambda done, _n: step(done),
+        )
     import torch
     from monai.inferers.utils import sliding_window_inference
 
     calls = [0]
-    n_batches = int(np.ceil(_windows(img.shape, seg.roi_size, seg.overlap) / seg.sw_batch_size))
 
     def predictor(x: torch.Tensor) -> torch.Tensor:
         check_cancel(cancel)
         out = seg.predict(x)
         calls[0] += 1
-        report(on_progress, done0 + calls[0], total, f"window batch {calls[0]}/{n_batches}")
+        step(calls[0])
         return out
 
     # on the network's device (the CPU in the application; a GPU in fp_bulk)
@@ -455,7 +555,7 @@ def _sliding_window(
             overlap=seg.overlap,
             mode="gaussian",
             padding_mode="constant",
-            cval=float(normalize_hu(np.array([-1000.0]))[0]),
+            cval=cval,
         )
     assert isinstance(prob, torch.Tensor)
     return np.ascontiguousarray(prob[0, 0].float().cpu().numpy(), dtype=np.float32)
@@ -554,13 +654,14 @@ def segment_nodules(
     if not lung_w.any():
         lung_o = np.zeros(hu.shape, dtype=np.uint8) if lung is None else np.asarray(lung, dtype=np.uint8)
         return SegmentationResult(labels, None, lung_o, [], seg.sha256, pool, enhanced, calcium_hu)
-    idx = np.argwhere(lung_w > 0)
+    # the lungs' bounding box from the mask's projections (no list of every lung voxel)
+    inside = [np.flatnonzero(lung_w.any(axis=tuple(b for b in range(3) if b != a))) for a in range(3)]
     margin = int(np.ceil(10.0 / w))
-    lo = np.maximum(idx.min(axis=0) - margin, 0)
-    hi = np.minimum(idx.max(axis=0) + margin + 1, np.array(shape_w))
+    lo = np.maximum(np.array([i[0] for i in inside]) - margin, 0)
+    hi = np.minimum(np.array([i[-1] for i in inside]) + margin + 1, np.array(shape_w))
     crop = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
     sub = img_w[crop]
-    n_batches = int(np.ceil(_windows(sub.shape, seg.roi_size, seg.overlap) / seg.sw_batch_size))
+    n_batches = int(np.ceil(window_count(sub.shape, seg.roi_size, seg.overlap) / seg.sw_batch_size))
     total = n_batches + 2
     report(on_progress, 0, total, "network")
     prob_crop = _sliding_window(seg, sub, on_progress, cancel, 0, total)

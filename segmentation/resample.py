@@ -1,9 +1,11 @@
 """Fast separable resampling between a scan's grid and the network's working grid.
 
-Each axis is resampled by a small weight matrix (BLAS matrix products): linear interpolation where
-the grid gets finer, a stretched triangle (anti-aliasing) where it gets coarser, or nearest
-neighbour for label maps. The mapping preserves the volume's extent: original index ``i`` sits at
-new coordinate ``(i + 0.5) * m / n - 0.5`` for ``n`` original and ``m`` new voxels along an axis.
+Each axis is resampled by a small weight matrix: linear interpolation where the grid gets finer, a
+stretched triangle (anti-aliasing) where it gets coarser, or nearest neighbour for label maps. The
+volume is produced one output slice at a time (a few weighted input slices, then sparse in-plane
+products), so no full-size float copy or transpose is made. The mapping preserves the volume's
+extent: original index ``i`` sits at new coordinate ``(i + 0.5) * m / n - 0.5`` for ``n`` original
+and ``m`` new voxels along an axis.
 """
 
 from __future__ import annotations
@@ -59,8 +61,11 @@ def nearest_index(n: int, m: int) -> NDArray[np.intp]:
 
 def nearest_resize(volume: NDArray[GenericT], shape: Sequence[int]) -> NDArray[GenericT]:
     """Nearest-neighbour resampling of a label or mask volume to ``shape``, keeping its dtype."""
-    iz, iy, ix = (nearest_index(volume.shape[a], int(shape[a])) for a in range(3))
-    picked: NDArray[GenericT] = np.ascontiguousarray(np.asarray(volume)[iz][:, iy][:, :, ix])
+    src = np.asarray(volume)
+    iz, iy, ix = (nearest_index(src.shape[a], int(shape[a])) for a in range(3))
+    picked: NDArray[GenericT] = np.empty_like(src, shape=(len(iz), len(iy), len(ix)))
+    for k, z in enumerate(iz.tolist()):  # slice by slice: a cache-friendly gather
+        picked[k] = src[z][iy][:, ix]
     return picked
 
 
@@ -98,20 +103,24 @@ def resample_image(
         shape = target_shape(volume.shape, spacing, target)
     out_shape = (int(shape[0]), int(shape[1]), int(shape[2]))
     if mode == "nearest":
-        iz, iy, ix = (nearest_index(volume.shape[a], out_shape[a]) for a in range(3))
-        picked = np.asarray(volume)[iz][:, iy][:, :, ix]
-        return np.ascontiguousarray(picked, dtype=np.float32)
+        return nearest_resize(np.asarray(volume), out_shape).astype(np.float32, copy=False)
     if mode != "linear":
         raise ValueError(f"mode must be 'linear' or 'nearest', not {mode!r}")
-    data = np.asarray(volume, dtype=np.float32)
-    # resample the axis that shrinks most first, so later products work on less data
-    order = sorted(range(3), key=lambda a: out_shape[a] / volume.shape[a])
-    for ax in order:
-        n, m = data.shape[ax], out_shape[ax]
-        if n == m:
-            continue
-        w = resample_matrix(n, m)
-        moved = np.moveaxis(data, ax, -1)
-        flat = moved.reshape(-1, n) @ w.T
-        data = np.moveaxis(flat.reshape((*moved.shape[:-1], m)), -1, ax)
-    return np.ascontiguousarray(data, dtype=np.float32)
+    from scipy import sparse
+
+    src = np.asarray(volume)
+    (nz, ny, nx), (mz, my, mx) = src.shape, out_shape
+    wz = resample_matrix(nz, mz)
+    wy = sparse.csr_matrix(resample_matrix(ny, my)) if ny != my else None
+    wx_t = sparse.csc_matrix(resample_matrix(nx, mx).T) if nx != mx else None
+    out = np.empty(out_shape, dtype=np.float32)
+    for j in range(mz):
+        plane = np.zeros((ny, nx), dtype=np.float32)
+        for i in np.flatnonzero(wz[j]).tolist():
+            plane += wz[j, i] * src[i]
+        if wy is not None:
+            plane = wy @ plane
+        if wx_t is not None:
+            plane = plane @ wx_t
+        out[j] = plane
+    return out

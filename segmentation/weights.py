@@ -49,7 +49,7 @@ def read_card_sha256(card: Path) -> str:
 
 
 def read_verified(
-    path: Path, card: Path | None = None
+    path: Path, card: Path | None = None, *, with_tensors: bool = True
 ) -> tuple[str, dict[str, str], dict[str, torch.Tensor]]:
     """SHA-256, metadata and tensors of a safetensors file whose hash matches its card.
 
@@ -59,6 +59,8 @@ def read_verified(
         The ``.safetensors`` file.
     card
         Its model card; ``path`` with the suffix ``.md`` when ``None``.
+    with_tensors
+        Read the tensors (torch); without, the tensors come back empty and torch is not imported.
 
     Raises
     ------
@@ -75,9 +77,9 @@ def read_verified(
     if digest != expected:
         raise ModelIntegrityError(path, f"SHA-256 {digest} does not match the model card's {expected}")
     try:
-        with safe_open(str(path), framework="pt") as f:
+        with safe_open(str(path), framework="pt" if with_tensors else "numpy") as f:
             meta = dict(f.metadata() or {})
-            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - safe_open has no iterator
+            tensors = {k: f.get_tensor(k) for k in f.keys()} if with_tensors else {}  # noqa: SIM118
     except Exception as exc:  # safetensors raises its own error types
         raise ModelIntegrityError(path, f"not a readable safetensors file ({exc})") from exc
     return digest, meta, tensors

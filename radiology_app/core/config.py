@@ -109,7 +109,10 @@ class Settings:
     adapter_dir
         Active site-adaptation adapter, empty for none.
     inference_backend
-        ``"pytorch"`` or ``"onnxruntime"``.
+        Backend of the fused diagnosis model: ``"pytorch"`` or ``"onnxruntime"``.
+    segmentation_backend
+        Backend of the nodule U-Net and candidate classifier: ``"onnxruntime"`` (the default: faster
+        on the CPU, see ``tests/benchmarks/test_bench_segmentation.py``) or ``"pytorch"``.
     reviewer_name
         Default reviewer name for sign-off.
     pacs_nodes
@@ -128,6 +131,7 @@ class Settings:
     text_backbone_dir: str = ""
     adapter_dir: str = ""
     inference_backend: str = "pytorch"
+    segmentation_backend: str = "onnxruntime"
     reviewer_name: str = ""
     calcification_threshold_hu: float = 164.0
     pacs_nodes: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)

@@ -6,10 +6,14 @@ contacted except that URL, and only when one of these functions is called.
 
 from __future__ import annotations
 
+import concurrent.futures
+import io
 import logging
 import os
+import queue
+import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +46,8 @@ DEFAULT_HTTP_TIMEOUT_S = 60.0
 HTTP_MAX_ATTEMPTS = 3
 #: Instances per STOW-RS request.
 STOW_BATCH = 50
+#: Concurrent WADO-RS requests (one per series) of one study retrieval.
+WADO_WORKERS = 4
 
 _QIDO_FIELDS = (
     "StudyDescription",
@@ -133,6 +139,113 @@ def qido_studies(
     return matches
 
 
+def _boundary(content_type: str) -> bytes:
+    """The boundary of a ``multipart/related`` content type.
+
+    Raises
+    ------
+    ValueError
+        If the answer is not multipart or names no boundary.
+    """
+    params = dict(p.strip().split("=", 1) for p in content_type.split(";")[1:] if "=" in p)
+    boundary = params.get("boundary", "").strip().strip('"')
+    if not content_type.lower().startswith("multipart/related") or not boundary:
+        raise ValueError(f"not a multipart/related answer ({content_type!r})")
+    return boundary.encode("ascii")
+
+
+def iter_multipart(chunks: Iterable[bytes], boundary: bytes) -> Iterator[bytes]:
+    """The bodies of a ``multipart/related`` stream, each as soon as its closing delimiter arrives.
+
+    Raises
+    ------
+    ValueError
+        If the stream ends inside a part.
+    """
+    delimiter = b"\r\n--" + boundary
+    buf = bytearray(b"\r\n")  # the first delimiter has no line break before it
+    seen = 0  # bytes of ``buf`` already searched
+    started = False  # the first delimiter was passed
+    after_delimiter = False  # the two bytes after a delimiter (``--`` closes the stream) are unread
+    for chunk in chunks:
+        buf += chunk
+        while True:
+            if after_delimiter:
+                if len(buf) < 2:
+                    break
+                if buf[:2] == b"--":
+                    return
+                after_delimiter = False
+            at = buf.find(delimiter, max(seen - len(delimiter), 0))
+            if at < 0:
+                seen = len(buf)
+                break
+            if started:
+                head_end = buf.find(b"\r\n\r\n", 0, at)
+                if head_end < 0:
+                    raise ValueError("multipart part without headers")
+                yield bytes(buf[head_end + 4 : at])
+            started = True
+            del buf[: at + len(delimiter)]
+            seen = 0
+            after_delimiter = True
+    raise ValueError("multipart stream ended inside a part")
+
+
+def _study_series(client: Any, study_uid: str) -> list[tuple[str, int | None]]:
+    """SeriesInstanceUID and instance count (``None`` when not given) of each series of a study (QIDO-RS)."""
+    found = client.search_for_series(
+        study_instance_uid=study_uid, fields=["SeriesInstanceUID", "NumberOfSeriesRelatedInstances"]
+    )
+    out: dict[str, int | None] = {}
+    for item in found:
+        uid = str(item.get("0020000E", {}).get("Value", [""])[0] or "")
+        count = item.get("00201209", {}).get("Value", [None])[0]
+        if uid:
+            out[uid] = int(count) if count is not None else None
+    return list(out.items())
+
+
+def _session() -> Any:
+    """An HTTP session that retries a refused or busy connection (exponential back-off from 0.25 s)."""
+    import requests
+    from requests.adapters import HTTPAdapter
+    from urllib3.util.retry import Retry
+
+    retry = Retry(
+        total=HTTP_MAX_ATTEMPTS - 1,
+        backoff_factor=0.25,
+        status_forcelist=(429, 502, 503, 504),
+        allowed_methods=("GET",),
+    )
+    session = requests.Session()
+    session.mount("http://", HTTPAdapter(max_retries=retry, pool_maxsize=WADO_WORKERS))
+    session.mount("https://", HTTPAdapter(max_retries=retry, pool_maxsize=WADO_WORKERS))
+    return session
+
+
+def _write_instance(data: bytes, dest_dir: Path) -> Path:
+    """Write one received DICOM file as ``<SOPInstanceUID>.dcm`` (atomically), bytes as they came.
+
+    Raises
+    ------
+    ValueError
+        If the bytes are not a DICOM file with a SOP Instance UID.
+    """
+    if data[128:132] != b"DICM":
+        raise ValueError("a part is not a DICOM file (no DICM prefix)")
+    try:
+        ds = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True)
+        sop_uid = str(ds.file_meta.get("MediaStorageSOPInstanceUID", "") or ds.SOPInstanceUID)
+    except (InvalidDicomError, AttributeError, ValueError, TypeError) as exc:
+        raise ValueError(f"a part is not a readable DICOM file ({exc})") from exc
+    path = dest_dir / instance_file_name(sop_uid)
+    tmp = path.with_name(f".{path.name}.{threading.get_ident()}.part")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+    return path
+
+
 def wado_retrieve_study(
     node: PacsNode | str,
     study_uid: str,
@@ -140,39 +253,96 @@ def wado_retrieve_study(
     *,
     expected: int | None = None,
     timeout_s: float = DEFAULT_HTTP_TIMEOUT_S,
+    workers: int = WADO_WORKERS,
     on_progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
 ) -> RetrieveResult:
     """Retrieve every instance of a study with WADO-RS and write each as a DICOM file in ``dest_dir``.
 
+    Each series is one WADO-RS request (the series listed by QIDO-RS; the whole study in one request
+    when it lists none), up to ``workers`` at a time. Each answer is read as a stream and every
+    instance is written, byte for byte, as soon as it has arrived (nothing is decoded but the header
+    that names the file); progress counts instances.
+
+    Parameters
+    ----------
+    workers
+        Concurrent series requests.
+
     Raises
     ------
     PacsError
-        If the service cannot be reached or answers with an error.
+        If the service cannot be reached, answers with an error or sends something that is not DICOM.
     OperationCancelled
-        If ``cancel`` is set (files already written stay).
+        If ``cancel`` is set (files already written stay; open answers are closed).
     """
     import requests
 
     t0 = time.perf_counter()
     dest_dir = Path(dest_dir)
     dest_dir.mkdir(parents=True, exist_ok=True)
-    client = _client(node, timeout_s)
-    files: list[Path] = []
+    root = _url(node).rstrip("/")
     try:
-        for ds in client.iter_study(study_uid):
+        series = _study_series(_client(node, timeout_s), study_uid)
+    except (requests.RequestException, OSError, ValueError) as exc:
+        raise _http_error(exc, "QIDO-RS series search", node) from exc
+    urls = [f"{root}/studies/{study_uid}/series/{s}" for s, _ in series] or [f"{root}/studies/{study_uid}"]
+    counts = [n for _, n in series]
+    total = sum(n for n in counts if n is not None) if counts and None not in counts else expected
+    stop = threading.Event()
+    arrived: queue.Queue[Path | BaseException | None] = queue.Queue()
+    session = _session()
+
+    def fetch(url: str) -> None:
+        try:
+            with session.get(
+                url,
+                headers={"Accept": 'multipart/related; type="application/dicom"; transfer-syntax=*'},
+                stream=True,
+                timeout=timeout_s,
+            ) as response:
+                response.raise_for_status()
+                boundary = _boundary(response.headers.get("Content-Type", ""))
+                for part in iter_multipart(response.iter_content(chunk_size=1 << 20), boundary):
+                    if stop.is_set():
+                        return
+                    arrived.put(_write_instance(part, dest_dir))
+        except BaseException as exc:  # handed to the caller's thread, which raises it
+            arrived.put(exc)
+        finally:
+            arrived.put(None)
+
+    files: list[Path] = []
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="wado")
+    try:
+        for url in urls:
+            pool.submit(fetch, url)
+        running = len(urls)
+        while running:
+            item = arrived.get()
+            if item is None:
+                running -= 1
+            elif isinstance(item, BaseException):
+                raise item
+            else:
+                files.append(item)
+                report(on_progress, len(files), total, "instances", "WADO-RS")
             if cancel is not None and cancel.cancelled:
                 raise OperationCancelled(f"WADO-RS retrieval from {_url(node)} cancelled")
-            path = dest_dir / instance_file_name(str(ds.SOPInstanceUID))
-            tmp = path.with_name(f".{path.name}.part")
-            ds.save_as(tmp, enforce_file_format=True)
-            os.replace(tmp, path)
-            files.append(path)
-            report(on_progress, len(files), expected, "instances", "WADO-RS")
     except (requests.RequestException, OSError, ValueError) as exc:
         raise _http_error(exc, "WADO-RS retrieval", node) from exc
+    finally:
+        stop.set()
+        pool.shutdown(wait=True, cancel_futures=True)
+        session.close()
     elapsed = time.perf_counter() - t0
-    LOGGER.info("WADO-RS study %s: %d instances in %.2f s", hash_uid(study_uid), len(files), elapsed)
+    LOGGER.info(
+        "WADO-RS study %s: %d instances in %.2f s (%d series requests)",
+        hash_uid(study_uid),
+        len(files),
+        elapsed,
+        len(urls),
+    )
     return RetrieveResult(
         study_uid=study_uid,
         method="web",

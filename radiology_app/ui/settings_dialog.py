@@ -1,4 +1,4 @@
-"""The settings dialog: data folder, report header, text backbone and adapter, inference backend."""
+"""The settings dialog: data folder, report header, text backbone and adapter, inference backends."""
 
 from __future__ import annotations
 
@@ -42,6 +42,14 @@ def _path_row(edit: QLineEdit, parent: QWidget, title: str) -> QHBoxLayout:
     return row
 
 
+def _backend_box(current: str, parent: QWidget) -> QComboBox:
+    """A choice of :data:`BACKENDS` showing ``current`` (PyTorch when unknown)."""
+    box = QComboBox(parent)
+    box.addItems(["PyTorch", "ONNX Runtime"])
+    box.setCurrentIndex(BACKENDS.index(current) if current in BACKENDS else 0)
+    return box
+
+
 class SettingsDialog(QDialog):
     """Edits :class:`~radiology_app.core.config.Settings` (saved to the data folder's settings file)."""
 
@@ -62,13 +70,8 @@ class SettingsDialog(QDialog):
         self.backbone.setPlaceholderText("bundled all-MiniLM-L6-v2")
         self.adapter = QLineEdit(self.settings.adapter_dir, self)
         self.adapter.setPlaceholderText("none")
-        self.backend = QComboBox(self)
-        self.backend.addItems(["PyTorch", "ONNX Runtime"])
-        self.backend.setCurrentIndex(
-            BACKENDS.index(self.settings.inference_backend)
-            if self.settings.inference_backend in BACKENDS
-            else 0
-        )
+        self.backend = _backend_box(self.settings.inference_backend, self)
+        self.segmentation_backend = _backend_box(self.settings.segmentation_backend, self)
         self.reviewer = QLineEdit(self.settings.reviewer_name, self)
         form = QFormLayout()
         form.addRow("Data folder (next start)", _path_row(self.data_home, self, "Data folder"))
@@ -76,7 +79,8 @@ class SettingsDialog(QDialog):
         form.addRow("Address", self.address)
         form.addRow("Text backbone folder", _path_row(self.backbone, self, "Hugging Face model folder"))
         form.addRow("Site adapter folder", _path_row(self.adapter, self, "LoRA adapter folder"))
-        form.addRow("Inference backend", self.backend)
+        form.addRow("Diagnosis model backend", self.backend)
+        form.addRow("Nodule detection backend", self.segmentation_backend)
         form.addRow("Default reviewer", self.reviewer)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
@@ -97,6 +101,7 @@ class SettingsDialog(QDialog):
             text_backbone_dir=self.backbone.text().strip(),
             adapter_dir=self.adapter.text().strip(),
             inference_backend=BACKENDS[self.backend.currentIndex()],
+            segmentation_backend=BACKENDS[self.segmentation_backend.currentIndex()],
             reviewer_name=self.reviewer.text().strip(),
         )
 

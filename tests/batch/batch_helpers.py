@@ -135,7 +135,7 @@ class UntrainedRegistry:
         self._inner = ModelRegistry()
         self._seg = NoduleSegmenter(net=build_unet(config).eval(), config=config, name="untrained-test")
 
-    def segmenter(self) -> Any:
+    def segmenter(self, settings: Any = None) -> Any:
         return self._seg
 
     def diagnosis(self, settings: Any, *, saliency: bool = True) -> Any:

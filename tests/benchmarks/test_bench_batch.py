@@ -399,7 +399,7 @@ class _UntrainedRegistry:
         self._inner = ModelRegistry()
         self._seg = NoduleSegmenter(net=build_unet(config).eval(), config=config, name="untrained-bench")
 
-    def segmenter(self) -> object:
+    def segmenter(self, settings: object = None) -> object:
         return self._seg
 
     def diagnosis(self, settings: object, *, saliency: bool = True) -> object:

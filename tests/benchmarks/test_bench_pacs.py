@@ -5,7 +5,8 @@ Orthanc on loopback (started with ``TCP_NODELAY=1``, as a tuned archive would be
 side in this run, best of ``BENCH_PACS_REPEATS`` (default 2) each:
 
 - anchor: DCMTK ``getscu`` (C-GET, C++), with ``TCP_NODELAY=1``;
-- ours: C-GET, C-MOVE to our storage SCP, WADO-RS (when the DICOMweb plugin is there);
+- ours: C-GET, C-MOVE to our storage SCP, WADO-RS (when the DICOMweb plugin is there; streamed, one
+  request per series, budget >= 500 instances/s);
 - ours without ``TCP_NODELAY`` (the default socket settings), to show what the option buys;
 - sending: our C-STORE vs DCMTK ``storescu``.
 

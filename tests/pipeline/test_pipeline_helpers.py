@@ -5,9 +5,10 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import numpy as np
+import pytest
 
 from radiology_app.core.types import Volume
-from radiology_app.pipeline import estimate_noise_hu, nodule_from_measurement
+from radiology_app.pipeline import ModelRegistry, estimate_noise_hu, nodule_from_measurement
 
 
 def test_noise_estimate_recovers_gaussian_sigma() -> None:
@@ -98,3 +99,37 @@ def test_juxtapleural_rule_needs_a_smooth_flat_nodule() -> None:
     assert _lung_rads_for(nodule(volume_mm3=350.0)).category == "3"  # round (0.92 of the ball)
     assert _lung_rads_for(nodule(juxtapleural=False)).category == "3"
     assert _lung_rads_for(nodule(spiculation_score=None)).category == "3"
+
+
+def test_the_segmenter_loads_while_the_diagnosis_model_is_loading(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The registry's two models have their own locks: analyze_study loads the diagnosis model in the
+    background during segmentation, which a shared lock had serialised (about 4 s of every analysis)."""
+    import threading
+
+    from radiology_app.core.config import Settings
+    from radiology_app.diagnosis import api
+    from segmentation import inference
+
+    loading, release = threading.Event(), threading.Event()
+
+    def slow_diagnosis(*args: object, **kwargs: object) -> str:
+        loading.set()
+        release.wait(10.0)
+        return "dx"
+
+    monkeypatch.setattr(api, "load_diagnosis_model", slow_diagnosis)
+    monkeypatch.setattr(inference, "load_model", lambda **kwargs: "seg")
+    registry = ModelRegistry()
+    worker = threading.Thread(target=registry.diagnosis, args=(Settings(),))
+    worker.start()
+    try:
+        assert loading.wait(10.0)
+        got: list[object] = []
+        seg = threading.Thread(target=lambda: got.append(registry.segmenter(Settings())))
+        seg.start()
+        seg.join(5.0)
+        assert got == ["seg"]  # while the diagnosis model is still loading
+    finally:
+        release.set()
+        worker.join()
+    assert registry.diagnosis(Settings()) == "dx"

@@ -31,7 +31,7 @@ class TinyRegistry(FakeRegistry):
             net=build_unet(config).eval(), config=config, name="tiny_unet", roi_size=32
         )
 
-    def segmenter(self) -> Any:
+    def segmenter(self, settings: Any = None) -> Any:
         return self.tiny
 
 

@@ -130,6 +130,8 @@ def test_settings_dialog_saves_and_validates(qtbot: QtBot, tmp_path: Path) -> No
     qtbot.addWidget(d)
     d.institution.setText("St Elsewhere Radiology")
     d.backend.setCurrentIndex(1)
+    assert d.segmentation_backend.currentIndex() == 1  # ONNX Runtime by default
+    d.segmentation_backend.setCurrentIndex(0)
     d.backbone.setText(str(tmp_path / "missing"))
     d.save()
     assert load_settings().institution_name != "St Elsewhere Radiology"  # invalid folder: not saved
@@ -138,6 +140,7 @@ def test_settings_dialog_saves_and_validates(qtbot: QtBot, tmp_path: Path) -> No
     d.save()
     s = load_settings()
     assert s.institution_name == "St Elsewhere Radiology" and s.inference_backend == "onnxruntime"
+    assert s.segmentation_backend == "pytorch"
     assert s.text_backbone_dir == str(tmp_path)
 
 
