@@ -304,7 +304,11 @@ class DiagnosisModel:
     def _run_torch(self, prep: dict[str, Any], notes: list[str]) -> tuple[Any, Any, Any, Any, Any]:
         import torch
 
-        states, tmask, offsets = self._backbone.encode(notes)
+        # the nodules of one study share its note: encode each distinct note once
+        distinct = list(dict.fromkeys(notes))
+        row = [distinct.index(t) for t in notes]
+        states, tmask, offsets = self._backbone.encode(distinct)
+        states, tmask, offsets = states[row], tmask[row].clone(), offsets[row]
         for i, t in enumerate(notes):
             if not t.strip():
                 tmask[i] = 0

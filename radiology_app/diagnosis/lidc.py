@@ -131,21 +131,22 @@ def slice_from_crop3d(
 
 
 def build_net() -> Any:
-    """The small 2-D CNN (MONAI blocks): 2 x 64 x 64 -> malignancy logit."""
+    """The small 2-D CNN (MONAI-style blocks): 2 x 64 x 64 -> malignancy logit."""
     import torch
-    from monai.networks.blocks.convolutions import Convolution
+
+    from radiology_app.diagnosis.blocks import Convolution
 
     class Net(torch.nn.Module):
         def __init__(self) -> None:
             super().__init__()
             self.features = torch.nn.Sequential(
-                Convolution(2, 2, 16, strides=1, kernel_size=3, act="PRELU", norm="BATCH"),
+                Convolution(2, 2, 16, strides=1, kernel_size=3),
                 torch.nn.MaxPool2d(2),
-                Convolution(2, 16, 32, strides=1, kernel_size=3, act="PRELU", norm="BATCH"),
+                Convolution(2, 16, 32, strides=1, kernel_size=3),
                 torch.nn.MaxPool2d(2),
-                Convolution(2, 32, 64, strides=1, kernel_size=3, act="PRELU", norm="BATCH"),
+                Convolution(2, 32, 64, strides=1, kernel_size=3),
                 torch.nn.MaxPool2d(2),
-                Convolution(2, 64, 64, strides=1, kernel_size=3, act="PRELU", norm="BATCH", dropout=0.2),
+                Convolution(2, 64, 64, strides=1, kernel_size=3, dropout=0.2),
             )
             self.head = torch.nn.Linear(64, 1)
 

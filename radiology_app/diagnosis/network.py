@@ -1,6 +1,7 @@
-"""The fused image+text network (torch/MONAI; import lazily).
+"""The fused image+text network (torch; import lazily).
 
-Image: a small MONAI 3-D convolutional encoder on the 4-channel crop gives a 4x4x4 grid of image tokens.
+Image: a small 3-D convolutional encoder (MONAI-style blocks, ``blocks.py``) on the 4-channel crop gives a
+4x4x4 grid of image tokens.
 Text: the backbone's token states (projected) plus one token made from the bilingual cue vector.
 Fusion: cross-attention image->text and text->image; three heads (image, text, joint) over the classes.
 A modality router (pooled features + quality signals) gives each head a gate in (0, 1), trained to predict
@@ -16,9 +17,9 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F  # noqa: N812
-from monai.networks.blocks.convolutions import Convolution, ResidualUnit
 from torch import nn
 
+from radiology_app.diagnosis.blocks import Convolution, ResidualUnit
 from radiology_app.diagnosis.classes import N_CLASSES
 from radiology_app.diagnosis.crops import N_IMAGE_CHANNELS
 from radiology_app.diagnosis.cues import N_CUES
@@ -55,16 +56,16 @@ class NetConfig:
 
 
 class ImageEncoder(nn.Module):
-    """MONAI conv blocks: 32^3 crop -> 4^3 tokens of ``d_model`` features."""
+    """Convolution blocks (`blocks.py`): 32^3 crop -> 4^3 tokens of ``d_model`` features."""
 
     def __init__(self, cfg: NetConfig) -> None:
         super().__init__()
         c1, c2, c3, c4 = cfg.channels
         self.net = nn.Sequential(
-            Convolution(3, N_IMAGE_CHANNELS, c1, strides=2, kernel_size=3, act="PRELU", norm="BATCH"),
-            ResidualUnit(3, c1, c2, strides=2, kernel_size=3, subunits=2, act="PRELU", norm="BATCH"),
-            Convolution(3, c2, c3, strides=1, kernel_size=3, act="PRELU", norm="BATCH"),
-            ResidualUnit(3, c3, c4, strides=2, kernel_size=3, subunits=2, act="PRELU", norm="BATCH"),
+            Convolution(3, N_IMAGE_CHANNELS, c1, strides=2, kernel_size=3),
+            ResidualUnit(3, c1, c2, strides=2, kernel_size=3, subunits=2),
+            Convolution(3, c2, c3, strides=1, kernel_size=3),
+            ResidualUnit(3, c3, c4, strides=2, kernel_size=3, subunits=2),
         )
         self.proj = nn.Linear(c4, cfg.d_model)
         self.pos = nn.Parameter(torch.zeros(1, 64, cfg.d_model))
