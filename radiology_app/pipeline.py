@@ -151,16 +151,6 @@ MODELS = ModelRegistry()
 # -- small helpers ------------------------------------------------------------------------------
 
 
-def _seg_progress(on_progress: ProgressCallback | None) -> Callable[[int, int, str], None] | None:
-    if on_progress is None:
-        return None
-
-    def forward(done: int, total: int, message: str) -> None:
-        on_progress(Progress(done=done, total=total, unit="windows", message=message))
-
-    return forward
-
-
 def _now_iso() -> str:
     return dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
 
@@ -806,18 +796,33 @@ def _run(
     check_cancel(cancel)
     report(on_progress, 160, 1000, "", "loading the segmentation model")
     segmenter = registry.segmenter(settings)
-    # the diagnosis model (mostly imports and file reads) loads in the background during segmentation;
-    # it starts once the segmenter is loaded, so the two never import torch and MONAI at the same time
-    # (concurrent imports of MONAI can deadlock)
+    # the diagnosis model (mostly imports and file reads, which hold the GIL) loads in the background
+    # while the network runs (ONNX Runtime and torch release the GIL there); it starts once the segmenter
+    # is loaded, so the two never import torch and MONAI at the same time (concurrent imports of MONAI can
+    # deadlock), and after resampling and the lung mask, which it would slow several-fold
     loader = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="dx-loader")
-    diag_future = loader.submit(registry.diagnosis, settings, saliency=False)
-    loader.shutdown(wait=False)
+    diag_started: list[concurrent.futures.Future[Any]] = []
+
+    def start_loader() -> concurrent.futures.Future[Any]:
+        if not diag_started:
+            diag_started.append(loader.submit(registry.diagnosis, settings, saliency=False))
+            loader.shutdown(wait=False)
+        return diag_started[0]
+
+    seg_progress = scaled(on_progress, 0.17, 0.75, message="finding nodules")
+
+    def on_segmentation(done: int, total: int, message: str) -> None:
+        if message == "network":
+            start_loader()
+        if seg_progress is not None:
+            seg_progress(Progress(done=done, total=total, unit="windows", message=message))
+
     try:
         seg = inference.segment_nodules(
             volume.hu,
             volume.spacing_zyx_mm,
             segmenter=segmenter,
-            on_progress=_seg_progress(scaled(on_progress, 0.17, 0.75, message="finding nodules")),
+            on_progress=on_segmentation,
             cancel=cancel,
             contrast=True if series.contrast_agent else None,
         )
@@ -855,7 +860,7 @@ def _run(
     diag_model = None
     try:
         report(on_progress, 760, 1000, "", "loading the diagnosis model")
-        diag_model = diag_future.result()
+        diag_model = start_loader().result()
     except (ModelError, ImportError, OSError) as exc:
         base = dataclasses.replace(
             base, warnings=(*base.warnings, f"differential diagnosis unavailable: {exc}")

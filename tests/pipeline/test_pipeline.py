@@ -6,10 +6,11 @@ import json
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
-from pipeline_case import NOTE, STUDY_UID, FakeRegistry, write_study
+from pipeline_case import NOTE, STUDY_UID, FakeRegistry, fake_segment_nodules, write_study
 
 from radiology_app.core.errors import OperationCancelled, VolumeError
 from radiology_app.core.findings import Findings, NoduleFinding
@@ -221,3 +222,33 @@ def test_chinese_note_through_pipeline_and_report(
         assert out.report is not None
         text = subprocess.run(["pdftotext", out.report, "-"], capture_output=True, text=True).stdout
         assert "".join(note.split()) in "".join(text.split())
+
+
+def test_the_diagnosis_model_loads_while_the_network_runs(
+    db: StudyDatabase, phantom: ChestPhantom, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its loading (imports that hold the GIL) starts with the network stage, not during resampling and
+    the lung mask, which it slowed several-fold; and it overlaps the network."""
+    import threading
+
+    from segmentation import inference
+
+    loading = threading.Event()
+    seen: list[tuple[str, bool]] = []
+    segment = fake_segment_nodules(phantom)
+
+    def staged(hu: Any, spacing: Any, *, on_progress: Any = None, **kwargs: Any) -> Any:
+        for message in ("resampling", "lung mask", "network"):
+            on_progress(0, 3, message)
+            seen.append((message, loading.wait(5.0 if message == "network" else 0.3)))
+        return segment(hu, spacing, **kwargs)
+
+    class Recording(FakeRegistry):
+        def diagnosis(self, settings: Any, *, saliency: bool = True) -> Any:
+            loading.set()
+            return super().diagnosis(settings, saliency=saliency)
+
+    monkeypatch.setattr(inference, "segment_nodules", staged)
+    f = analyze_study(db, STUDY_UID, note_text=NOTE, registry=Recording())
+    assert seen == [("resampling", False), ("lung mask", False), ("network", True)]
+    assert f.nodules and f.nodules[0].differential
