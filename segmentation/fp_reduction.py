@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 
 from segmentation.candidates import CROP_SIZE
 from segmentation.errors import ModelIntegrityError
-from segmentation.weights import MODELS_DIR, read_verified
+from segmentation.weights import MODELS_DIR, load_into, read_verified
 
 if TYPE_CHECKING:
     import torch
@@ -185,10 +185,5 @@ def load_classifier(
     config = ClassifierConfig.from_json(meta["config"])
     net = None
     if build:
-        net = build_classifier(config)
-        try:
-            net.load_state_dict(tensors)
-        except RuntimeError as exc:
-            raise ModelIntegrityError(path, f"weights do not fit the network ({exc})") from exc
-        net.eval()
+        net = load_into(build_classifier(config), tensors, path)
     return CandidateClassifier(net=net, config=config, sha256=digest, unet_sha256=meta.get("unet_sha256", ""))

@@ -47,7 +47,7 @@ from segmentation.onnx_runtime import (
 )
 from segmentation.resample import grid_like, nearest_index, nearest_resize, resample_image, target_shape
 from segmentation.sliding_window import sliding_window, window_count
-from segmentation.weights import MODELS_DIR, read_verified
+from segmentation.weights import MODELS_DIR, load_into, read_verified
 
 if TYPE_CHECKING:
     import torch
@@ -318,12 +318,7 @@ def load_model(
     config = ModelConfig.from_json(meta["config"])
     net = None
     if torch_backend:
-        net = build_unet(config)
-        try:
-            net.load_state_dict(tensors)
-        except RuntimeError as exc:
-            raise ModelIntegrityError(path, f"weights do not fit the network ({exc})") from exc
-        net.eval()
+        net = load_into(build_unet(config), tensors, path)
     seg = NoduleSegmenter(net=net, config=config, sha256=digest)
     for key, attr in (("threshold", "threshold"), ("min_max_probability", "min_max_probability")):
         if key in config.extra:

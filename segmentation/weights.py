@@ -83,3 +83,18 @@ def read_verified(
     except Exception as exc:  # safetensors raises its own error types
         raise ModelIntegrityError(path, f"not a readable safetensors file ({exc})") from exc
     return digest, meta, tensors
+
+
+def load_into(net: torch.nn.Module, tensors: dict[str, torch.Tensor], path: Path) -> torch.nn.Module:
+    """``net`` with the ``tensors`` read from ``path`` loaded, in eval mode.
+
+    Raises
+    ------
+    ModelIntegrityError
+        When the tensors do not fit the network.
+    """
+    try:
+        net.load_state_dict(tensors)
+    except RuntimeError as exc:
+        raise ModelIntegrityError(path, f"weights do not fit the network ({exc})") from exc
+    return net.eval()

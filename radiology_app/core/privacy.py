@@ -54,11 +54,17 @@ def make_private(path: Path) -> bool:
     return True
 
 
+#: Written in the data folder once every entry in it has been made private; later start-ups then check
+#: only the folder itself (what the program creates afterwards is private through the umask), instead of
+#: walking every managed DICOM copy again.
+SECURED_MARKER = ".private"
+
+
 def secure_data_folder(home: Path) -> int:
     """Make ``home`` and everything under it private (directories 0700, files 0600).
 
-    Symbolic links are neither followed nor changed. Entries that cannot be changed (another owner) are
-    skipped.
+    The walk runs once per folder (:data:`SECURED_MARKER`). Symbolic links are neither followed nor
+    changed. Entries that cannot be changed (another owner) are skipped.
 
     Returns
     -------
@@ -66,10 +72,14 @@ def secure_data_folder(home: Path) -> int:
         Number of entries whose mode was changed.
     """
     changed = int(make_private(home))
+    marker = home / SECURED_MARKER
+    if marker.is_file():
+        return changed
     for root, dirs, files in os.walk(home, followlinks=False):
         base = Path(root)
         for name in (*dirs, *files):
             changed += make_private(base / name)
+    write_private_text(marker, "every entry made private (directories 0700, files 0600)\n")
     return changed
 
 

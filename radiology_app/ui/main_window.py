@@ -10,10 +10,11 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from PySide6.QtCore import QByteArray, QSettings, Qt
+from PySide6.QtCore import QByteArray, QSettings, Qt, QThreadPool
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QDialog,
@@ -298,14 +299,13 @@ class MainWindow(QMainWindow):
 
     def open_demo_study(self) -> FunctionWorker:
         """Write and import the demo study in the background (once), then open it."""
-        worker = FunctionWorker(services.prepare_demo_study, self.db)
-        worker.signals.progress.connect(self._on_progress)
-        worker.signals.result.connect(self._on_demo_ready)
-        worker.signals.error.connect(lambda e: self._on_worker_error("Cannot prepare the demo study", e))
-        worker.signals.finished.connect(self._hide_progress)
-        self.demo_worker = worker
-        self._show_progress("Preparing the demo study…")
-        return start_worker(worker, io_pool())
+        self.demo_worker = FunctionWorker(services.prepare_demo_study, self.db)
+        return self._start(
+            self.demo_worker,
+            self._on_demo_ready,
+            "Cannot prepare the demo study",
+            "Preparing the demo study…",
+        )
 
     def _on_demo_ready(self, study_uid: str) -> None:
         self.browser.refresh()
@@ -324,15 +324,9 @@ class MainWindow(QMainWindow):
             self.open_worker.cancel()
         log.info("opening study %s", hash_uid(study_uid))
         self._requested_uid = study_uid
-        worker = FunctionWorker(open_study, self.db, study_uid)
-        worker.signals.progress.connect(self._on_progress)
-        worker.signals.result.connect(self._on_study_opened)
-        worker.signals.error.connect(lambda e: self._on_worker_error("Cannot open the study", e))
-        worker.signals.finished.connect(self._hide_progress)
-        self.open_worker = worker
-        self._show_progress("Loading study…")
+        self.open_worker = FunctionWorker(open_study, self.db, study_uid)
         self.tabs.setCurrentIndex(TAB_REVIEW)
-        return start_worker(worker, io_pool())
+        return self._start(self.open_worker, self._on_study_opened, "Cannot open the study", "Loading study…")
 
     def _on_study_opened(self, opened: OpenedStudy) -> None:
         if opened.study_uid != self._requested_uid:  # a later open superseded this one
@@ -495,13 +489,15 @@ class MainWindow(QMainWindow):
             return
         if self.edit_worker is not None and not self.edit_worker.done:
             return
-        worker = FunctionWorker(services.add_nodule_at, self.db, self.findings, self.volume, zyx)
-        worker.signals.result.connect(self._on_nodule_added)
-        worker.signals.error.connect(lambda e: self._on_worker_error("Cannot add a nodule here", e))
-        worker.signals.finished.connect(self._hide_progress)
-        self.edit_worker = worker
-        self._show_progress("Segmenting the clicked nodule…")
-        start_worker(worker, model_pool())
+        self.edit_worker = FunctionWorker(services.add_nodule_at, self.db, self.findings, self.volume, zyx)
+        self._start(
+            self.edit_worker,
+            self._on_nodule_added,
+            "Cannot add a nodule here",
+            "Segmenting the clicked nodule…",
+            model_pool(),
+            progress=False,
+        )
 
     def _on_nodule_added(self, findings: Findings) -> None:
         self._toggle_add_mode(False)
@@ -551,6 +547,26 @@ class MainWindow(QMainWindow):
         return dialog
 
     # -- progress ----------------------------------------------------------------------------------
+    def _start(
+        self,
+        worker: FunctionWorker,
+        on_result: Callable[[Any], None],
+        failure: str,
+        busy: str,
+        pool: QThreadPool | None = None,
+        *,
+        progress: bool = True,
+    ) -> FunctionWorker:
+        """Run ``worker`` in ``pool`` (the I/O pool by default) with the busy indicator showing ``busy``;
+        its result goes to ``on_result``, its error to a dialog titled ``failure``."""
+        if progress:
+            worker.signals.progress.connect(self._on_progress)
+        worker.signals.result.connect(on_result)
+        worker.signals.error.connect(lambda e: self._on_worker_error(failure, e))
+        worker.signals.finished.connect(self._hide_progress)
+        self._show_progress(busy)
+        return start_worker(worker, pool if pool is not None else io_pool())
+
     def _show_progress(self, text: str) -> None:
         self.status_text.setText(text)
         self.progress.setRange(0, 0)

@@ -112,3 +112,16 @@ def test_command_line_start_up_secures_the_folder(tmp_path: Path, keep_umask: No
     )
     assert _mode(home) == 0o700, out.stderr
     assert all(_mode(f) == 0o600 for f in files)
+
+
+def test_the_folder_is_walked_once(tmp_path: Path, keep_umask: None) -> None:
+    from radiology_app.core.privacy import secure_data_folder
+
+    home = tmp_path / "home"
+    home.mkdir()
+    files = _world_readable_folder(home)
+    assert secure_data_folder(home) > len(files)
+    files[0].chmod(0o644)  # changed by hand after the first start-up: no longer looked at
+    home.chmod(0o755)
+    assert secure_data_folder(home) == 1
+    assert _mode(home) == 0o700 and _mode(files[0]) == 0o644
