@@ -29,8 +29,15 @@ SOLID_HU = -300.0
 CALCIUM_HU = 200.0
 #: Macroscopic fat range (HU).
 FAT_HU = (-120.0, -40.0)
+#: A fat cluster must hold at least this share of the nodule's volume (and 8 mm3): a hamartoma's fat can
+#: be a few small foci, while the partial-volume clusters at a cavity's or a vessel's edge stay tiny.
+FAT_MIN_FRACTION = 0.015
 #: Widening (HU) of the fat range for candidate voxels (the cluster's mean must still be fat).
 FAT_NOISE_MARGIN_HU = 30.0
+#: A nodule whose smallest principal extent (SD, mm) is at most this is a thin disc (a uniform disc
+#: under about 3.5 mm thick); its composition is judged by the densest tenth of its voxels, which must
+#: reach :data:`SOLID_HU` for it to be solid.
+THIN_DISC_SD_MM = 1.0
 #: Air inside a nodule (cavity) is below this (HU).
 AIR_HU = -850.0
 #: A strand attached to a nodule that runs on past this distance (mm) is a vessel, not a spicule.
@@ -223,6 +230,14 @@ def _calcification_pattern(
             return "laminated"
         return "central"
     return "eccentric"
+
+
+def _thin_solid(smooth: NDArray[np.float32], mask: NDArray[np.bool_], sp: Sequence[float]) -> bool:
+    """A disc too thin for its interior to keep its density (partial volume with the lung on both faces,
+    as in a flat perifissural nodule) whose densest tenth still reaches :data:`SOLID_HU`: solid
+    tissue thinned by the slice, not ground glass around a solid core."""
+    thickness_sd = principal_extents(mask, sp)[0]
+    return 0.0 < thickness_sd <= THIN_DISC_SD_MM and float(np.percentile(smooth[mask], 90)) >= SOLID_HU
 
 
 def _interior(mask: NDArray[np.bool_]) -> NDArray[np.bool_]:
@@ -433,12 +448,15 @@ def measure_nodule(
         solid_mm = 0.0
     else:
         composition = "part_solid"
+    if composition == "part_solid" and _thin_solid(smooth, m, sp):
+        composition = "solid"
+        solid_mm = mean_d
     calc = m & (smooth >= calcium_hu)
     calcified = int(calc.sum()) >= 2 and float(img[calc].max(initial=-1e9)) >= calcium_hu
     pattern = _calcification_pattern(calc, m, sp) if calcified else None
     # Macroscopic fat must lie away from the outline: partial volume between soft tissue and lung at the
     # rim (worst on thick slices and along vessels) also averages to -120..-40 HU. So look one erosion
-    # deeper than ``inner`` and require a cluster of at least 8 mm3 and 3 % of the nodule's volume.
+    # deeper than ``inner`` and require a cluster of at least 8 mm3 and 1.5 % of the nodule's volume.
     # A rim shell is thin, real fat is a blob: keep only what survives an in-plane opening.
     # With 20-30 HU of noise many fat voxels fall outside the 80 HU fat range, and the cluster breaks up:
     # so gather candidates in a range widened by the noise, and ask the cluster's mean (a radiologist's
@@ -455,7 +473,7 @@ def measure_nodule(
     if n_fat and composition == "solid":
         sizes = np.bincount(fat_lab.ravel())[1:]
         means = ndimage.mean(smooth, fat_lab, index=np.arange(1, n_fat + 1))
-        need = max(8.0, 0.03 * float(m.sum()) * vox)
+        need = max(8.0, FAT_MIN_FRACTION * float(m.sum()) * vox)
         fat = bool(np.any((sizes * vox >= need) & (means >= FAT_HU[0]) & (means <= FAT_HU[1])))
 
     cz, cy, cx = (np.argwhere(m).mean(axis=0) + lo).tolist()
@@ -517,7 +535,7 @@ def measure_nodule(
         bbox_zyx=((bb_lo[0], bb_lo[1], bb_lo[2]), (bb_hi[0], bb_hi[1], bb_hi[2])),
         core_median_hu=round(float(np.median(img[inner])), 1),
     )
-    if perifissural_shape(meas, m, sp, margin=False):
+    if perifissural_shape(meas, m, sp, margin=False, solid_part=solid_all):
         lung_b = (lung > 0) if lung is not None else None
         plane = fissure_plane(img, m, sp, lung_b)
         if plane is not None:
@@ -531,17 +549,26 @@ def measure_nodule(
 
 
 def perifissural_shape(
-    meas: NoduleMeasurement, mask: NDArray[np.bool_], spacing_zyx_mm: Sequence[float], *, margin: bool = True
+    meas: NoduleMeasurement,
+    mask: NDArray[np.bool_],
+    spacing_zyx_mm: Sequence[float],
+    *,
+    margin: bool = True,
+    solid_part: NDArray[np.bool_] | None = None,
 ) -> bool:
     """The perifissural pattern but for its place: small, solid, lentiform, no calcium or fat, and (with
-    ``margin``) smooth."""
+    ``margin``) smooth. Lentiform by the outline or by its ``solid_part``: the partial-volume rim of an
+    outline rounds a thin disc, the solid voxels less so."""
+    views = [np.asarray(mask, dtype=bool)]
+    if solid_part is not None and int(solid_part.sum()) >= 4:
+        views.append(np.asarray(solid_part, dtype=bool))
     return (
         meas.composition == "solid"
         and not meas.calcification
         and not meas.fat
         and meas.mean_diameter_mm < PERIFISSURAL_BELOW_MM
         and (not margin or meas.spiculation_score < SMOOTH_MARGIN_BELOW)
-        and _lentiform(np.asarray(mask, dtype=bool), spacing_zyx_mm)
+        and any(_lentiform(view, spacing_zyx_mm) for view in views)
     )
 
 

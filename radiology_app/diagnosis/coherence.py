@@ -21,7 +21,10 @@ reason for the clinician:
    keep at most 1 % each, adenocarcinoma and infection take the rest. A spiculated nodule is a primary
    lung cancer or inflammatory: the classes the table gives smooth margins (lymph node, hamartoma,
    granuloma, carcinoid) keep at most 1 % each; an irregular one, or one over 12 mm, is not an
-   intrapulmonary lymph node (sharp, smooth margin; usually <= 10-12 mm).
+   intrapulmonary lymph node (sharp, smooth margin; usually <= 10-12 mm). Small cell carcinoma, a
+   central mass with adenopathy that is rarely a solitary peripheral nodule, keeps at most 1 % of the
+   malignant share of a solid nodule up to 30 mm. For a subsolid nodule the AI readings, which learnt
+   malignancy from mostly solid nodules, may raise Brock but not lower it.
 4. **Definitive benign signs** (last, so nothing undoes them): a benign calcification pattern or
    macroscopic fat makes a benign class lead (hamartoma for fat or popcorn calcification, granuloma
    otherwise) and holds malignancy at :data:`BENIGN_SIGN_MALIGNANCY` whatever the note says; the
@@ -100,6 +103,11 @@ GROUP_PRIOR: dict[str, float] = {
 GROUP_PRIOR_WEIGHT = 0.05
 #: Intrapulmonary lymph nodes are "usually <= 10-12 mm" (section 7).
 LYMPH_NODE_MAX_MM = 12.0
+#: A nodule is at most 30 mm across; beyond it is a mass (small cell carcinoma is a central mass with
+#: adenopathy, rarely a solitary peripheral nodule: section 7).
+NODULE_MAX_MM = 30.0
+#: A rule that lowers a class says so when the class had at least this probability.
+MENTION_AT = 0.05
 #: The class that takes what implausible classes give up, in the malignant and the benign group.
 _LEADERS = {True: "adenocarcinoma", False: "infection"}
 _EPS = 1e-6
@@ -321,8 +329,14 @@ def reconcile(
     lidc = [] if lidc_malignancy is None else [(lidc_malignancy, LIDC_PRIOR, LIDC_EVIDENCE_WEIGHT)]
     cap = math.log(MAX_AI_ODDS_RATIO)
     disagreement = False
+    subsolid = signs.composition in ("ground_glass", "part_solid")
     if brock_probability is not None and not known_primary:
         shift = _ai_shift([(fused, FUSED_PRIOR, FUSED_EVIDENCE_WEIGHT), *lidc])
+        if subsolid and shift < 0:
+            # the AI readings learnt malignancy from mostly solid nodules: they may raise Brock's
+            # subsolid term, never lower it
+            reasons.append("subsolid nodule: the AI readings may raise Brock, not lower it")
+            shift = 0.0
         p = _sigmoid(_logit(brock_probability) + max(-cap, min(cap, shift)))
         disagreement = abs(shift) > cap
         if disagreement:
@@ -341,7 +355,7 @@ def reconcile(
         why = "Brock does not apply with a known cancer" if known_primary else "Brock not computable"
         reasons.append(f"malignancy: the fused model's, updated by the real-CT image branch ({why})")
 
-    if signs.composition in ("ground_glass", "part_solid"):
+    if subsolid:
         q = _restrict(q, _SOLID_BY_NATURE)
         reasons.append(
             f"{signs.composition.replace('_', '-')} nodule: adenocarcinoma spectrum or infection "
@@ -359,6 +373,10 @@ def reconcile(
     elif (signs.mean_diameter_mm or 0.0) > LYMPH_NODE_MAX_MM and signs.benign_sign is None:
         q = _restrict(q, ("intrapulmonary_lymph_node",), to_leader=False)
         reasons.append(f"over {LYMPH_NODE_MAX_MM:g} mm: not an intrapulmonary lymph node")
+    if not subsolid and (signs.mean_diameter_mm or 0.0) <= NODULE_MAX_MM:
+        if q["small_cell_carcinoma"] >= MENTION_AT:
+            reasons.append("a nodule, not a central mass: small cell carcinoma is rarely a solitary nodule")
+        q = _restrict(q, ("small_cell_carcinoma",), to_leader=False)
     sign = signs.benign_sign
     if sign is not None:
         leader = "hamartoma" if signs.fat or signs.calcification == "popcorn" else "granuloma"

@@ -169,3 +169,44 @@ def test_a_raised_malignant_share_does_not_follow_the_models_noise() -> None:
     assert r.malignancy_probability > 0.2  # from the model's 0.1 %
     assert _p(r.ranked, "metastasis") <= METASTASIS_PRIOR + 1e-9
     assert max((p, c) for c, p in r.ranked if c != "infection")[1] == "adenocarcinoma"
+
+
+@pytest.mark.parametrize("composition", ["ground_glass", "part_solid"])
+def test_the_ai_may_raise_but_not_lower_brock_for_a_subsolid_nodule(composition: str) -> None:
+    benign_reading = _model(adenocarcinoma=0.01, infection=0.9)
+    low = reconcile(
+        benign_reading,
+        ImageSigns(composition),
+        personal_cancer_history=None,
+        brock_probability=0.05,
+        lidc_malignancy=0.02,
+    )
+    assert low.malignancy_probability == pytest.approx(0.05, abs=1e-6)
+    assert _p(low.ranked, "adenocarcinoma") >= 0.04
+    high = reconcile(
+        _model(adenocarcinoma=0.9),
+        ImageSigns(composition),
+        personal_cancer_history=None,
+        brock_probability=0.05,
+        lidc_malignancy=0.9,
+    )
+    assert high.malignancy_probability > 0.05
+    # a solid nodule's Brock is still lowered by the same benign readings
+    solid = reconcile(
+        benign_reading, SOLID, personal_cancer_history=None, brock_probability=0.05, lidc_malignancy=0.02
+    )
+    assert solid.malignancy_probability < 0.05
+
+
+def test_small_cell_carcinoma_does_not_lead_a_solitary_nodule() -> None:
+    model = _model(small_cell_carcinoma=0.8, squamous_cell_carcinoma=0.1)
+    nodule = reconcile(
+        model, ImageSigns("solid", mean_diameter_mm=18.0), personal_cancer_history=None, brock_probability=0.6
+    )
+    assert nodule.ranked[0][0] == "squamous_cell_carcinoma"
+    assert _p(nodule.ranked, "small_cell_carcinoma") <= 0.01 * nodule.malignancy_probability + 1e-9
+    assert any("small cell" in why for why in nodule.reasons)
+    mass = reconcile(
+        model, ImageSigns("solid", mean_diameter_mm=45.0), personal_cancer_history=None, brock_probability=0.6
+    )
+    assert mass.ranked[0][0] == "small_cell_carcinoma"
