@@ -5,7 +5,9 @@ explicit, reviewable rules from the clinical reference (section 7) and Lung-RADS
 reason for the clinician:
 
 1. **Known primary.** Metastasis needs an affirmed personal cancer history. Without one it is held at a
-   small prior (:data:`METASTASIS_PRIOR`); with one, its odds are raised :data:`KNOWN_PRIMARY_LR`-fold.
+   small prior (:data:`METASTASIS_PRIOR`), and in the end at that share of the malignant probability (a
+   metastasis from an unknown primary is a rare first sign); with one, its odds are raised
+   :data:`KNOWN_PRIMARY_LR`-fold.
 2. **Malignancy anchored on Brock.** Brock (validated on real screening cohorts) is the pre-test
    probability. Two AI readings update its odds: the 2-D branch trained on real LIDC crops by its full
    log-odds shift from its (balanced) training prior, which matches its measured likelihood ratios
@@ -52,7 +54,8 @@ __all__ = [
 
 #: Calcification patterns that prove benignity.
 BENIGN_CALCIFICATION_PATTERNS = frozenset({"central", "laminated", "popcorn", "diffuse"})
-#: Metastasis probability without an affirmed personal cancer history.
+#: Metastasis probability without an affirmed personal cancer history (finally: its share of the
+#: malignant probability).
 METASTASIS_PRIOR = 0.02
 #: Odds ratio for metastasis given an affirmed personal cancer history.
 KNOWN_PRIMARY_LR = 5.0
@@ -390,8 +393,9 @@ def reconcile(
             q = _lead(q, "intrapulmonary_lymph_node")
             reasons.append("perifissural pattern: intrapulmonary lymph node")
 
-    if not known_primary and q["metastasis"] > METASTASIS_PRIOR:
-        q = _moved_within_group(q, "metastasis", METASTASIS_PRIOR)
+    held = METASTASIS_PRIOR * _malignancy(q)
+    if not known_primary and q["metastasis"] > held:
+        q = _moved_within_group(q, "metastasis", held)
     q = _normalised(q)
     order = sorted(q.items(), key=lambda kv: -kv[1])
     return Reconciled(

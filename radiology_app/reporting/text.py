@@ -210,6 +210,10 @@ def differential_phrase(n: NoduleFinding) -> str:
         return f"indeterminate: {first_m} versus {first_b} ({risk})."
     if n.perifissural:
         return f"perifissural nodule, probably {first_b} ({risk})."
+    if n.composition in ("ground_glass", "part_solid"):
+        # a subsolid nodule that persists is in the adenocarcinoma spectrum (AIS / MIA) whatever its
+        # present estimate: the follow-up CT decides
+        return f"probably {first_b}; if it persists, the adenocarcinoma spectrum ({risk})."
     return f"probably benign, most likely {first_b} ({risk})."
 
 

@@ -66,8 +66,17 @@ def test_indeterminate_calcification_is_not_a_benign_sign() -> None:
 @pytest.mark.parametrize("history", [False, None])
 def test_metastasis_needs_a_known_primary(history: bool | None) -> None:
     r = reconcile(_model(metastasis=0.9), SOLID, personal_cancer_history=history)
-    assert _p(r.ranked, "metastasis") == pytest.approx(METASTASIS_PRIOR)
+    assert _p(r.ranked, "metastasis") == pytest.approx(METASTASIS_PRIOR * r.malignancy_probability)
     assert r.ranked[0][0] != "metastasis"
+    # a ground-glass nodule with a low malignancy: metastasis is no rival to the adenocarcinoma spectrum
+    ggn = reconcile(
+        _model(metastasis=0.5),
+        ImageSigns("ground_glass"),
+        personal_cancer_history=history,
+        brock_probability=0.02,
+    )
+    assert _p(ggn.ranked, "metastasis") <= METASTASIS_PRIOR * 0.02 + 1e-9
+    assert _p(ggn.ranked, "adenocarcinoma") >= 0.015
 
 
 def test_a_known_primary_raises_metastasis() -> None:

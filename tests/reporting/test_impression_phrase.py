@@ -36,3 +36,17 @@ def test_a_benign_sign_is_named_first() -> None:
     assert differential_phrase(n).startswith(
         "benign (laminated) calcification: benign, most likely granuloma"
     )
+
+
+@pytest.mark.parametrize("composition", ["ground_glass", "part_solid"])
+def test_a_low_risk_subsolid_nodule_keeps_the_adenocarcinoma_spectrum_in_view(composition: str) -> None:
+    n = NoduleFinding(
+        id="N1",
+        composition=composition,
+        differential=(("infection", 0.95), ("adenocarcinoma", 0.05)),
+        malignancy_probability=0.05,
+        brock_probability=0.05,
+    )
+    assert differential_phrase(n).startswith(
+        "probably infection / inflammation; if it persists, the adenocarcinoma spectrum"
+    )
