@@ -361,7 +361,7 @@ def reconcile(
     if subsolid:
         q = _restrict(q, _SOLID_BY_NATURE)
         reasons.append(
-            f"{signs.composition.replace('_', '-')} nodule: adenocarcinoma spectrum or infection "
+            f"{str(signs.composition).replace('_', '-')} nodule: adenocarcinoma spectrum or infection "
             "(subsolid cancers are almost all adenocarcinomas)"
         )
     elif signs.spiculated and signs.benign_sign is None:
