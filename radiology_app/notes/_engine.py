@@ -21,7 +21,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import overload
 
 __all__ = [
@@ -149,9 +149,9 @@ def covers(spans: Sequence[tuple[int, int]], pos: int) -> bool:
     return any(s <= pos < e for s, e in spans)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class CueSet:
-    """The cue patterns of one language.
+    """The cue patterns of one language (compared and hashed by identity: one per language).
 
     Attributes
     ----------
@@ -206,11 +206,63 @@ class CueSet:
     narrow_negation: re.Pattern[str] = re.compile(r"(?!)")
 
 
-@lru_cache(maxsize=256)
-def _break_spans(text: str, pattern: re.Pattern[str]) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """Starts and ends of every match of ``pattern`` in ``text`` (cached: notes are scanned many times)."""
-    spans = [m.span() for m in pattern.finditer(text)]
+#: Starts and ends of the matches of a pattern, in text order (two sorted tuples, for bisection).
+_Spans = tuple[tuple[int, ...], tuple[int, ...]]
+
+
+def _spans_of(matches: Iterable[re.Match[str]]) -> _Spans:
+    spans = [m.span() for m in matches]
     return tuple(s for s, _ in spans), tuple(e for _, e in spans)
+
+
+class _NoteCues:
+    """What the cue patterns of one language find in one note: each pattern scans the whole note once,
+    on first use; mentions then look cues up by bisection (linear time for any note)."""
+
+    def __init__(self, text: str, cues: CueSet) -> None:
+        self._text = text
+        self._cues = cues
+
+    @cached_property
+    def sentence_breaks(self) -> _Spans:
+        return _spans_of(self._cues.sentence_break.finditer(self._text))
+
+    def _cues_outside(self, pattern: re.Pattern[str], pseudo: SpanSet) -> _Spans:
+        return _spans_of(m for m in pattern.finditer(self._text) if not pseudo.covers(m.start()))
+
+    @cached_property
+    def _pseudo_negations(self) -> SpanSet:
+        return SpanSet(m.span() for m in self._cues.pseudo_negation.finditer(self._text))
+
+    @cached_property
+    def _pseudo_cues(self) -> SpanSet:
+        return SpanSet(m.span() for m in self._cues.pseudo_cue.finditer(self._text))
+
+    @cached_property
+    def negations(self) -> _Spans:
+        """Pre-negation cues, those inside a pseudo-negation left out."""
+        return self._cues_outside(self._cues.pre_negation, self._pseudo_negations)
+
+    @cached_property
+    def uncertainties(self) -> _Spans:
+        """Pre-uncertainty cues, those inside a pseudo-cue left out."""
+        return self._cues_outside(self._cues.pre_uncertainty, self._pseudo_cues)
+
+    @cached_property
+    def hypotheticals(self) -> _Spans:
+        """Pre-hypothetical cues, those inside a pseudo-cue left out."""
+        return self._cues_outside(self._cues.pre_hypothetical, self._pseudo_cues)
+
+
+@lru_cache(maxsize=8)
+def _note_cues(text: str, cues: CueSet) -> _NoteCues:
+    return _NoteCues(text, cues)
+
+
+@lru_cache(maxsize=256)
+def _clause_breaks(sentence: str, cues: CueSet) -> _Spans:
+    """Clause breaks of one sentence (cached: a sentence holds several mentions)."""
+    return _spans_of(cues.clause_break.finditer(sentence))
 
 
 #: The farthest a sentence or clause reaches on either side of a position, characters. A note without
@@ -219,8 +271,8 @@ def _break_spans(text: str, pattern: re.Pattern[str]) -> tuple[tuple[int, ...], 
 MAX_SCOPE_CHARS = 200
 
 
-def _bounds(text: str, pos: int, pattern: re.Pattern[str]) -> tuple[int, int]:
-    starts, ends = _break_spans(text, pattern)
+def _bounds(text: str, pos: int, breaks: _Spans) -> tuple[int, int]:
+    starts, ends = breaks
     i = bisect_right(ends, pos)
     start = ends[i - 1] if i else 0
     j = bisect_left(starts, pos)
@@ -236,34 +288,28 @@ def _bounds(text: str, pos: int, pattern: re.Pattern[str]) -> tuple[int, int]:
 
 def sentence_bounds(text: str, pos: int, cues: CueSet) -> tuple[int, int]:
     """Start and end offsets of the sentence containing ``pos``."""
-    return _bounds(text, pos, cues.sentence_break)
+    return _bounds(text, pos, _note_cues(text, cues).sentence_breaks)
 
 
+@lru_cache(maxsize=1024)
 def clause_bounds(text: str, pos: int, cues: CueSet) -> tuple[int, int]:
-    """Start and end offsets of the clause (negation scope) containing ``pos``."""
+    """Start and end offsets of the clause (negation scope) containing ``pos`` (cached: the status and
+    the temporality of a mention both need it)."""
     s_start, s_end = sentence_bounds(text, pos, cues)
-    c_start, c_end = _bounds(text[s_start:s_end], pos - s_start, cues.clause_break)
+    sentence = text[s_start:s_end]
+    c_start, c_end = _bounds(sentence, pos - s_start, _clause_breaks(sentence, cues))
     return s_start + c_start, s_start + c_end
 
 
-@lru_cache(maxsize=64)
-def _cue_ends(
-    text: str, pattern: re.Pattern[str], pseudo: re.Pattern[str] | None
-) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """Starts and ends of the cues of ``pattern`` in the whole note, those inside a ``pseudo`` phrase
-    left out (found once per note, then looked up by bisection: linear time for any note)."""
-    pseudo_spans = SpanSet(m.span() for m in pseudo.finditer(text)) if pseudo is not None else SpanSet(())
-    spans = [m.span() for m in pattern.finditer(text) if not pseudo_spans.covers(m.start())]
-    return tuple(s for s, _ in spans), tuple(e for _, e in spans)
-
-
-def _last_cue_end(
-    text: str, lo: int, hi: int, pattern: re.Pattern[str], pseudo: re.Pattern[str] | None
-) -> int | None:
-    """End offset of the last cue lying wholly in ``text[lo:hi]``, or ``None``."""
-    starts, ends = _cue_ends(text, pattern, pseudo)
+def _last_cue_end(cues: _Spans, lo: int, hi: int) -> int | None:
+    """End offset of the last of ``cues`` lying wholly in ``text[lo:hi]``, or ``None``."""
+    starts, ends = cues
     i = bisect_right(ends, hi) - 1
     return ends[i] if i >= 0 and starts[i] >= lo else None
+
+
+_COMMA = re.compile(r"[,，]")
+_COMMA_OR_BRACKET = re.compile(r"[,，(]")
 
 
 def status_of(text: str, start: int, end: int, cues: CueSet) -> Status:
@@ -292,21 +338,25 @@ def status_of(text: str, start: int, end: int, cues: CueSet) -> Status:
         return Status.NEGATED
     if cues.post_uncertainty.match(after):
         return Status.POSSIBLE
-    found = {
-        Status.NEGATED: _last_cue_end(text, c_start, start, cues.pre_negation, cues.pseudo_negation),
-        Status.POSSIBLE: _last_cue_end(text, c_start, start, cues.pre_uncertainty, cues.pseudo_cue),
-        Status.HYPOTHETICAL: _last_cue_end(text, c_start, start, cues.pre_hypothetical, cues.pseudo_cue),
-    }
-    cued = [(end, status) for status, end in found.items() if end is not None]
-    if not cued:
+    note = _note_cues(text, cues)
+    nearest: tuple[int, Status] | None = None  # the cue ending last wins; on a tie, the first listed
+    for status, found in (
+        (Status.NEGATED, note.negations),
+        (Status.POSSIBLE, note.uncertainties),
+        (Status.HYPOTHETICAL, note.hypotheticals),
+    ):
+        cue_end = _last_cue_end(found, c_start, start)
+        if cue_end is not None and (nearest is None or cue_end > nearest[0]):
+            nearest = (cue_end, status)
+    if nearest is None:
         return Status.AFFIRMED
-    cue_end, status = max(cued, key=lambda c: c[0])
+    cue_end, status = nearest
     between = text[cue_end:start]
     if cues.scope_breaker.search(between):
         return Status.AFFIRMED
-    if status is Status.NEGATED and cues.narrow_negation.match(between) and re.search(r"[,，(]", between):
+    if status is Status.NEGATED and cues.narrow_negation.match(between) and _COMMA_OR_BRACKET.search(between):
         return Status.AFFIRMED
-    if re.search(r"[,，]", between) and cues.subject_verb.match(after):
+    if _COMMA.search(between) and cues.subject_verb.match(after):
         return Status.AFFIRMED
     return status
 

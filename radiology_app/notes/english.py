@@ -38,8 +38,10 @@ _I = re.IGNORECASE
 CUES = CueSet(
     sentence_break=re.compile(
         r"\n[ \t]*(?=\n|[-*•]|[A-Za-z][\w /&()]{0,30}:|\d+[.)]\s)|"
-        r"(?<!\bDr)(?<!\bMr)(?<!\bMrs)(?<!\bMs)(?<!\bSt)(?<!\bvs)(?<!\bapprox)(?<!\bno)(?<!\s[A-Za-z])(?<!\by\.o)"
-        r"\.(?=\s|$)|[;!]"
+        # the full stop comes first and the abbreviations are checked behind it, so that ``re`` can skip
+        # ahead to the next break character instead of trying every position of the note
+        r"\.(?<!\bDr\.)(?<!\bMr\.)(?<!\bMrs\.)(?<!\bMs\.)(?<!\bSt\.)(?<!\bvs\.)(?<!\bapprox\.)(?<!\bno\.)"
+        r"(?<!\s[A-Za-z]\.)(?<!\by\.o\.)(?=\s|$)|[;!]"
     ),
     clause_break=re.compile(
         r"\b(?:but|however|although|though|except|apart from|aside from|whereas|which|who|yet)\b|;", _I
