@@ -17,12 +17,13 @@ fact true.
 from __future__ import annotations
 
 import re
+import sys
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cached_property, lru_cache
-from typing import overload
+from typing import Protocol, overload
 
 __all__ = [
     "CURRENT",
@@ -31,15 +32,95 @@ __all__ = [
     "OTHER",
     "PATIENT",
     "CueSet",
+    "FoldedPattern",
     "Mention",
+    "Pattern",
     "SpanSet",
     "Status",
     "aggregate_bool",
     "clause_bounds",
     "covers",
+    "fold_case",
     "status_of",
     "temporality_of",
 ]
+
+
+class Pattern(Protocol):
+    """What the extractors need of a compiled pattern: :class:`re.Pattern` or :class:`FoldedPattern`."""
+
+    def finditer(self, string: str, pos: int = 0, endpos: int = sys.maxsize) -> Iterator[re.Match[str]]: ...
+
+    def search(self, string: str, pos: int = 0, endpos: int = sys.maxsize) -> re.Match[str] | None: ...
+
+    def match(self, string: str, pos: int = 0, endpos: int = sys.maxsize) -> re.Match[str] | None: ...
+
+    def fullmatch(self, string: str, pos: int = 0, endpos: int = sys.maxsize) -> re.Match[str] | None: ...
+
+
+#: The non-ASCII characters that ``re.IGNORECASE`` matches to an ASCII letter but ``str.lower`` keeps
+#: (dotless i, long s), and the one whose ``str.lower`` is two characters (dotted capital I).
+_FOLD_TO_ASCII = (("ı", "i"), ("ſ", "s"))
+_DOTTED_CAPITAL_I = "İ"
+#: Texts at least this long (whole notes) are folded once and cached; shorter ones (clauses) each time.
+_FOLD_CACHE_MIN_CHARS = 1000
+
+
+def _fold(text: str) -> str:
+    folded = text.replace(_DOTTED_CAPITAL_I, "i").lower()
+    for char, ascii_letter in _FOLD_TO_ASCII:
+        folded = folded.replace(char, ascii_letter)
+    return folded
+
+
+_fold_cached = lru_cache(maxsize=8)(_fold)
+
+
+def fold_case(text: str) -> str:
+    """``text`` case-folded as ``re.IGNORECASE`` compares letters, with every offset kept.
+
+    A character matches an ASCII letter under ``re.IGNORECASE`` exactly when its folded form is that
+    letter in lower case; every other character keeps its class (word character, space, digit), so a
+    lower-case pattern finds on the folded text exactly the spans that it finds with ``IGNORECASE`` on
+    ``text``.
+    """
+    return _fold_cached(text) if len(text) >= _FOLD_CACHE_MIN_CHARS else _fold(text)
+
+
+class FoldedPattern:
+    """A case-insensitive pattern written in lower case and run case-sensitively on the folded text.
+
+    ``re`` with ``IGNORECASE`` gives up its fast scan for a pattern's first characters and tries every
+    position of the note, several times slower on a long note; on the folded text (:func:`fold_case`,
+    same offsets) the same pattern keeps it. Matches index the text as given; their groups are in lower
+    case.
+
+    Parameters
+    ----------
+    pattern
+        The pattern, its letters in lower case.
+    flags
+        ``re`` flags other than ``IGNORECASE``.
+    """
+
+    def __init__(self, pattern: str, flags: int = 0) -> None:
+        self.regex = re.compile(pattern, flags)
+
+    def finditer(self, string: str, pos: int = 0, endpos: int = sys.maxsize) -> Iterator[re.Match[str]]:
+        """As :meth:`re.Pattern.finditer`, ignoring case."""
+        return self.regex.finditer(fold_case(string), pos, endpos)
+
+    def search(self, string: str, pos: int = 0, endpos: int = sys.maxsize) -> re.Match[str] | None:
+        """As :meth:`re.Pattern.search`, ignoring case."""
+        return self.regex.search(fold_case(string), pos, endpos)
+
+    def match(self, string: str, pos: int = 0, endpos: int = sys.maxsize) -> re.Match[str] | None:
+        """As :meth:`re.Pattern.match`, ignoring case."""
+        return self.regex.match(fold_case(string), pos, endpos)
+
+    def fullmatch(self, string: str, pos: int = 0, endpos: int = sys.maxsize) -> re.Match[str] | None:
+        """As :meth:`re.Pattern.fullmatch`, ignoring case."""
+        return self.regex.fullmatch(fold_case(string), pos, endpos)
 
 
 class Status(StrEnum):
@@ -190,20 +271,20 @@ class CueSet:
         scope ends at the next comma ("not on ART, fever 2 weeks").
     """
 
-    sentence_break: re.Pattern[str]
-    clause_break: re.Pattern[str]
-    pre_negation: re.Pattern[str]
-    pseudo_negation: re.Pattern[str]
-    pre_uncertainty: re.Pattern[str]
-    post_negation: re.Pattern[str]
-    post_uncertainty: re.Pattern[str]
-    post_affirmation: re.Pattern[str]
-    scope_breaker: re.Pattern[str]
-    subject_verb: re.Pattern[str] = re.compile(r"(?!)")
-    pre_hypothetical: re.Pattern[str] = re.compile(r"(?!)")
-    historical: re.Pattern[str] = re.compile(r"(?!)")
-    pseudo_cue: re.Pattern[str] = re.compile(r"(?!)")
-    narrow_negation: re.Pattern[str] = re.compile(r"(?!)")
+    sentence_break: Pattern
+    clause_break: Pattern
+    pre_negation: Pattern
+    pseudo_negation: Pattern
+    pre_uncertainty: Pattern
+    post_negation: Pattern
+    post_uncertainty: Pattern
+    post_affirmation: Pattern
+    scope_breaker: Pattern
+    subject_verb: Pattern = re.compile(r"(?!)")
+    pre_hypothetical: Pattern = re.compile(r"(?!)")
+    historical: Pattern = re.compile(r"(?!)")
+    pseudo_cue: Pattern = re.compile(r"(?!)")
+    narrow_negation: Pattern = re.compile(r"(?!)")
 
 
 #: Starts and ends of the matches of a pattern, in text order (two sorted tuples, for bisection).
@@ -227,7 +308,7 @@ class _NoteCues:
     def sentence_breaks(self) -> _Spans:
         return _spans_of(self._cues.sentence_break.finditer(self._text))
 
-    def _cues_outside(self, pattern: re.Pattern[str], pseudo: SpanSet) -> _Spans:
+    def _cues_outside(self, pattern: Pattern, pseudo: SpanSet) -> _Spans:
         return _spans_of(m for m in pattern.finditer(self._text) if not pseudo.covers(m.start()))
 
     @cached_property
@@ -370,10 +451,10 @@ def temporality_of(text: str, start: int, cues: CueSet) -> str:
 def find_mentions(
     text: str,
     fact: str,
-    patterns: Iterable[re.Pattern[str]],
+    patterns: Iterable[Pattern],
     cues: CueSet,
-    negative_patterns: Iterable[re.Pattern[str]] = (),
-    exclude: re.Pattern[str] | None = None,
+    negative_patterns: Iterable[Pattern] = (),
+    exclude: Pattern | None = None,
     skip: Sequence[tuple[int, int]] = (),
 ) -> list[Mention]:
     """All mentions of a yes/no fact.
