@@ -67,6 +67,8 @@ _FOLD_CACHE_MIN_CHARS = 1000
 
 
 def _fold(text: str) -> str:
+    if text.isascii():
+        return text.lower()
     folded = text.replace(_DOTTED_CAPITAL_I, "i").lower()
     for char, ascii_letter in _FOLD_TO_ASCII:
         folded = folded.replace(char, ascii_letter)
@@ -412,12 +414,11 @@ def status_of(text: str, start: int, end: int, cues: CueSet) -> Status:
         scope is not broken decides; otherwise the mention is affirmed.
     """
     c_start, c_end = clause_bounds(text, start, cues)
-    after = text[end:c_end]
-    if cues.post_affirmation.match(after):
+    if cues.post_affirmation.match(text, end, c_end):
         return Status.AFFIRMED
-    if cues.post_negation.match(after):
+    if cues.post_negation.match(text, end, c_end):
         return Status.NEGATED
-    if cues.post_uncertainty.match(after):
+    if cues.post_uncertainty.match(text, end, c_end):
         return Status.POSSIBLE
     note = _note_cues(text, cues)
     nearest: tuple[int, Status] | None = None  # the cue ending last wins; on a tie, the first listed
@@ -432,12 +433,15 @@ def status_of(text: str, start: int, end: int, cues: CueSet) -> Status:
     if nearest is None:
         return Status.AFFIRMED
     cue_end, status = nearest
-    between = text[cue_end:start]
-    if cues.scope_breaker.search(between):
+    if cues.scope_breaker.search(text, cue_end, start):
         return Status.AFFIRMED
-    if status is Status.NEGATED and cues.narrow_negation.match(between) and _COMMA_OR_BRACKET.search(between):
+    if (
+        status is Status.NEGATED
+        and cues.narrow_negation.match(text, cue_end, start)
+        and _COMMA_OR_BRACKET.search(text, cue_end, start)
+    ):
         return Status.AFFIRMED
-    if _COMMA.search(between) and cues.subject_verb.match(after):
+    if _COMMA.search(text, cue_end, start) and cues.subject_verb.match(text, end, c_end):
         return Status.AFFIRMED
     return status
 

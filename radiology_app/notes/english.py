@@ -413,6 +413,23 @@ _INFORMANT_AFTER = FoldedPattern(
 )
 
 
+# --- small patterns used near each mention (compiled once) ------------------------------------
+
+_COMMA = re.compile(r",")
+_THE_PATIENT = re.compile(r"\b(?:he|she|pt|patient)\b", _I)
+_COMMA_THE_PATIENT = re.compile(r",\s*(?:and\s+)?(?:he|she|pt|patient)\b", _I)
+_BENIGN_BEFORE = re.compile(r"\bbenign\s*$")
+_PERSONAL = re.compile(r"\bpersonal\b", _I)
+_MELANOMA = re.compile(r"melanoma", _I)
+_PASSIVE = re.compile(r"passive", _I)
+#: "since 40", "at 65": a number after these is not the patient's age (the text before is in lower case).
+_NOT_AN_AGE_AFTER = re.compile(r"\b(?:since|at|from|until|till|by|in (?:his|her))\s*$")
+#: Review-of-systems markers just before a mention: ", - fever" negates, "+ cough" affirms.
+_ROS_MINUS = re.compile(r"(?:^|[,:(]\s?)[-–]\s?$")
+_ROS_MINUS_AFTER_COMMA = re.compile(r"[,:]\s*[-–]\s?$")
+_ROS_PLUS = re.compile(r"\+\s?$")
+
+
 @lru_cache(maxsize=8)
 def _all_relatives(text: str) -> tuple[tuple[re.Match[str], ...], tuple[int, ...]]:
     """Every relative word of the note that names a relative, and their start offsets (found once)."""
@@ -454,13 +471,11 @@ def _family_clause(text: str, pos: int) -> bool:
 def _relative_bounds(text: str, pos: int) -> tuple[int, int]:
     s, e = clause_bounds(text, pos, CUES)
     # a comma also separates two people: "Dad had lung ca, mum had bowel cancer"
-    for m in re.finditer(r",", text[s:pos]):
+    for m in _COMMA.finditer(text[s:pos]):
         s_candidate = s + m.end()
-        if _RELATIVE.search(text[s_candidate:pos]) is None and re.search(
-            r"\b(?:he|she|pt|patient)\b", text[s_candidate:pos], _I
-        ):
+        if _RELATIVE.search(text[s_candidate:pos]) is None and _THE_PATIENT.search(text[s_candidate:pos]):
             s = s_candidate
-    nxt = re.search(r",\s*(?:and\s+)?(?:he|she|pt|patient)\b", text[pos:e], _I)
+    nxt = _COMMA_THE_PATIENT.search(text[pos:e])
     if nxt:
         e = pos + nxt.start()
     return s, e
@@ -554,7 +569,7 @@ def _age(text: str, relatives: Sequence[tuple[int, int]]) -> tuple[Fact, tuple[i
             if value is None or not 0 < value < 120:
                 continue
             before = text[max(0, m.start() - 12) : m.start()].lower()
-            if re.search(r"\b(?:since|at|from|until|till|by|in (?:his|her))\s*$", before):
+            if _NOT_AN_AGE_AFTER.search(before):
                 continue
             candidates.append((int(_in(relatives, m.start())), m.start(group), m.end(group), value))
     if not candidates:
@@ -591,7 +606,7 @@ def _smoking(text: str, relatives: Sequence[tuple[int, int]], age: int | None) -
         sentence_bounds(text, m.start(), CUES)
         for m in _SMOKE_WORD.finditer(text)
         if not _in(relatives, m.start())
-        and not re.match(r"passive", text[max(0, m.start() - 8) : m.start()].strip(), _I)
+        and not _PASSIVE.match(text[max(0, m.start() - 8) : m.start()].strip())
     )
 
     smoke_words = [m.start() for m in _SMOKE_WORD.finditer(text) if not _in(relatives, m.start())]
@@ -734,7 +749,7 @@ def _cancer(text: str) -> dict[str, Fact]:
             continue
         seen.add(s, e)
         before = text[max(0, s - 25) : s].lower()
-        if re.search(r"\bbenign\s*$", before) or _basal_cell(text, s, e):
+        if _BENIGN_BEFORE.search(before) or _basal_cell(text, s, e):
             continue
         status = status_of(text, s, e, CUES)
         when = temporality_of(text, s, CUES)
@@ -750,7 +765,7 @@ def _cancer(text: str) -> dict[str, Fact]:
         is_family = _family_clause(text, s)
         if is_family and _spouse_only(text, c_start, c_end):
             continue  # a spouse's or partner's cancer: neither the patient's nor a blood relative's
-        is_personal = not is_family or re.search(r"\bpersonal\b", clause, _I) is not None
+        is_personal = not is_family or _PERSONAL.search(clause) is not None
         if is_family:
             lung = _LUNG_CANCER.search(clause)
             generic = not _CANCER_CI.search(clause[: s - c_start]) and lung is None
@@ -804,7 +819,7 @@ def _basal_cell(text: str, s: int, e: int) -> bool:
     left = max(text.rfind(",", lo, s), text.rfind(";", lo, s), text.rfind("\n", lo, s))
     right = [i for i in (text.find(",", e, hi), text.find(";", e, hi), text.find("\n", e, hi)) if i >= 0]
     phrase = text[left + 1 if left >= 0 else lo : min(right) if right else hi]
-    return _BASAL_CELL.search(phrase) is not None and re.search(r"melanoma", phrase, _I) is None
+    return _BASAL_CELL.search(phrase) is not None and _MELANOMA.search(phrase) is None
 
 
 def _spouse_only(text: str, start: int, end: int) -> bool:
@@ -842,11 +857,9 @@ def _ros_markers(text: str, mentions: list[Mention]) -> list[Mention]:
     out: list[Mention] = []
     for m in mentions:
         before = text[max(0, m.start - 4) : m.start]
-        if re.search(r"(?:^|[,:(]\s?)[-–]\s?$", before) or re.search(
-            r"[,:]\s*[-–]\s?$", text[max(0, m.start - 5) : m.start]
-        ):
+        if _ROS_MINUS.search(before) or _ROS_MINUS_AFTER_COMMA.search(text[max(0, m.start - 5) : m.start]):
             m = Mention(m.fact, m.start, m.end, Status.NEGATED, m.value, m.experiencer, m.temporality)
-        elif re.search(r"\+\s?$", before):
+        elif _ROS_PLUS.search(before):
             m = Mention(m.fact, m.start, m.end, Status.AFFIRMED, m.value, m.experiencer, m.temporality)
         out.append(m)
     return out
