@@ -561,6 +561,7 @@ def _word_age(token: str) -> int | None:
 
 
 def _age(text: str, relatives: Sequence[tuple[int, int]]) -> tuple[Fact, tuple[int, int] | None]:
+    """The patient's age: the first stated age outside a relative's clause, else the first stated age."""
     candidates: list[tuple[int, int, int, int]] = []  # in_relative, start, end, value
     for pat, group in _AGE_PATTERNS:
         for m in pat.finditer(text):
@@ -571,7 +572,10 @@ def _age(text: str, relatives: Sequence[tuple[int, int]]) -> tuple[Fact, tuple[i
             before = text[max(0, m.start() - 12) : m.start()].lower()
             if _NOT_AN_AGE_AFTER.search(before):
                 continue
-            candidates.append((int(_in(relatives, m.start())), m.start(group), m.end(group), value))
+            in_relative = _in(relatives, m.start())
+            candidates.append((int(in_relative), m.start(group), m.end(group), value))
+            if not in_relative:
+                break  # this pattern's later ages come after this one: none of them can be chosen
     if not candidates:
         return Fact(), None
     candidates.sort()
@@ -602,14 +606,12 @@ def _sex(text: str, relatives: Sequence[tuple[int, int]]) -> Fact:
 
 def _smoking(text: str, relatives: Sequence[tuple[int, int]], age: int | None) -> dict[str, Fact]:
     out: dict[str, Fact] = {}
-    smoking_sentences = SpanSet(
-        sentence_bounds(text, m.start(), CUES)
-        for m in _SMOKE_WORD.finditer(text)
-        if not _in(relatives, m.start())
-        and not _PASSIVE.match(text[max(0, m.start() - 8) : m.start()].strip())
-    )
-
     smoke_words = [m.start() for m in _SMOKE_WORD.finditer(text) if not _in(relatives, m.start())]
+    smoking_sentences = SpanSet(
+        sentence_bounds(text, w, CUES)
+        for w in smoke_words
+        if not _PASSIVE.match(text[max(0, w - 8) : w].strip())
+    )
 
     def in_smoking_sentence(pos: int) -> bool:
         # same sentence, or a smoking word shortly before on the same line ("smoker - 30 pk yrs; stopped")
