@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 import sys
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cached_property, lru_cache
@@ -452,6 +452,44 @@ def temporality_of(text: str, start: int, cues: CueSet) -> str:
     return HISTORICAL if cues.historical.search(text, c_start, c_end) else CURRENT
 
 
+#: The first stretch of a note that :func:`find_mentions` reads before it looks whether the fact is
+#: settled, characters; each further stretch is twice as long.
+_FIRST_STRETCH_CHARS = 4096
+
+
+class _MatchStream:
+    """The matches of one pattern in a note, read lazily in text order."""
+
+    def __init__(self, pattern: Pattern, text: str) -> None:
+        self._matches = pattern.finditer(text)
+        self.next: re.Match[str] | None = next(self._matches, None)
+
+    def take_before(self, pos: int) -> list[re.Match[str]]:
+        """The matches starting before ``pos`` not taken yet."""
+        taken: list[re.Match[str]] = []
+        while self.next is not None and self.next.start() < pos:
+            taken.append(self.next)
+            self.next = next(self._matches, None)
+        return taken
+
+
+def _read_stretch(streams: Sequence[_MatchStream], pos: int) -> tuple[list[list[re.Match[str]]], int]:
+    """Each stream's matches up to a cut at or after ``pos`` that no match crosses, and the cut.
+
+    Whether a match becomes a mention depends only on the matches that overlap it, so the note can be
+    read stretch by stretch between such cuts, with the same mentions as when it is read whole.
+    """
+    batches: list[list[re.Match[str]]] = [[] for _ in streams]
+    cut = pos
+    while True:
+        for batch, stream in zip(batches, streams, strict=True):
+            batch.extend(stream.take_before(cut))
+        reach = max((batch[-1].end() for batch in batches if batch), default=cut)
+        if reach <= cut:
+            return batches, cut
+        cut = reach
+
+
 def find_mentions(
     text: str,
     fact: str,
@@ -460,8 +498,11 @@ def find_mentions(
     negative_patterns: Iterable[Pattern] = (),
     exclude: Pattern | None = None,
     skip: Sequence[tuple[int, int]] = (),
+    *,
+    adjust: Callable[[Mention], Mention] | None = None,
+    until_affirmed: bool = False,
 ) -> list[Mention]:
-    """All mentions of a yes/no fact.
+    """All mentions of a yes/no fact (or, with ``until_affirmed``, enough of them to aggregate).
 
     Parameters
     ----------
@@ -470,7 +511,8 @@ def find_mentions(
     fact
         The fact name.
     patterns
-        Trigger patterns; each match is a mention whose status comes from :func:`status_of`.
+        Trigger patterns; each match is a mention whose status comes from :func:`status_of`. Where
+        matches overlap, the earlier pattern's wins.
     cues
         Cue patterns of the language.
     negative_patterns
@@ -479,36 +521,51 @@ def find_mentions(
         Matches of this pattern hide any trigger that overlaps them ("valley fever" for fever).
     skip
         Spans (e.g. family-history clauses) inside which triggers are ignored.
+    adjust
+        Applied to each mention as it is found (e.g. review-of-systems markers).
+    until_affirmed
+        Stop reading the note once an affirmed mention is found: :func:`aggregate_bool` of the
+        mentions returned is then the same as of all mentions (the first affirmed one decides), and
+        a long note is not read to its end for a symptom stated in its first lines.
 
     Returns
     -------
     list of Mention
-        In text order.
+        In text order: all of them, or every mention up to a point past the first affirmed one.
     """
-    hidden = SpanSet([m.span() for m in exclude.finditer(text)] if exclude is not None else [])
-    for hs, he in skip:
-        hidden.add(hs, he)
-
-    def visible(s: int, e: int) -> bool:
-        return not hidden.overlaps(s, e)
-
-    found: list[Mention] = []
+    negatives = list(negative_patterns)
+    triggers = list(patterns)
+    streams = [
+        _MatchStream(p, text) for p in ([exclude] if exclude is not None else []) + negatives + triggers
+    ]
+    n_exclude = len(streams) - len(negatives) - len(triggers)
+    hidden = SpanSet(skip)
     taken = SpanSet(())
-    for pat in negative_patterns:
-        for m in pat.finditer(text):
-            if visible(*m.span()):
-                found.append(Mention(fact, m.start(), m.end(), Status.NEGATED))
+    found: list[Mention] = []
+    stretch_end = 0
+    stretch = _FIRST_STRETCH_CHARS
+    while any(stream.next is not None for stream in streams):
+        batches, stretch_end = _read_stretch(streams, stretch_end + stretch)
+        stretch *= 2
+        for m in (m for batch in batches[:n_exclude] for m in batch):
+            hidden.add(*m.span())
+        new: list[Mention] = []
+        for m in (m for batch in batches[n_exclude : n_exclude + len(negatives)] for m in batch):
+            if not hidden.overlaps(*m.span()):
+                new.append(Mention(fact, m.start(), m.end(), Status.NEGATED))
                 taken.add(*m.span())
-    for pat in patterns:
-        for m in pat.finditer(text):
+        for m in (m for batch in batches[n_exclude + len(negatives) :] for m in batch):
             s, e = m.span()
-            if not visible(s, e) or taken.overlaps(s, e):
+            if hidden.overlaps(s, e) or taken.overlaps(s, e):
                 continue
             taken.add(s, e)
-            found.append(
+            new.append(
                 Mention(fact, s, e, status_of(text, s, e, cues), temporality=temporality_of(text, s, cues))
             )
-    found.sort(key=lambda mm: mm.start)
+        new.sort(key=lambda mm: mm.start)
+        found.extend(new if adjust is None else map(adjust, new))
+        if until_affirmed and any(mm.status is Status.AFFIRMED for mm in found):
+            break
     return found
 
 

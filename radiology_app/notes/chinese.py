@@ -431,7 +431,7 @@ def extract(text: str) -> dict[str, Fact]:
         ("emphysema_or_copd", _COPD, [_COPD_NEG_ONLY]),
     ]
     for name, pats, negs in simple:
-        mentions = find_mentions(text, name, pats, CUES, negs)
+        mentions = find_mentions(text, name, pats, CUES, negs, until_affirmed=True)
         value, mention = aggregate_bool(mentions)
         if mention is not None:
             out[name] = make_fact(text, value, mention.start, mention.end, mention=mention)

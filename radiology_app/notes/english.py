@@ -12,7 +12,7 @@ import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import replace
-from functools import lru_cache
+from functools import lru_cache, partial
 
 from radiology_app.notes._engine import (
     FAMILY,
@@ -854,17 +854,14 @@ def _bool_fact(text: str, mentions: list[Mention]) -> Fact | None:
     return make_fact(text, value, mention.start, mention.end, mention=mention)
 
 
-def _ros_markers(text: str, mentions: list[Mention]) -> list[Mention]:
-    """Apply review-of-systems markers: ``, - fever`` negates and ``+ cough`` affirms."""
-    out: list[Mention] = []
-    for m in mentions:
-        before = text[max(0, m.start - 4) : m.start]
-        if _ROS_MINUS.search(before) or _ROS_MINUS_AFTER_COMMA.search(text[max(0, m.start - 5) : m.start]):
-            m = Mention(m.fact, m.start, m.end, Status.NEGATED, m.value, m.experiencer, m.temporality)
-        elif _ROS_PLUS.search(before):
-            m = Mention(m.fact, m.start, m.end, Status.AFFIRMED, m.value, m.experiencer, m.temporality)
-        out.append(m)
-    return out
+def _ros_marked(text: str, m: Mention) -> Mention:
+    """Apply a review-of-systems marker: ``, - fever`` negates and ``+ cough`` affirms."""
+    before = text[max(0, m.start - 4) : m.start]
+    if _ROS_MINUS.search(before) or _ROS_MINUS_AFTER_COMMA.search(text[max(0, m.start - 5) : m.start]):
+        return Mention(m.fact, m.start, m.end, Status.NEGATED, m.value, m.experiencer, m.temporality)
+    if _ROS_PLUS.search(before):
+        return Mention(m.fact, m.start, m.end, Status.AFFIRMED, m.value, m.experiencer, m.temporality)
+    return m
 
 
 def extract(text: str) -> dict[str, Fact]:
@@ -900,9 +897,10 @@ def extract(text: str) -> dict[str, Fact]:
     ]
     informant_own = _informant_spans(text)
     for name, pats, negs, exclude in simple:
-        mentions = find_mentions(text, name, pats, CUES, negs, exclude, skip=informant_own)
-        if name in ("fever", "cough", "hemoptysis", "weight_loss"):
-            mentions = _ros_markers(text, mentions)
+        ros = partial(_ros_marked, text) if name in ("fever", "cough", "hemoptysis", "weight_loss") else None
+        mentions = find_mentions(
+            text, name, pats, CUES, negs, exclude, skip=informant_own, adjust=ros, until_affirmed=True
+        )
         fact = _bool_fact(text, mentions)
         if fact is not None:
             out[name] = fact
