@@ -1,4 +1,4 @@
-"""The fact extractor's scanning machinery: case folding that keeps offsets, and stretch-by-stretch reading."""
+"""The fact extractor's scanning: case folding that keeps offsets, and stretch-by-stretch reading."""
 
 from __future__ import annotations
 
@@ -30,7 +30,8 @@ def cased() -> str:
     every = "".join(chr(c) for c in range(sys.maxunicode + 1) if not 0xD800 <= c <= 0xDFFF)
     folded = fold_case(every)
     assert len(folded) == len(every)
-    return "".join(c for c, f in zip(every, folded, strict=True) if c != f or c.lower() != c or c.upper() != c)
+    pairs = zip(every, folded, strict=True)
+    return "".join(c for c, f in pairs if c != f or c.lower() != c or c.upper() != c)
 
 
 def test_fold_case_keeps_every_offset_and_every_character_class(cased: str) -> None:
