@@ -214,18 +214,16 @@ def _smoking(text: str, relatives: Sequence[tuple[int, int]]) -> dict[str, Fact]
 
     taken = SpanSet(())
     hits: dict[str, tuple[int, int]] = {}
-    for status, pat in (
-        ("never", _NEVER),
-        ("current", _CURRENT),
-        ("former", _FORMER),
-        ("current", _CURRENT_IMPLIED),
-    ):
+    kinds = (("never", _NEVER), ("current", _CURRENT), ("former", _FORMER), ("current", _CURRENT_IMPLIED))
+    for i, (status, pat) in enumerate(kinds):
         for m in pat.finditer(text):
             s, e = m.span()
             if not usable(s, e) or taken.overlaps(s, e):
                 continue
             taken.add(s, e)
             hits.setdefault(status, (s, e))
+            if i == len(kinds) - 1:
+                break  # the last kind: its later hits would only be marked taken, which nothing reads now
     cur = hits.get("current")
     explicit_current = cur is not None and _CURRENT.fullmatch(text, cur[0], cur[1]) is not None
     chosen: str | None

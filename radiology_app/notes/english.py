@@ -451,21 +451,20 @@ def _relatives(text: str, start: int = 0, end: int | None = None) -> list[re.Mat
 
 
 @lru_cache(maxsize=64)
-def _family_header_spans(text: str) -> tuple[tuple[int, int], ...]:
-    return tuple(m.span() for m in _FAMILY_HEADER.finditer(text))
+def _family_header_spans(text: str) -> SpanSet:
+    return SpanSet(m.span() for m in _FAMILY_HEADER.finditer(text))
 
 
 def _spans_of(pattern: Pattern, text: str) -> list[tuple[int, int]]:
     return [m.span() for m in pattern.finditer(text)]
 
 
-def _family_clause(text: str, pos: int) -> bool:
-    """Whether the clause around ``pos`` speaks of a relative or of the family."""
-    s, e = _relative_bounds(text, pos)
-    clause = text[s:e]
-    if _relatives(text, s, e) or _FAMILY_WORD.search(clause):
+def _family_clause(text: str, pos: int, s: int, e: int) -> bool:
+    """Whether the clause ``text[s:e]`` around ``pos`` (:func:`_relative_bounds`) speaks of a relative or
+    of the family."""
+    if _relatives(text, s, e) or _FAMILY_WORD.search(text[s:e]):
         return True
-    return any(hs <= pos < he for hs, he in _family_header_spans(text))
+    return _family_header_spans(text).covers(pos)
 
 
 def _relative_bounds(text: str, pos: int) -> tuple[int, int]:
@@ -641,6 +640,8 @@ def _smoking(text: str, relatives: Sequence[tuple[int, int]], age: int | None) -
                 continue
             taken.add(s, e)
             hits.setdefault(status, (s, e))
+            if status == "current":
+                break  # the last kind: its later hits would only be marked taken, which nothing reads now
     current_hit = hits.get("current")
     explicit_current = current_hit is not None and _EXPLICIT_CURRENT.fullmatch(text, *current_hit) is not None
     order = ("current", "former", "never") if explicit_current else ("former", "current", "never")
@@ -764,7 +765,7 @@ def _cancer(text: str) -> dict[str, Fact]:
                 continue
             family.append(Mention("family_history_lung_cancer", s, e, status, experiencer=FAMILY))
             continue
-        is_family = _family_clause(text, s)
+        is_family = _family_clause(text, s, c_start, c_end)
         if is_family and _spouse_only(text, c_start, c_end):
             continue  # a spouse's or partner's cancer: neither the patient's nor a blood relative's
         is_personal = not is_family or _PERSONAL.search(clause) is not None
@@ -827,9 +828,9 @@ def _basal_cell(text: str, s: int, e: int) -> bool:
 def _spouse_only(text: str, start: int, end: int) -> bool:
     """Whether every relative named in ``text[start:end]`` is a spouse or partner (not a blood relative)."""
     rels = _relatives(text, start, end)
-    if not rels or _FAMILY_WORD.search(text, start, end):
+    if not rels or not all(_SPOUSE.fullmatch(m.group(0)) for m in rels):
         return False
-    return all(_SPOUSE.fullmatch(m.group(0)) for m in rels)
+    return _FAMILY_WORD.search(text, start, end) is None
 
 
 def _site_near(text: str, s: int, e: int, c_start: int, c_end: int) -> tuple[str, int, int] | None:
