@@ -110,7 +110,10 @@ _RELATIVE = FoldedPattern(
 #: Not a blood relative: their lung cancer is no family history (experiencer "other").
 _SPOUSE = FoldedPattern(r"\b(?:wife|husband|spouse|partner)s?\b")
 #: "she herself", "her own": the person just named as the informant, not the patient.
-_REFLEXIVE = FoldedPattern(r"\b(?:herself|himself|themselves|(?:her|his|their)\s+own)\b")
+_REFLEXIVE_WORDS = r"\b(?:herself|himself|themselves|(?:her|his|their)\s+own)"
+_REFLEXIVE = FoldedPattern(_REFLEXIVE_WORDS + r"\b")
+#: Without the closing boundary: a reflexive found in any sentence starts one of these in the whole note.
+_REFLEXIVE_START = FoldedPattern(_REFLEXIVE_WORDS)
 _FAMILY_WORD = FoldedPattern(r"\b(?:family|fhx|fh|fam hx|family hx)\b")
 _FAMILY_HEADER = FoldedPattern(
     r"^[ \t\-*•]*(?:fhx|fh|family (?:history|hx))\s*[:\-][^\n]*", re.MULTILINE
@@ -510,11 +513,19 @@ def _informant_own(text: str, pos: int) -> re.Match[str] | None:
 
     Returns the informant's relative word, or ``None`` when the sentence is about the patient.
     """
+    if not _may_name_a_reflexive(text):
+        return None
     s, e = sentence_bounds(text, pos, CUES)
     refl = _REFLEXIVE.search(text, s, e)
     if refl is None:
         return None
     return _informant_before(text, refl.start())
+
+
+@lru_cache(maxsize=8)
+def _may_name_a_reflexive(text: str) -> bool:
+    """``False`` when no sentence of the note holds a reflexive (not searched for mention by mention)."""
+    return _REFLEXIVE_START.search(text) is not None
 
 
 def _informant_spans(text: str) -> list[tuple[int, int]]:

@@ -62,6 +62,17 @@ def test_folded_pattern_finds_what_ignorecase_finds() -> None:
         assert (first and first.span()) == (expected and expected.span())
 
 
+@pytest.mark.parametrize("separator", [" ", "\x1c", "\x1f", "\u00a0"])
+def test_folded_pattern_on_a_long_note_matches_ignorecase_whatever_its_characters(separator: str) -> None:
+    """A long plain-ASCII note is scanned with ASCII classes; separators that only Unicode counts as
+    spaces, and non-ASCII text, keep the Unicode ones."""
+    text = f"Cough{separator}and FEVER;{separator}no Hemoptysis{separator}x " * 200
+    for source in (r"cough\s+and", r"\bfever\b", r"\S+\s", r"no\W+hemoptysis"):
+        ignorecase = re.compile(source, re.IGNORECASE)
+        folded = FoldedPattern(source)
+        assert [m.span() for m in folded.finditer(text)] == [m.span() for m in ignorecase.finditer(text)]
+
+
 def test_a_long_note_is_folded_once() -> None:
     note = "Cough. " * 1000
     assert fold_case(note) is fold_case(note)
