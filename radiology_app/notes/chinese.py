@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from functools import lru_cache
 
 from radiology_app.notes._engine import (
     FAMILY,
@@ -162,8 +163,14 @@ _SEX = [
 _CN_NUM = {"半": 0.5, "一": 1.0, "两": 2.0, "二": 2.0, "三": 3.0}
 
 
+@lru_cache(maxsize=8)
+def _relative_clauses(text: str) -> tuple[tuple[str, tuple[int, int]], ...]:
+    """Each relative word of the note with the clause it stands in (found once per note)."""
+    return tuple((m.group(0), clause_bounds(text, m.start(), CUES)) for m in _RELATIVE.finditer(text))
+
+
 def _relative_spans(text: str) -> list[tuple[int, int]]:
-    spans = [clause_bounds(text, m.start(), CUES) for m in _RELATIVE.finditer(text)]
+    spans = [clause for _, clause in _relative_clauses(text)]
     spans += [m.span() for m in _FAMILY_SECTION.finditer(text)]
     return spans
 
@@ -309,11 +316,7 @@ def _cancer(text: str, relatives: Sequence[tuple[int, int]]) -> dict[str, Fact]:
         )
     fam_neg_spans = SpanSet((mm.start, mm.end) for mm in family)
     spouses = SpanSet(clause_bounds(text, m.start(), CUES) for m in _SPOUSE.finditer(text))
-    blood = SpanSet(
-        clause_bounds(text, m.start(), CUES)
-        for m in _RELATIVE.finditer(text)
-        if not _SPOUSE.match(m.group(0))
-    )
+    blood = SpanSet(clause for word, clause in _relative_clauses(text) if not _SPOUSE.match(word))
     for m in _CANCER.finditer(text):
         s, e = m.span()
         if hidden.overlaps(s, e) or _BASAL_CELL.search(m.group(0)):
