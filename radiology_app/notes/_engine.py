@@ -34,6 +34,7 @@ __all__ = [
     "CueSet",
     "FoldedPattern",
     "Mention",
+    "NotePattern",
     "Pattern",
     "SpanSet",
     "Status",
@@ -77,10 +78,7 @@ def _fold(text: str) -> str:
     return folded
 
 
-@lru_cache(maxsize=8)
-def _fold_note(text: str) -> tuple[str, bool]:
-    plain_ascii = text.isascii() and not any(c in text for c in _UNICODE_ONLY_SPACES)
-    return _fold(text), plain_ascii
+_fold_note = lru_cache(maxsize=8)(_fold)
 
 
 def fold_case(text: str) -> str:
@@ -91,17 +89,69 @@ def fold_case(text: str) -> str:
     lower-case pattern finds on the folded text exactly the spans that it finds with ``IGNORECASE`` on
     ``text``.
     """
-    return _fold_note(text)[0] if len(text) >= _FOLD_CACHE_MIN_CHARS else _fold(text)
+    return _fold_note(text) if len(text) >= _FOLD_CACHE_MIN_CHARS else _fold(text)
 
 
-class FoldedPattern:
+@lru_cache(maxsize=8)
+def _plain_ascii(note: str) -> bool:
+    """Whether ASCII character classes read ``note`` as the Unicode ones do (ASCII, no separators)."""
+    return note.isascii() and not any(c in note for c in _UNICODE_ONLY_SPACES)
+
+
+class NotePattern:
+    """A pattern for whole notes: a long note in plain ASCII is scanned with ASCII character classes,
+    a third faster than with Unicode ones and the same matches there.
+
+    Parameters
+    ----------
+    pattern
+        The pattern.
+    flags
+        ``re`` flags.
+    """
+
+    def __init__(self, pattern: str, flags: int = 0) -> None:
+        self.regex = re.compile(pattern, flags)
+        self._ascii_regex = re.compile(pattern, flags | re.ASCII)
+
+    def _subject(self, string: str) -> str:
+        """The text the pattern runs on, with the offsets of ``string``."""
+        return string
+
+    def _on(self, string: str) -> tuple[re.Pattern[str], str]:
+        subject = self._subject(string)
+        if len(string) >= _FOLD_CACHE_MIN_CHARS and _plain_ascii(string):
+            return self._ascii_regex, subject
+        return self.regex, subject
+
+    def finditer(self, string: str, pos: int = 0, endpos: int = sys.maxsize) -> Iterator[re.Match[str]]:
+        """As :meth:`re.Pattern.finditer`."""
+        regex, subject = self._on(string)
+        return regex.finditer(subject, pos, endpos)
+
+    def search(self, string: str, pos: int = 0, endpos: int = sys.maxsize) -> re.Match[str] | None:
+        """As :meth:`re.Pattern.search`."""
+        regex, subject = self._on(string)
+        return regex.search(subject, pos, endpos)
+
+    def match(self, string: str, pos: int = 0, endpos: int = sys.maxsize) -> re.Match[str] | None:
+        """As :meth:`re.Pattern.match`."""
+        regex, subject = self._on(string)
+        return regex.match(subject, pos, endpos)
+
+    def fullmatch(self, string: str, pos: int = 0, endpos: int = sys.maxsize) -> re.Match[str] | None:
+        """As :meth:`re.Pattern.fullmatch`."""
+        regex, subject = self._on(string)
+        return regex.fullmatch(subject, pos, endpos)
+
+
+class FoldedPattern(NotePattern):
     """A case-insensitive pattern written in lower case and run case-sensitively on the folded text.
 
     ``re`` with ``IGNORECASE`` gives up its fast scan for a pattern's first characters and tries every
     position of the note, several times slower on a long note; on the folded text (:func:`fold_case`,
-    same offsets) the same pattern keeps it. A long note in plain ASCII is scanned with ASCII character
-    classes, a third faster and the same matches there. Matches index the text as given; their groups
-    are in lower case.
+    same offsets) the same pattern keeps it. Matches index the text as given; their groups are in lower
+    case.
 
     Parameters
     ----------
@@ -111,36 +161,8 @@ class FoldedPattern:
         ``re`` flags other than ``IGNORECASE``.
     """
 
-    def __init__(self, pattern: str, flags: int = 0) -> None:
-        self.regex = re.compile(pattern, flags)
-        self._ascii_regex = re.compile(pattern, flags | re.ASCII)
-
-    def _on(self, string: str) -> tuple[re.Pattern[str], str]:
-        """The compiled pattern to use and the folded text to run it on."""
-        if len(string) < _FOLD_CACHE_MIN_CHARS:
-            return self.regex, _fold(string)
-        folded, plain_ascii = _fold_note(string)
-        return (self._ascii_regex if plain_ascii else self.regex), folded
-
-    def finditer(self, string: str, pos: int = 0, endpos: int = sys.maxsize) -> Iterator[re.Match[str]]:
-        """As :meth:`re.Pattern.finditer`, ignoring case."""
-        regex, folded = self._on(string)
-        return regex.finditer(folded, pos, endpos)
-
-    def search(self, string: str, pos: int = 0, endpos: int = sys.maxsize) -> re.Match[str] | None:
-        """As :meth:`re.Pattern.search`, ignoring case."""
-        regex, folded = self._on(string)
-        return regex.search(folded, pos, endpos)
-
-    def match(self, string: str, pos: int = 0, endpos: int = sys.maxsize) -> re.Match[str] | None:
-        """As :meth:`re.Pattern.match`, ignoring case."""
-        regex, folded = self._on(string)
-        return regex.match(folded, pos, endpos)
-
-    def fullmatch(self, string: str, pos: int = 0, endpos: int = sys.maxsize) -> re.Match[str] | None:
-        """As :meth:`re.Pattern.fullmatch`, ignoring case."""
-        regex, folded = self._on(string)
-        return regex.fullmatch(folded, pos, endpos)
+    def _subject(self, string: str) -> str:
+        return fold_case(string)
 
 
 class Status(StrEnum):

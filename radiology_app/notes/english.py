@@ -20,6 +20,7 @@ from radiology_app.notes._engine import (
     CueSet,
     FoldedPattern,
     Mention,
+    NotePattern,
     Pattern,
     SpanSet,
     Status,
@@ -123,10 +124,10 @@ _FEVER: list[Pattern] = [
     FoldedPattern(
         r"\b(?:fevers?|febrile|pyrexi(?:a|al)|feverish|high temperatures?|temperatures? to 3[89])\b"
     ),
-    re.compile(
+    NotePattern(
         r"\b(?:temp(?:erature)?|T)\s*(?:of|to|now|max|was)?\s*(?:3[89](?:\.\d)?|4[01](?:\.\d)?)\s*(?:°?\s*C)?\b"
     ),
-    re.compile(r"\bF/C\b"),
+    NotePattern(r"\bF/C\b"),
 ]
 _FEVER_NEG = [
     FoldedPattern(r"\b(?:afebrile|apyrexial|temperature (?:is )?normal|no temperature)\b"),
@@ -220,7 +221,7 @@ _CANCER_CI = FoldedPattern(
     r"leuka?emias?|myelomas?|\w*sarcomas?|neoplasms?|tumou?rs?|seminomas?|hodgkin'?s(?!\s+lymphoma))\b|"
     r"\bclark level\b"
 )
-_CA_ABBREV = re.compile(r"\b(?:ca|Ca|CA|NSCLC|SCLC|RCC|HCC|DCIS|CLL|CML|AML|ALL|CRC|SCC|TCC)\b")
+_CA_ABBREV = NotePattern(r"\b(?:ca|Ca|CA|NSCLC|SCLC|RCC|HCC|DCIS|CLL|CML|AML|ALL|CRC|SCC|TCC)\b")
 #: Basal cell carcinoma is not counted as a cancer history (it practically never spreads to the lung).
 _BASAL_CELL = FoldedPattern(
     r"\bbasal[- ]cell\b|\bbccs?\b|\brodent ulcer\b|\bnon-?melanoma(?:tous)? skin\b|\bnmsc\b"
@@ -356,18 +357,18 @@ _WORDNUM = {
     "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
 }  # fmt: skip
 #: A patient named by kinship in a note to or from a relative: "Mum, 84, has had a cough".
-_KIN_APPOSITION = re.compile(
+_KIN_APPOSITION = NotePattern(
     r"(?:^|[.\n]\s*)(Mum|Mom|Mam|Mother|Dad|Father)\s*,\s*(\d{2,3})\s*,", re.MULTILINE
 )
 _AGE_PATTERNS: list[tuple[Pattern, int]] = [
     (FoldedPattern(r"\b(\d{1,3})\s*-?\s*(?:years?|yrs?|yr)[\s-]*old\b"), 1),
     (FoldedPattern(r"\b(\d{1,3})\s*(?:yo|y/o|y\.o\.?|yrs?|yr)\b"), 1),
-    (re.compile(r"\b(\d{1,3})\s*(?:yo|y)?[MF]\b"), 1),
-    (re.compile(r"\b[MF]\s*[,/]\s*(\d{1,3})\b"), 1),
+    (NotePattern(r"\b(\d{1,3})\s*(?:yo|y)?[MF]\b"), 1),
+    (NotePattern(r"\b[MF]\s*[,/]\s*(\d{1,3})\b"), 1),
     (FoldedPattern(r"\b(?:age|aged)\s*:?\s*(\d{1,3})\b"), 1),
     (FoldedPattern(r"\bage/sex\s*:\s*(\d{1,3})"), 1),
     (
-        re.compile(
+        NotePattern(
             r"\b(?:Mr|Mrs|Ms|Miss|Mx)\.?\s+(?:[A-Z]\.\s*)?[A-Z][\w'’-]*(?:\s+[A-Z][\w'’-]*)?\s*(?:,\s*|\s+is\s+|\s+\(?aged?\s+)"
             r"(\d{1,3})\b(?!\s*(?:mm|cm|kg|%))"
         ),
@@ -381,7 +382,7 @@ _AGE_PATTERNS: list[tuple[Pattern, int]] = [
         1,
     ),
     (_KIN_APPOSITION, 2),
-    (re.compile(r"\b(?:Mr|Mrs|Ms|Miss|Mx)\.?\s+[A-Z][\w'’-]*(?:\s+[A-Z][\w'’-]*)?\s*\((\d{1,3})\)"), 1),
+    (NotePattern(r"\b(?:Mr|Mrs|Ms|Miss|Mx)\.?\s+[A-Z][\w'’-]*(?:\s+[A-Z][\w'’-]*)?\s*\((\d{1,3})\)"), 1),
     (
         FoldedPattern(
             r"\b((?:twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety)"
@@ -391,8 +392,8 @@ _AGE_PATTERNS: list[tuple[Pattern, int]] = [
     ),
 ]
 _SEX_PATTERNS: list[tuple[Pattern, int]] = [
-    (re.compile(r"\b\d{1,3}\s*(?:yo|y/o|y\.o\.?|yrs?|yr|y)?\s*([MF])\b"), 1),
-    (re.compile(r"\b([MF])\s*[,/]\s*\d{1,3}\b"), 1),
+    (NotePattern(r"\b\d{1,3}\s*(?:yo|y/o|y\.o\.?|yrs?|yr|y)?\s*([MF])\b"), 1),
+    (NotePattern(r"\b([MF])\s*[,/]\s*\d{1,3}\b"), 1),
     (FoldedPattern(r"\b(?:age/sex\s*:\s*\d{1,3}\s*/\s*|sex\s*:\s*)([mf]|male|female)\b"), 1),
     (
         FoldedPattern(
@@ -400,7 +401,7 @@ _SEX_PATTERNS: list[tuple[Pattern, int]] = [
         ),
         1,
     ),
-    (re.compile(r"\b(Mr|Mrs|Ms|Miss)\b\.?"), 1),
+    (NotePattern(r"\b(Mr|Mrs|Ms|Miss)\b\.?"), 1),
 ]
 _HE = FoldedPattern(r"\b(?:he|him|his)\b")
 _SHE = FoldedPattern(r"\b(?:she|her|hers)\b")

@@ -11,6 +11,7 @@ from radiology_app.notes import _engine
 from radiology_app.notes._engine import (
     CueSet,
     FoldedPattern,
+    NotePattern,
     Status,
     aggregate_bool,
     find_mentions,
@@ -71,6 +72,9 @@ def test_folded_pattern_on_a_long_note_matches_ignorecase_whatever_its_character
         ignorecase = re.compile(source, re.IGNORECASE)
         folded = FoldedPattern(source)
         assert [m.span() for m in folded.finditer(text)] == [m.span() for m in ignorecase.finditer(text)]
+        cased = NotePattern(source.upper() if source.islower() else source)
+        plain = re.compile(cased.regex.pattern)
+        assert [m.span() for m in cased.finditer(text)] == [m.span() for m in plain.finditer(text)]
 
 
 def test_a_long_note_is_folded_once() -> None:
