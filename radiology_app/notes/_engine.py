@@ -48,7 +48,8 @@ __all__ = [
 
 
 class Pattern(Protocol):
-    """What the extractors need of a compiled pattern: :class:`re.Pattern` or :class:`FoldedPattern`."""
+    """What the extractors need of a compiled pattern: :class:`re.Pattern`, :class:`NotePattern` or
+    :class:`FoldedPattern`."""
 
     def finditer(self, string: str, pos: int = 0, endpos: int = sys.maxsize) -> Iterator[re.Match[str]]: ...
 
@@ -65,7 +66,8 @@ _FOLD_TO_ASCII = (("ı", "i"), ("ſ", "s"))
 _DOTTED_CAPITAL_I = "İ"
 #: ASCII characters that Unicode ``\s`` counts as spaces and ASCII ``\s`` does not (separators).
 _UNICODE_ONLY_SPACES = "\x1c\x1d\x1e\x1f"
-#: Texts at least this long (whole notes) are folded once and cached; shorter ones (clauses) each time.
+#: Texts at least this long (whole notes) are folded and checked for plain ASCII once (cached); shorter
+#: ones (clauses) are folded each time and scanned with Unicode classes.
 _FOLD_CACHE_MIN_CHARS = 1000
 
 

@@ -4,6 +4,10 @@ Handles referral letters, ED and clinic notes, checklists ("Fever: no", "COPD: Y
 - hemoptysis"), abbreviations (yo, y/o, 67M, hx, h/o, FHx, ppd, PY, ca, s/p), common misspellings of
 haemoptysis, negation ("denies", "no", "afebrile", "weight stable"), uncertainty ("possible", "?",
 "pending") and statements about relatives (which never become the patient's own facts).
+
+Case-insensitive patterns are :class:`~radiology_app.notes._engine.FoldedPattern` objects written in
+lower case (they run on the case-folded note); :class:`~radiology_app.notes._engine.NotePattern` ones
+are case-sensitive.
 """
 
 from __future__ import annotations
@@ -116,9 +120,9 @@ _REFLEXIVE = FoldedPattern(_REFLEXIVE_WORDS + r"\b")
 #: Without the closing boundary: a reflexive found in any sentence starts one of these in the whole note.
 _REFLEXIVE_START = FoldedPattern(_REFLEXIVE_WORDS)
 _FAMILY_WORD = FoldedPattern(r"\b(?:family|fhx|fh|fam hx|family hx)\b")
-_FAMILY_HEADER = FoldedPattern(
-    r"^[ \t\-*•]*(?:fhx|fh|family (?:history|hx))\s*[:\-][^\n]*", re.MULTILINE
-)  # --- yes/no symptom and history triggers ---------------------------------------------------
+_FAMILY_HEADER = FoldedPattern(r"^[ \t\-*•]*(?:fhx|fh|family (?:history|hx))\s*[:\-][^\n]*", re.MULTILINE)
+
+# --- yes/no symptom and history triggers ---------------------------------------------------
 
 _FEVER: list[Pattern] = [
     FoldedPattern(
