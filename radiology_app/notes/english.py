@@ -427,7 +427,7 @@ _COMMA = re.compile(r",")
 _THE_PATIENT = re.compile(r"\b(?:he|she|pt|patient)\b", _I)
 _COMMA_THE_PATIENT = re.compile(r",\s*(?:and\s+)?(?:he|she|pt|patient)\b", _I)
 _BENIGN_BEFORE = re.compile(r"\bbenign\s*$")
-_PERSONAL = re.compile(r"\bpersonal\b", _I)
+_PERSONAL = FoldedPattern(r"\bpersonal\b")
 _MELANOMA = re.compile(r"melanoma", _I)
 _PASSIVE = re.compile(r"passive", _I)
 #: "since 40", "at 65": a number after these is not the patient's age (the text before is in lower case).
@@ -787,7 +787,7 @@ def _cancer(text: str) -> dict[str, Fact]:
         is_personal = not is_family or _PERSONAL.search(clause) is not None
         if is_family:
             lung = _LUNG_CANCER.search(clause)
-            generic = not _CANCER_CI.search(clause[: s - c_start]) and lung is None
+            generic = lung is None and not _CANCER_CI.search(clause[: s - c_start])
             lung_here = lung is not None and lung.start() <= s - c_start + 4 <= lung.end() + 4
             if lung_here or (status is Status.NEGATED and (generic or lung is None)):
                 family.append(Mention("family_history_lung_cancer", s, e, status, experiencer=FAMILY))
