@@ -80,9 +80,6 @@ def _fold(text: str) -> str:
     return folded
 
 
-_fold_note = lru_cache(maxsize=8)(_fold)
-
-
 def fold_case(text: str) -> str:
     """``text`` case-folded as ``re.IGNORECASE`` compares letters, with every offset kept.
 
@@ -91,13 +88,15 @@ def fold_case(text: str) -> str:
     lower-case pattern finds on the folded text exactly the spans that it finds with ``IGNORECASE`` on
     ``text``.
     """
-    return _fold_note(text) if len(text) >= _FOLD_CACHE_MIN_CHARS else _fold(text)
+    return _note_forms(text)[0] if len(text) >= _FOLD_CACHE_MIN_CHARS else _fold(text)
 
 
 @lru_cache(maxsize=8)
-def _plain_ascii(note: str) -> bool:
-    """Whether ASCII character classes read ``note`` as the Unicode ones do (ASCII, no separators)."""
-    return note.isascii() and not any(c in note for c in _UNICODE_ONLY_SPACES)
+def _note_forms(note: str) -> tuple[str, bool]:
+    """The folded note, and whether ASCII character classes read it as the Unicode ones do (ASCII
+    without separator controls)."""
+    plain_ascii = note.isascii() and not any(c in note for c in _UNICODE_ONLY_SPACES)
+    return _fold(note), plain_ascii
 
 
 class NotePattern:
@@ -116,15 +115,15 @@ class NotePattern:
         self.regex = re.compile(pattern, flags)
         self._ascii_regex = re.compile(pattern, flags | re.ASCII)
 
-    def _subject(self, string: str) -> str:
-        """The text the pattern runs on, with the offsets of ``string``."""
-        return string
+    #: Whether the pattern runs on the case-folded text.
+    _folded = False
 
     def _on(self, string: str) -> tuple[re.Pattern[str], str]:
-        subject = self._subject(string)
-        if len(string) >= _FOLD_CACHE_MIN_CHARS and _plain_ascii(string):
-            return self._ascii_regex, subject
-        return self.regex, subject
+        """The compiled pattern to use, and the text (with the offsets of ``string``) to run it on."""
+        if len(string) < _FOLD_CACHE_MIN_CHARS:
+            return self.regex, _fold(string) if self._folded else string
+        folded, plain_ascii = _note_forms(string)
+        return (self._ascii_regex if plain_ascii else self.regex), folded if self._folded else string
 
     def finditer(self, string: str, pos: int = 0, endpos: int = sys.maxsize) -> Iterator[re.Match[str]]:
         """As :meth:`re.Pattern.finditer`."""
@@ -163,8 +162,7 @@ class FoldedPattern(NotePattern):
         ``re`` flags other than ``IGNORECASE``.
     """
 
-    def _subject(self, string: str) -> str:
-        return fold_case(string)
+    _folded = True
 
 
 class Status(StrEnum):
