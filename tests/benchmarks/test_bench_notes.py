@@ -53,7 +53,7 @@ def test_one_megabyte_note_in_linear_time() -> None:
 
     Then linear but 3.1 s (corpus notes, en) and 4.9 s (no punctuation, en) at 1 MB: about 60 full
     scans of the note by case-insensitive patterns that ``re`` tries at every position, cue scans per
-    mention. Now (2-core CPU, 2026-12-07) about 0.7 s (en), 0.7 s (zh), 1.6 s (no punctuation, en) and
+    mention. Now (2-core CPU, 2026-12-07) about 0.7 s (en), 0.6 s (zh), 1.6 s (no punctuation, en) and
     1.8 s (no punctuation, zh; 0.6 s for a 1 MB file): patterns run case-sensitively on the case-folded
     note, with ASCII classes on an ASCII note, each cue and relative is found once per note, and a
     yes/no fact stops reading once it is affirmed (``docs/reliability.md``)."""
