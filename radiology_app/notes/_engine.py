@@ -17,12 +17,13 @@ fact true.
 from __future__ import annotations
 
 import re
+import sys
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from functools import lru_cache
-from typing import overload
+from functools import cached_property, lru_cache
+from typing import Protocol, overload
 
 __all__ = [
     "CURRENT",
@@ -31,15 +32,137 @@ __all__ = [
     "OTHER",
     "PATIENT",
     "CueSet",
+    "FoldedPattern",
     "Mention",
+    "NotePattern",
+    "Pattern",
     "SpanSet",
     "Status",
     "aggregate_bool",
     "clause_bounds",
     "covers",
+    "fold_case",
     "status_of",
     "temporality_of",
 ]
+
+
+class Pattern(Protocol):
+    """What the extractors need of a compiled pattern: :class:`re.Pattern`, :class:`NotePattern` or
+    :class:`FoldedPattern`."""
+
+    def finditer(self, string: str, pos: int = 0, endpos: int = sys.maxsize) -> Iterator[re.Match[str]]: ...
+
+    def search(self, string: str, pos: int = 0, endpos: int = sys.maxsize) -> re.Match[str] | None: ...
+
+    def match(self, string: str, pos: int = 0, endpos: int = sys.maxsize) -> re.Match[str] | None: ...
+
+    def fullmatch(self, string: str, pos: int = 0, endpos: int = sys.maxsize) -> re.Match[str] | None: ...
+
+
+#: The non-ASCII characters that ``re.IGNORECASE`` matches to an ASCII letter but ``str.lower`` keeps
+#: (dotless i, long s), and the one whose ``str.lower`` is two characters (dotted capital I).
+_FOLD_TO_ASCII = (("ı", "i"), ("ſ", "s"))
+_DOTTED_CAPITAL_I = "İ"
+#: ASCII characters that Unicode ``\s`` counts as spaces and ASCII ``\s`` does not (separators).
+_UNICODE_ONLY_SPACES = "\x1c\x1d\x1e\x1f"
+#: Texts at least this long (whole notes) are folded and checked for plain ASCII once (cached); shorter
+#: ones (clauses) are folded each time and scanned with Unicode classes.
+_FOLD_CACHE_MIN_CHARS = 1000
+
+
+def _fold(text: str) -> str:
+    if text.isascii():
+        return text.lower()
+    folded = text.replace(_DOTTED_CAPITAL_I, "i").lower()
+    for char, ascii_letter in _FOLD_TO_ASCII:
+        folded = folded.replace(char, ascii_letter)
+    return folded
+
+
+def fold_case(text: str) -> str:
+    """``text`` case-folded as ``re.IGNORECASE`` compares letters, with every offset kept.
+
+    A character matches an ASCII letter under ``re.IGNORECASE`` exactly when its folded form is that
+    letter in lower case; every other character keeps its class (word character, space, digit), so a
+    lower-case pattern finds on the folded text exactly the spans that it finds with ``IGNORECASE`` on
+    ``text``.
+    """
+    return _note_forms(text)[0] if len(text) >= _FOLD_CACHE_MIN_CHARS else _fold(text)
+
+
+@lru_cache(maxsize=8)
+def _note_forms(note: str) -> tuple[str, bool]:
+    """The folded note, and whether ASCII character classes read it as the Unicode ones do (ASCII
+    without separator controls)."""
+    plain_ascii = note.isascii() and not any(c in note for c in _UNICODE_ONLY_SPACES)
+    return _fold(note), plain_ascii
+
+
+class NotePattern:
+    """A pattern for whole notes: a long note in plain ASCII is scanned with ASCII character classes,
+    a third faster than with Unicode ones and the same matches there.
+
+    Parameters
+    ----------
+    pattern
+        The pattern.
+    flags
+        ``re`` flags.
+    """
+
+    def __init__(self, pattern: str, flags: int = 0) -> None:
+        self.regex = re.compile(pattern, flags)
+        self._ascii_regex = re.compile(pattern, flags | re.ASCII)
+
+    #: Whether the pattern runs on the case-folded text.
+    _folded = False
+
+    def _on(self, string: str) -> tuple[re.Pattern[str], str]:
+        """The compiled pattern to use, and the text (with the offsets of ``string``) to run it on."""
+        if len(string) < _FOLD_CACHE_MIN_CHARS:
+            return self.regex, _fold(string) if self._folded else string
+        folded, plain_ascii = _note_forms(string)
+        return (self._ascii_regex if plain_ascii else self.regex), folded if self._folded else string
+
+    def finditer(self, string: str, pos: int = 0, endpos: int = sys.maxsize) -> Iterator[re.Match[str]]:
+        """As :meth:`re.Pattern.finditer`."""
+        regex, subject = self._on(string)
+        return regex.finditer(subject, pos, endpos)
+
+    def search(self, string: str, pos: int = 0, endpos: int = sys.maxsize) -> re.Match[str] | None:
+        """As :meth:`re.Pattern.search`."""
+        regex, subject = self._on(string)
+        return regex.search(subject, pos, endpos)
+
+    def match(self, string: str, pos: int = 0, endpos: int = sys.maxsize) -> re.Match[str] | None:
+        """As :meth:`re.Pattern.match`."""
+        regex, subject = self._on(string)
+        return regex.match(subject, pos, endpos)
+
+    def fullmatch(self, string: str, pos: int = 0, endpos: int = sys.maxsize) -> re.Match[str] | None:
+        """As :meth:`re.Pattern.fullmatch`."""
+        regex, subject = self._on(string)
+        return regex.fullmatch(subject, pos, endpos)
+
+
+class FoldedPattern(NotePattern):
+    """A case-insensitive pattern written in lower case and run case-sensitively on the folded text.
+
+    ``re`` with ``IGNORECASE`` gives up its fast scan for a pattern's first characters and tries every
+    position of the note, several times slower on a long note; on the folded text (:func:`fold_case`,
+    same offsets) the same pattern keeps it. Matches index the text as given; their groups are in lower
+    case.
+
+    Parameters
+    ----------
+    pattern
+        The pattern, its letters in lower case.
+    flags
+        ``re`` flags other than ``IGNORECASE``.
+    """
+
+    _folded = True
 
 
 class Status(StrEnum):
@@ -149,9 +272,9 @@ def covers(spans: Sequence[tuple[int, int]], pos: int) -> bool:
     return any(s <= pos < e for s, e in spans)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class CueSet:
-    """The cue patterns of one language.
+    """The cue patterns of one language (compared and hashed by identity: one per language).
 
     Attributes
     ----------
@@ -190,27 +313,79 @@ class CueSet:
         scope ends at the next comma ("not on ART, fever 2 weeks").
     """
 
-    sentence_break: re.Pattern[str]
-    clause_break: re.Pattern[str]
-    pre_negation: re.Pattern[str]
-    pseudo_negation: re.Pattern[str]
-    pre_uncertainty: re.Pattern[str]
-    post_negation: re.Pattern[str]
-    post_uncertainty: re.Pattern[str]
-    post_affirmation: re.Pattern[str]
-    scope_breaker: re.Pattern[str]
-    subject_verb: re.Pattern[str] = re.compile(r"(?!)")
-    pre_hypothetical: re.Pattern[str] = re.compile(r"(?!)")
-    historical: re.Pattern[str] = re.compile(r"(?!)")
-    pseudo_cue: re.Pattern[str] = re.compile(r"(?!)")
-    narrow_negation: re.Pattern[str] = re.compile(r"(?!)")
+    sentence_break: Pattern
+    clause_break: Pattern
+    pre_negation: Pattern
+    pseudo_negation: Pattern
+    pre_uncertainty: Pattern
+    post_negation: Pattern
+    post_uncertainty: Pattern
+    post_affirmation: Pattern
+    scope_breaker: Pattern
+    subject_verb: Pattern = re.compile(r"(?!)")
+    pre_hypothetical: Pattern = re.compile(r"(?!)")
+    historical: Pattern = re.compile(r"(?!)")
+    pseudo_cue: Pattern = re.compile(r"(?!)")
+    narrow_negation: Pattern = re.compile(r"(?!)")
+
+
+#: Starts and ends of the matches of a pattern, in text order (two sorted tuples, for bisection).
+_Spans = tuple[tuple[int, ...], tuple[int, ...]]
+
+
+def _spans_of(matches: Iterable[re.Match[str]]) -> _Spans:
+    spans = [m.span() for m in matches]
+    return tuple(s for s, _ in spans), tuple(e for _, e in spans)
+
+
+class _NoteCues:
+    """What the cue patterns of one language find in one note: each pattern scans the whole note once,
+    on first use; mentions then look cues up by bisection (linear time for any note)."""
+
+    def __init__(self, text: str, cues: CueSet) -> None:
+        self._text = text
+        self._cues = cues
+
+    @cached_property
+    def sentence_breaks(self) -> _Spans:
+        return _spans_of(self._cues.sentence_break.finditer(self._text))
+
+    def _cues_outside(self, pattern: Pattern, pseudo: SpanSet) -> _Spans:
+        return _spans_of(m for m in pattern.finditer(self._text) if not pseudo.covers(m.start()))
+
+    @cached_property
+    def _pseudo_negations(self) -> SpanSet:
+        return SpanSet(m.span() for m in self._cues.pseudo_negation.finditer(self._text))
+
+    @cached_property
+    def _pseudo_cues(self) -> SpanSet:
+        return SpanSet(m.span() for m in self._cues.pseudo_cue.finditer(self._text))
+
+    @cached_property
+    def negations(self) -> _Spans:
+        """Pre-negation cues, those inside a pseudo-negation left out."""
+        return self._cues_outside(self._cues.pre_negation, self._pseudo_negations)
+
+    @cached_property
+    def uncertainties(self) -> _Spans:
+        """Pre-uncertainty cues, those inside a pseudo-cue left out."""
+        return self._cues_outside(self._cues.pre_uncertainty, self._pseudo_cues)
+
+    @cached_property
+    def hypotheticals(self) -> _Spans:
+        """Pre-hypothetical cues, those inside a pseudo-cue left out."""
+        return self._cues_outside(self._cues.pre_hypothetical, self._pseudo_cues)
+
+
+@lru_cache(maxsize=8)
+def _note_cues(text: str, cues: CueSet) -> _NoteCues:
+    return _NoteCues(text, cues)
 
 
 @lru_cache(maxsize=256)
-def _break_spans(text: str, pattern: re.Pattern[str]) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """Starts and ends of every match of ``pattern`` in ``text`` (cached: notes are scanned many times)."""
-    spans = [m.span() for m in pattern.finditer(text)]
-    return tuple(s for s, _ in spans), tuple(e for _, e in spans)
+def _clause_breaks(sentence: str, cues: CueSet) -> _Spans:
+    """Clause breaks of one sentence (cached: a sentence holds several mentions)."""
+    return _spans_of(cues.clause_break.finditer(sentence))
 
 
 #: The farthest a sentence or clause reaches on either side of a position, characters. A note without
@@ -219,8 +394,8 @@ def _break_spans(text: str, pattern: re.Pattern[str]) -> tuple[tuple[int, ...], 
 MAX_SCOPE_CHARS = 200
 
 
-def _bounds(text: str, pos: int, pattern: re.Pattern[str]) -> tuple[int, int]:
-    starts, ends = _break_spans(text, pattern)
+def _bounds(text: str, pos: int, breaks: _Spans) -> tuple[int, int]:
+    starts, ends = breaks
     i = bisect_right(ends, pos)
     start = ends[i - 1] if i else 0
     j = bisect_left(starts, pos)
@@ -236,34 +411,28 @@ def _bounds(text: str, pos: int, pattern: re.Pattern[str]) -> tuple[int, int]:
 
 def sentence_bounds(text: str, pos: int, cues: CueSet) -> tuple[int, int]:
     """Start and end offsets of the sentence containing ``pos``."""
-    return _bounds(text, pos, cues.sentence_break)
+    return _bounds(text, pos, _note_cues(text, cues).sentence_breaks)
 
 
+@lru_cache(maxsize=1024)
 def clause_bounds(text: str, pos: int, cues: CueSet) -> tuple[int, int]:
-    """Start and end offsets of the clause (negation scope) containing ``pos``."""
+    """Start and end offsets of the clause (negation scope) containing ``pos`` (cached: the status and
+    the temporality of a mention both need it)."""
     s_start, s_end = sentence_bounds(text, pos, cues)
-    c_start, c_end = _bounds(text[s_start:s_end], pos - s_start, cues.clause_break)
+    sentence = text[s_start:s_end]
+    c_start, c_end = _bounds(sentence, pos - s_start, _clause_breaks(sentence, cues))
     return s_start + c_start, s_start + c_end
 
 
-@lru_cache(maxsize=64)
-def _cue_ends(
-    text: str, pattern: re.Pattern[str], pseudo: re.Pattern[str] | None
-) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """Starts and ends of the cues of ``pattern`` in the whole note, those inside a ``pseudo`` phrase
-    left out (found once per note, then looked up by bisection: linear time for any note)."""
-    pseudo_spans = SpanSet(m.span() for m in pseudo.finditer(text)) if pseudo is not None else SpanSet(())
-    spans = [m.span() for m in pattern.finditer(text) if not pseudo_spans.covers(m.start())]
-    return tuple(s for s, _ in spans), tuple(e for _, e in spans)
-
-
-def _last_cue_end(
-    text: str, lo: int, hi: int, pattern: re.Pattern[str], pseudo: re.Pattern[str] | None
-) -> int | None:
-    """End offset of the last cue lying wholly in ``text[lo:hi]``, or ``None``."""
-    starts, ends = _cue_ends(text, pattern, pseudo)
+def _last_cue_end(cues: _Spans, lo: int, hi: int) -> int | None:
+    """End offset of the last of ``cues`` lying wholly in ``text[lo:hi]``, or ``None``."""
+    starts, ends = cues
     i = bisect_right(ends, hi) - 1
     return ends[i] if i >= 0 and starts[i] >= lo else None
+
+
+_COMMA = re.compile(r"[,，]")
+_COMMA_OR_BRACKET = re.compile(r"[,，(]")
 
 
 def status_of(text: str, start: int, end: int, cues: CueSet) -> Status:
@@ -285,28 +454,34 @@ def status_of(text: str, start: int, end: int, cues: CueSet) -> Status:
         scope is not broken decides; otherwise the mention is affirmed.
     """
     c_start, c_end = clause_bounds(text, start, cues)
-    after = text[end:c_end]
-    if cues.post_affirmation.match(after):
+    if cues.post_affirmation.match(text, end, c_end):
         return Status.AFFIRMED
-    if cues.post_negation.match(after):
+    if cues.post_negation.match(text, end, c_end):
         return Status.NEGATED
-    if cues.post_uncertainty.match(after):
+    if cues.post_uncertainty.match(text, end, c_end):
         return Status.POSSIBLE
-    found = {
-        Status.NEGATED: _last_cue_end(text, c_start, start, cues.pre_negation, cues.pseudo_negation),
-        Status.POSSIBLE: _last_cue_end(text, c_start, start, cues.pre_uncertainty, cues.pseudo_cue),
-        Status.HYPOTHETICAL: _last_cue_end(text, c_start, start, cues.pre_hypothetical, cues.pseudo_cue),
-    }
-    cued = [(end, status) for status, end in found.items() if end is not None]
-    if not cued:
+    note = _note_cues(text, cues)
+    nearest: tuple[int, Status] | None = None  # the cue ending last wins; on a tie, the first listed
+    for status, found in (
+        (Status.NEGATED, note.negations),
+        (Status.POSSIBLE, note.uncertainties),
+        (Status.HYPOTHETICAL, note.hypotheticals),
+    ):
+        cue_end = _last_cue_end(found, c_start, start)
+        if cue_end is not None and (nearest is None or cue_end > nearest[0]):
+            nearest = (cue_end, status)
+    if nearest is None:
         return Status.AFFIRMED
-    cue_end, status = max(cued, key=lambda c: c[0])
-    between = text[cue_end:start]
-    if cues.scope_breaker.search(between):
+    cue_end, status = nearest
+    if cues.scope_breaker.search(text, cue_end, start):
         return Status.AFFIRMED
-    if status is Status.NEGATED and cues.narrow_negation.match(between) and re.search(r"[,，(]", between):
+    if (
+        status is Status.NEGATED
+        and cues.narrow_negation.match(text, cue_end, start)
+        and _COMMA_OR_BRACKET.search(text, cue_end, start)
+    ):
         return Status.AFFIRMED
-    if re.search(r"[,，]", between) and cues.subject_verb.match(after):
+    if _COMMA.search(text, cue_end, start) and cues.subject_verb.match(text, end, c_end):
         return Status.AFFIRMED
     return status
 
@@ -317,16 +492,57 @@ def temporality_of(text: str, start: int, cues: CueSet) -> str:
     return HISTORICAL if cues.historical.search(text, c_start, c_end) else CURRENT
 
 
+#: The first stretch of a note that :func:`find_mentions` reads before it looks whether the fact is
+#: settled, characters; each further stretch is twice as long.
+_FIRST_STRETCH_CHARS = 4096
+
+
+class _MatchStream:
+    """The matches of one pattern in a note, read lazily in text order."""
+
+    def __init__(self, pattern: Pattern, text: str) -> None:
+        self._matches = pattern.finditer(text)
+        self.next: re.Match[str] | None = next(self._matches, None)
+
+    def take_before(self, pos: int) -> list[re.Match[str]]:
+        """The matches starting before ``pos`` not taken yet."""
+        taken: list[re.Match[str]] = []
+        while self.next is not None and self.next.start() < pos:
+            taken.append(self.next)
+            self.next = next(self._matches, None)
+        return taken
+
+
+def _read_stretch(streams: Sequence[_MatchStream], pos: int) -> tuple[list[list[re.Match[str]]], int]:
+    """Each stream's matches up to a cut at or after ``pos`` that no match crosses, and the cut.
+
+    Whether a match becomes a mention depends only on the matches that overlap it, so the note can be
+    read stretch by stretch between such cuts, with the same mentions as when it is read whole.
+    """
+    batches: list[list[re.Match[str]]] = [[] for _ in streams]
+    cut = pos
+    while True:
+        for batch, stream in zip(batches, streams, strict=True):
+            batch.extend(stream.take_before(cut))
+        reach = max((batch[-1].end() for batch in batches if batch), default=cut)
+        if reach <= cut:
+            return batches, cut
+        cut = reach
+
+
 def find_mentions(
     text: str,
     fact: str,
-    patterns: Iterable[re.Pattern[str]],
+    patterns: Iterable[Pattern],
     cues: CueSet,
-    negative_patterns: Iterable[re.Pattern[str]] = (),
-    exclude: re.Pattern[str] | None = None,
+    negative_patterns: Iterable[Pattern] = (),
+    exclude: Pattern | None = None,
     skip: Sequence[tuple[int, int]] = (),
+    *,
+    adjust: Callable[[Mention], Mention] | None = None,
+    until_affirmed: bool = False,
 ) -> list[Mention]:
-    """All mentions of a yes/no fact.
+    """All mentions of a yes/no fact (or, with ``until_affirmed``, enough of them to aggregate).
 
     Parameters
     ----------
@@ -335,7 +551,8 @@ def find_mentions(
     fact
         The fact name.
     patterns
-        Trigger patterns; each match is a mention whose status comes from :func:`status_of`.
+        Trigger patterns; each match is a mention whose status comes from :func:`status_of`. Where
+        matches overlap, the earlier pattern's wins.
     cues
         Cue patterns of the language.
     negative_patterns
@@ -344,36 +561,51 @@ def find_mentions(
         Matches of this pattern hide any trigger that overlaps them ("valley fever" for fever).
     skip
         Spans (e.g. family-history clauses) inside which triggers are ignored.
+    adjust
+        Applied to each mention as it is found (e.g. review-of-systems markers).
+    until_affirmed
+        Stop reading the note once an affirmed mention is found: :func:`aggregate_bool` of the
+        mentions returned is then the same as of all mentions (the first affirmed one decides), and
+        a long note is not read to its end for a symptom stated in its first lines.
 
     Returns
     -------
     list of Mention
-        In text order.
+        In text order: all of them, or every mention up to a point past the first affirmed one.
     """
-    hidden = SpanSet([m.span() for m in exclude.finditer(text)] if exclude is not None else [])
-    for hs, he in skip:
-        hidden.add(hs, he)
-
-    def visible(s: int, e: int) -> bool:
-        return not hidden.overlaps(s, e)
-
-    found: list[Mention] = []
+    negatives = list(negative_patterns)
+    triggers = list(patterns)
+    streams = [
+        _MatchStream(p, text) for p in ([exclude] if exclude is not None else []) + negatives + triggers
+    ]
+    n_exclude = len(streams) - len(negatives) - len(triggers)
+    hidden = SpanSet(skip)
     taken = SpanSet(())
-    for pat in negative_patterns:
-        for m in pat.finditer(text):
-            if visible(*m.span()):
-                found.append(Mention(fact, m.start(), m.end(), Status.NEGATED))
+    found: list[Mention] = []
+    stretch_end = 0
+    stretch = _FIRST_STRETCH_CHARS
+    while any(stream.next is not None for stream in streams):
+        batches, stretch_end = _read_stretch(streams, stretch_end + stretch)
+        stretch *= 2
+        for m in (m for batch in batches[:n_exclude] for m in batch):
+            hidden.add(*m.span())
+        new: list[Mention] = []
+        for m in (m for batch in batches[n_exclude : n_exclude + len(negatives)] for m in batch):
+            if not hidden.overlaps(*m.span()):
+                new.append(Mention(fact, m.start(), m.end(), Status.NEGATED))
                 taken.add(*m.span())
-    for pat in patterns:
-        for m in pat.finditer(text):
+        for m in (m for batch in batches[n_exclude + len(negatives) :] for m in batch):
             s, e = m.span()
-            if not visible(s, e) or taken.overlaps(s, e):
+            if hidden.overlaps(s, e) or taken.overlaps(s, e):
                 continue
             taken.add(s, e)
-            found.append(
+            new.append(
                 Mention(fact, s, e, status_of(text, s, e, cues), temporality=temporality_of(text, s, cues))
             )
-    found.sort(key=lambda mm: mm.start)
+        new.sort(key=lambda mm: mm.start)
+        found.extend(new if adjust is None else map(adjust, new))
+        if until_affirmed and any(mm.status is Status.AFFIRMED for mm in found):
+            break
     return found
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from functools import lru_cache
 
 from radiology_app.notes._engine import (
     FAMILY,
@@ -47,11 +48,13 @@ CUES = CueSet(
     ),
 )
 
+# Every alternative starts with a plain character (no [...] class, no look-behind) so that ``re`` skips
+# ahead to the characters that can start one, instead of trying each position of the note.
 _RELATIVE = re.compile(
     r"父亲|母亲|父母|其父|其母|哥哥|姐姐|弟弟|妹妹|兄弟|姐妹|儿子|女儿|子女|丈夫|妻子|其妻|其夫|爱人|配偶|"
     r"祖父|祖母|外公|外婆|爷爷|奶奶|叔叔|舅舅|姑姑|阿姨|亲属|家族|家人|家属(?!代诉|诉)|"
-    r"伯父|伯母|伯伯|叔父|婶婶|姑父|姑妈|舅父|舅妈|姨妈|姨父|[堂表][兄姐弟妹]|孙子|孙女|外孙|"
-    r"其(?:子|女(?!性)|兄|姐|弟|妹)|[长次独]子|[兄姐弟妹]|老伴(?!代诉|诉)"
+    r"伯父|伯母|伯伯|叔父|婶婶|姑父|姑妈|舅父|舅妈|姨妈|姨父|堂[兄姐弟妹]|表[兄姐弟妹]|孙子|孙女|外孙|"
+    r"其(?:子|女(?!性)|兄|姐|弟|妹)|长子|次子|独子|兄|姐|弟|妹|老伴(?!代诉|诉)"
 )
 #: Not blood relatives: their lung cancer is no family history (experiencer "other").
 _SPOUSE = re.compile(r"丈夫|妻子|其妻|其夫|爱人|配偶|老伴(?!代诉|诉)")
@@ -68,7 +71,8 @@ _WEIGHT_NEG = [re.compile(r"体重(?:无|未见|没有)(?:明显)?(?:变化|改�
 _IMMUNO = [
     re.compile(
         r"移植术后|器官移植|肾移植|肝移植|肺移植|骨髓移植|他克莫司|环孢素|吗替麦考酚酯|麦考酚|硫唑嘌呤|甲氨蝶呤|"
-        r"泼尼松|甲泼尼龙|(?<!吸入)激素治疗|使用激素|口服激素|(?<!吸入)糖皮质激素|免疫抑制|免疫功能低下|免疫缺陷|HIV|艾滋病|化疗中|"
+        r"泼尼松|甲泼尼龙|激素治疗(?<!吸入激素治疗)|使用激素|口服激素|糖皮质激素(?<!吸入糖皮质激素)|免疫抑制|免疫功能低下|"
+        r"免疫缺陷|HIV|艾滋病|化疗中|"
         r"正在化疗|中性粒细胞减少|生物制剂"
     )
 ]
@@ -162,8 +166,14 @@ _SEX = [
 _CN_NUM = {"半": 0.5, "一": 1.0, "两": 2.0, "二": 2.0, "三": 3.0}
 
 
+@lru_cache(maxsize=8)
+def _relative_clauses(text: str) -> tuple[tuple[str, tuple[int, int]], ...]:
+    """Each relative word of the note with the clause it stands in (found once per note)."""
+    return tuple((m.group(0), clause_bounds(text, m.start(), CUES)) for m in _RELATIVE.finditer(text))
+
+
 def _relative_spans(text: str) -> list[tuple[int, int]]:
-    spans = [clause_bounds(text, m.start(), CUES) for m in _RELATIVE.finditer(text)]
+    spans = [clause for _, clause in _relative_clauses(text)]
     spans += [m.span() for m in _FAMILY_SECTION.finditer(text)]
     return spans
 
@@ -214,18 +224,16 @@ def _smoking(text: str, relatives: Sequence[tuple[int, int]]) -> dict[str, Fact]
 
     taken = SpanSet(())
     hits: dict[str, tuple[int, int]] = {}
-    for status, pat in (
-        ("never", _NEVER),
-        ("current", _CURRENT),
-        ("former", _FORMER),
-        ("current", _CURRENT_IMPLIED),
-    ):
+    kinds = (("never", _NEVER), ("current", _CURRENT), ("former", _FORMER), ("current", _CURRENT_IMPLIED))
+    for i, (status, pat) in enumerate(kinds):
         for m in pat.finditer(text):
             s, e = m.span()
             if not usable(s, e) or taken.overlaps(s, e):
                 continue
             taken.add(s, e)
             hits.setdefault(status, (s, e))
+            if i == len(kinds) - 1:
+                break  # the last kind: its later hits would only be marked taken, which nothing reads now
     cur = hits.get("current")
     explicit_current = cur is not None and _CURRENT.fullmatch(text, cur[0], cur[1]) is not None
     chosen: str | None
@@ -311,11 +319,7 @@ def _cancer(text: str, relatives: Sequence[tuple[int, int]]) -> dict[str, Fact]:
         )
     fam_neg_spans = SpanSet((mm.start, mm.end) for mm in family)
     spouses = SpanSet(clause_bounds(text, m.start(), CUES) for m in _SPOUSE.finditer(text))
-    blood = SpanSet(
-        clause_bounds(text, m.start(), CUES)
-        for m in _RELATIVE.finditer(text)
-        if not _SPOUSE.match(m.group(0))
-    )
+    blood = SpanSet(clause for word, clause in _relative_clauses(text) if not _SPOUSE.match(word))
     for m in _CANCER.finditer(text):
         s, e = m.span()
         if hidden.overlaps(s, e) or _BASAL_CELL.search(m.group(0)):
@@ -431,7 +435,7 @@ def extract(text: str) -> dict[str, Fact]:
         ("emphysema_or_copd", _COPD, [_COPD_NEG_ONLY]),
     ]
     for name, pats, negs in simple:
-        mentions = find_mentions(text, name, pats, CUES, negs)
+        mentions = find_mentions(text, name, pats, CUES, negs, until_affirmed=True)
         value, mention = aggregate_bool(mentions)
         if mention is not None:
             out[name] = make_fact(text, value, mention.start, mention.end, mention=mention)

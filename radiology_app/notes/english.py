@@ -4,6 +4,10 @@ Handles referral letters, ED and clinic notes, checklists ("Fever: no", "COPD: Y
 - hemoptysis"), abbreviations (yo, y/o, 67M, hx, h/o, FHx, ppd, PY, ca, s/p), common misspellings of
 haemoptysis, negation ("denies", "no", "afebrile", "weight stable"), uncertainty ("possible", "?",
 "pending") and statements about relatives (which never become the patient's own facts).
+
+Case-insensitive patterns are :class:`~radiology_app.notes._engine.FoldedPattern` objects written in
+lower case (they run on the case-folded note); :class:`~radiology_app.notes._engine.NotePattern` ones
+are case-sensitive.
 """
 
 from __future__ import annotations
@@ -12,13 +16,16 @@ import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import replace
-from functools import lru_cache
+from functools import lru_cache, partial
 
 from radiology_app.notes._engine import (
     FAMILY,
     HISTORICAL,
     CueSet,
+    FoldedPattern,
     Mention,
+    NotePattern,
+    Pattern,
     SpanSet,
     Status,
     aggregate_bool,
@@ -38,185 +45,173 @@ _I = re.IGNORECASE
 CUES = CueSet(
     sentence_break=re.compile(
         r"\n[ \t]*(?=\n|[-*•]|[A-Za-z][\w /&()]{0,30}:|\d+[.)]\s)|"
-        r"(?<!\bDr)(?<!\bMr)(?<!\bMrs)(?<!\bMs)(?<!\bSt)(?<!\bvs)(?<!\bapprox)(?<!\bno)(?<!\s[A-Za-z])(?<!\by\.o)"
-        r"\.(?=\s|$)|[;!]"
+        # the full stop comes first and the abbreviations are checked behind it, so that ``re`` can skip
+        # ahead to the next break character instead of trying every position of the note
+        r"\.(?<!\bDr\.)(?<!\bMr\.)(?<!\bMrs\.)(?<!\bMs\.)(?<!\bSt\.)(?<!\bvs\.)(?<!\bapprox\.)(?<!\bno\.)"
+        r"(?<!\s[A-Za-z]\.)(?<!\by\.o\.)(?=\s|$)|[;!]"
     ),
-    clause_break=re.compile(
-        r"\b(?:but|however|although|though|except|apart from|aside from|whereas|which|who|yet)\b|;", _I
+    clause_break=FoldedPattern(
+        r"\b(?:but|however|although|though|except|apart from|aside from|whereas|which|who|yet)\b|;"
     ),
-    pre_negation=re.compile(
+    pre_negation=FoldedPattern(
         r"\b(?:no|not|denies|denied|deny|denying|without|w/o|negative for|neg for|free of|absence of|"
-        r"nor|never|nobody|no one|none|nil|off|ruled out)\b|\bno\b",
-        _I,
+        r"nor|never|nobody|no one|none|nil|off|ruled out)\b|\bno\b"
     ),
-    pseudo_negation=re.compile(
+    pseudo_negation=FoldedPattern(
         r"\b(?:no change|no increase|not only|no longer|not sure|not certain|no further|not clear|"
-        r"on and off|off and on|never[- ]+(?:a\s+)?smok\w*|never\s+smoked|never\s+touched)\b",
-        _I,
+        r"on and off|off and on|never[- ]+(?:a\s+)?smok\w*|never\s+smoked|never\s+touched)\b"
     ),
-    pre_uncertainty=re.compile(
+    pre_uncertainty=FoldedPattern(
         r"\?|\b(?:possible|possibly|probable|probably|questionable|query|queried|suspected|suspect|"
         r"suspicious(?: for| of)?|suspicion (?:of|for)|concerning(?: for)?|concern for|worrying for|"
         r"worrisome for|c/f|suggestive of|may|might|could|cannot rule out|can't rule out|rule out|r/o|"
         r"unclear|uncertain|unsure|not sure|cannot exclude|versus|vs|"
-        r"differential(?: diagnosis)?(?: includes?| of)?|ddx|d/?dx|to exclude|exclude|work-?up for|likely)\b",
-        _I,
+        r"differential(?: diagnosis)?(?: includes?| of)?|ddx|d/?dx|to exclude|exclude|work-?up for|likely)\b"
     ),
-    post_negation=re.compile(
+    post_negation=FoldedPattern(
         r"\s*(?:[:\-–—]\s*)?(?:no|none|nil|neg|negative|denies|denied|absent|not present|not diagnosed|"
-        r"N)\b(?!\s*(?:change|increase))|\s*\((?:-|neg|−)\)|"
+        r"n)\b(?!\s*(?:change|increase))|\s*\((?:-|neg|−)\)|"
         r"\s+(?:(?:test|was|is|were|screen)\s+)?(?:\([^()\n]{1,20}\)\s+)?(?:negative|neg|absent|not present|"
         r"ruled out)\b|\)\s+(?:negative|neg)\b|"
         r"[ \t]+(?:exposure|contact|history|hx|status|symptoms?)[ \t]*:[ \t]*"
-        r"(?:no|none|nil|neg|negative|N)\b",
-        _I,
+        r"(?:no|none|nil|neg|negative|n)\b"
     ),
-    post_uncertainty=re.compile(
+    post_uncertainty=FoldedPattern(
         r"\s*\?|\s+(?:\w+\s+)?(?:pending|unclear|not known|unknown)\b|\s*-\s*pt unsure|"
-        r"\s+(?:is\s+|was\s+)?(?:suspected|possible|queried|likely|probable|considered)\b",
-        _I,
+        r"\s+(?:is\s+|was\s+)?(?:suspected|possible|queried|likely|probable|considered)\b"
     ),
-    post_affirmation=re.compile(
-        r"\s*(?::\s*)?(?:yes|\(\+\)|positive|present|Y)\b|\s*\(\+\)|"
-        r"[ \t]+(?:exposure|contact|history|hx|status|symptoms?)[ \t]*:[ \t]*(?:yes|Y)\b",
-        _I,
+    post_affirmation=FoldedPattern(
+        r"\s*(?::\s*)?(?:yes|\(\+\)|positive|present|y)\b|\s*\(\+\)|"
+        r"[ \t]+(?:exposure|contact|history|hx|status|symptoms?)[ \t]*:[ \t]*(?:yes|y)\b"
     ),
-    scope_breaker=re.compile(
+    scope_breaker=FoldedPattern(
         r",\s*(?:and\s+|but\s+)?(?:he\s+|she\s+|pt\s+|patient\s+)?(?:reports?|reported|has|have|had|complains?|c/o|endorses?|admits?|presents?|notes?|"
-        r"positive for|with|and (?:he|she|his|her|the patient|pt))\b",
-        _I,
+        r"positive for|with|and (?:he|she|his|her|the patient|pt))\b"
     ),
-    subject_verb=re.compile(r"\s+(?:is|was|has been|remains|are|were)\b", _I),
-    pre_hypothetical=re.compile(
+    subject_verb=FoldedPattern(r"\s+(?:is|was|has been|remains|are|were)\b"),
+    pre_hypothetical=FoldedPattern(
         r"(?:^|(?<=[.;:\n]))\s*should\b|"  # "Should the biopsy confirm cancer, ...": a condition
         r"\b(?:if|should (?:he|she|they|the patient|pt|there be)|in case of|in the event of|unless|"
-        r"return (?:if|for|with)|watch for|look out for|safety[- ]net(?:ting)?(?: advice)?(?: for)?)\b",
-        _I,
+        r"return (?:if|for|with)|watch for|look out for|safety[- ]net(?:ting)?(?: advice)?(?: for)?)\b"
     ),
-    historical=re.compile(
+    historical=FoldedPattern(
         r"\b(?:history of|hx of|h/o|pmhx?|past (?:medical )?history|previous(?:ly)?|prior|s/p|status post|"
         r"treated|resected|remote|in remission|years? ago|months? ago|(?:in|since) (?:19|20)\d\d|"
-        r"had (?:a |an )?)\b",
-        _I,
+        r"had (?:a |an )?)\b"
     ),
-    pseudo_cue=re.compile(
+    pseudo_cue=FoldedPattern(
         r"\b(?:(?:grateful|thankful|obliged|appreciate(?: it)?)\s+if\s+you\s+(?:could|would|can)|"
-        r"if\s+you\s+(?:could|would|can)\s+(?:kindly\s+|please\s+)?(?:see|review|assess)|could you)\b",
-        _I,
+        r"if\s+you\s+(?:could|would|can)\s+(?:kindly\s+|please\s+)?(?:see|review|assess)|could you)\b"
     ),
-    narrow_negation=re.compile(
-        r"\s+(?:currently\s+)?(?:on|taking|receiving|using|started|starting|yet)\b", _I
+    narrow_negation=FoldedPattern(
+        r"\s+(?:currently\s+)?(?:on|taking|receiving|using|started|starting|yet)\b"
     ),
 )
 
-_RELATIVE = re.compile(
+_RELATIVE = FoldedPattern(
     r"\b(?:mother|father|mum|mom|mam|dad|brother|sister|sibling|son|daughter|aunt|uncle|grand(?:mother|father|parent)|"
-    r"cousin|parents?|wife|husband|spouse|partner|niece|nephew|twin|relatives?)s?\b",
-    _I,
+    r"cousin|parents?|wife|husband|spouse|partner|niece|nephew|twin|relatives?)s?\b"
 )
 #: Not a blood relative: their lung cancer is no family history (experiencer "other").
-_SPOUSE = re.compile(r"\b(?:wife|husband|spouse|partner)s?\b", _I)
+_SPOUSE = FoldedPattern(r"\b(?:wife|husband|spouse|partner)s?\b")
 #: "she herself", "her own": the person just named as the informant, not the patient.
-_REFLEXIVE = re.compile(r"\b(?:herself|himself|themselves|(?:her|his|their)\s+own)\b", _I)
-_FAMILY_WORD = re.compile(r"\b(?:family|FHx|FH|fam hx|family hx)\b", _I)
-_FAMILY_HEADER = re.compile(r"^[ \t\-*•]*(?:FHx|FH|Family (?:history|hx))\s*[:\-][^\n]*", _I | re.MULTILINE)
+_REFLEXIVE_WORDS = r"\b(?:herself|himself|themselves|(?:her|his|their)\s+own)"
+_REFLEXIVE = FoldedPattern(_REFLEXIVE_WORDS + r"\b")
+#: Without the closing boundary: a reflexive found in any sentence starts one of these in the whole note.
+_REFLEXIVE_START = FoldedPattern(_REFLEXIVE_WORDS)
+_FAMILY_WORD = FoldedPattern(r"\b(?:family|fhx|fh|fam hx|family hx)\b")
+_FAMILY_HEADER = FoldedPattern(r"^[ \t\-*•]*(?:fhx|fh|family (?:history|hx))\s*[:\-][^\n]*", re.MULTILINE)
 
 # --- yes/no symptom and history triggers ---------------------------------------------------
 
-_FEVER = [
-    re.compile(
-        r"\b(?:fevers?|febrile|pyrexi(?:a|al)|feverish|high temperatures?|temperatures? to 3[89])\b", _I
+_FEVER: list[Pattern] = [
+    FoldedPattern(
+        r"\b(?:fevers?|febrile|pyrexi(?:a|al)|feverish|high temperatures?|temperatures? to 3[89])\b"
     ),
-    re.compile(
+    NotePattern(
         r"\b(?:temp(?:erature)?|T)\s*(?:of|to|now|max|was)?\s*(?:3[89](?:\.\d)?|4[01](?:\.\d)?)\s*(?:°?\s*C)?\b"
     ),
-    re.compile(r"\bF/C\b"),
+    NotePattern(r"\bF/C\b"),
 ]
 _FEVER_NEG = [
-    re.compile(r"\b(?:afebrile|apyrexial|temperature (?:is )?normal|no temperature)\b", _I),
+    FoldedPattern(r"\b(?:afebrile|apyrexial|temperature (?:is )?normal|no temperature)\b"),
 ]
-_FEVER_EXCLUDE = re.compile(
-    r"\b(?:valley|hay|scarlet|rheumatic|yellow|Q|dengue|typhoid)\s+fever\b|\bfever clinic\b", _I
+_FEVER_EXCLUDE = FoldedPattern(
+    r"\b(?:valley|hay|scarlet|rheumatic|yellow|q|dengue|typhoid)\s+fever\b|\bfever clinic\b"
 )
 _COUGH = [
-    re.compile(r"\bproductive\s+(?:of\s+)?sputum\b|\bsputum\s+production\b", _I),
-    re.compile(r"\bcough(?:s|ing|ed)?\b(?!\s+up\b)(?!\s+(?:of\s+)?blood)", _I),
+    FoldedPattern(r"\bproductive\s+(?:of\s+)?sputum\b|\bsputum\s+production\b"),
+    FoldedPattern(r"\bcough(?:s|ing|ed)?\b(?!\s+up\b)(?!\s+(?:of\s+)?blood)"),
 ]
 _HEMOPTYSIS = [
-    re.compile(r"\bh(?:ae|e|a|ea)mopt\w*", _I),
-    re.compile(r"\b(?:cough(?:s|ing|ed)?|brought|bringing|brings)\s+up\b(?:\s+\S+){0,4}?\s+blood\b", _I),
-    re.compile(r"\bblood[- ](?:streaked|stained|tinged|streaks?)\b|\bstreaky blood\b", _I),
-    re.compile(r"\bblood\s+in\s+(?:the\s+|his\s+|her\s+)?(?:sputum|phlegm)\b|\bbloody\s+sputum\b", _I),
+    FoldedPattern(r"\bh(?:ae|e|a|ea)mopt\w*"),
+    FoldedPattern(r"\b(?:cough(?:s|ing|ed)?|brought|bringing|brings)\s+up\b(?:\s+\S+){0,4}?\s+blood\b"),
+    FoldedPattern(r"\bblood[- ](?:streaked|stained|tinged|streaks?)\b|\bstreaky blood\b"),
+    FoldedPattern(r"\bblood\s+in\s+(?:the\s+|his\s+|her\s+)?(?:sputum|phlegm)\b|\bbloody\s+sputum\b"),
 ]
 _WEIGHT_LOSS = [
-    re.compile(r"\b(?:weight|wt)[-\s]+loss\b", _I),
-    re.compile(r"\blos(?:t|ing|es)\s+(?:\S+\s+){0,2}?(?:weight|wt)\b", _I),
-    re.compile(
+    FoldedPattern(r"\b(?:weight|wt)[-\s]+loss\b"),
+    FoldedPattern(r"\blos(?:t|ing|es)\s+(?:\S+\s+){0,2}?(?:weight|wt)\b"),
+    FoldedPattern(
         r"\blost\s+(?:(?:approximately|about|around|approx\.?|~)\s*)?\d+(?:\.\d+)?\s*"
-        r"(?:kg|kgs|kilos?|kilograms?|lb|lbs|pounds|stone|st)\b",
-        _I,
+        r"(?:kg|kgs|kilos?|kilograms?|lb|lbs|pounds|stone|st)\b"
     ),
-    re.compile(r"\blost\s+(?:about\s+)?(?:half\s+)?(?:a\s+)?stone\b", _I),
-    re.compile(r"\b(?:weight|wt)\s+drop\b", _I),
-    re.compile(r"\b(?:weight|wt)\s+(?:has\s+)?(?:dropped|fallen|decreased|gone down|down)\b", _I),
+    FoldedPattern(r"\blost\s+(?:about\s+)?(?:half\s+)?(?:a\s+)?stone\b"),
+    FoldedPattern(r"\b(?:weight|wt)\s+drop\b"),
+    FoldedPattern(r"\b(?:weight|wt)\s+(?:has\s+)?(?:dropped|fallen|decreased|gone down|down)\b"),
 ]
 _HEMOPTYSIS_NEG = [
-    re.compile(r"(?<=cough)(?:s|ing|ed)?[^.;]{0,60}?\b(?:without|no)\s+(?:sputum|phlegm)\s+or\s+blood\b", _I),
-    re.compile(
-        r"(?<=cough)(?:s|ing|ed)?[^.;]{0,60}?\bno\s+blood\b(?!\s+(?:pressure|test|transfusion|loss))", _I
+    FoldedPattern(r"(?<=cough)(?:s|ing|ed)?[^.;]{0,60}?\b(?:without|no)\s+(?:sputum|phlegm)\s+or\s+blood\b"),
+    FoldedPattern(
+        r"(?<=cough)(?:s|ing|ed)?[^.;]{0,60}?\bno\s+blood\b(?!\s+(?:pressure|test|transfusion|loss))"
     ),
 ]
 _WEIGHT_NEG = [
-    re.compile(r"\bno\s+(?:significant\s+)?(?:weight|wt)\s+change\b", _I),
-    re.compile(
-        r"\b(?:weight|wt)\s+(?:is\s+|has been\s+|remains\s+)?(?:stable|steady|unchanged|maintained)\b", _I
+    FoldedPattern(r"\bno\s+(?:significant\s+)?(?:weight|wt)\s+change\b"),
+    FoldedPattern(
+        r"\b(?:weight|wt)\s+(?:is\s+|has been\s+|remains\s+)?(?:stable|steady|unchanged|maintained)\b"
     ),
 ]
 _IMMUNO = [
-    re.compile(
+    FoldedPattern(
         r"\b(?:immuno-?suppress\w*|immuno-?compromis\w*|immuno-?deficien\w*|tacrolimus|cyclosporin\w*|"
-        r"ciclosporin|mycophenolate|MMF|azathioprine|methotrexate|sirolimus|everolimus|infliximab|"
-        r"adalimumab|etanercept|rituximab|tocilizumab|ibrutinib|biologics?|neutropeni\w*|AIDS|"
-        r"chemotherapy|transplant(?:ed|ation)?)\b",
-        _I,
+        r"ciclosporin|mycophenolate|mmf|azathioprine|methotrexate|sirolimus|everolimus|infliximab|"
+        r"adalimumab|etanercept|rituximab|tocilizumab|ibrutinib|biologics?|neutropeni\w*|aids|"
+        r"chemotherapy|transplant(?:ed|ation)?)\b"
     ),
-    re.compile(r"\bHIV\b(?:\s*\+|\s*positive|\s+infection)?", _I),
-    re.compile(
-        r"\b(?:receiving|undergoing|currently on|on|started)\s+(?:\w+\s+)?(?:chemo|FOLFOX|FOLFIRI|FOLFIRINOX|"
+    FoldedPattern(r"\bhiv\b(?:\s*\+|\s*positive|\s+infection)?"),
+    FoldedPattern(
+        r"\b(?:receiving|undergoing|currently on|on|started)\s+(?:\w+\s+)?(?:chemo|folfox|folfiri|folfirinox|"
         r"carboplatin|cisplatin|docetaxel|paclitaxel|gemcitabine|pemetrexed|doxorubicin|cyclophosphamide|"
-        r"capecitabine|oxaliplatin|irinotecan|etoposide|vinorelbine|5-?FU|fluorouracil|temozolomide)\b",
-        _I,
+        r"capecitabine|oxaliplatin|irinotecan|etoposide|vinorelbine|5-?fu|fluorouracil|temozolomide)\b"
     ),
-    re.compile(r"\b(?:prednisone|prednisolone|steroids?|corticosteroids?|dexamethasone)\b", _I),
+    FoldedPattern(r"\b(?:prednisone|prednisolone|steroids?|corticosteroids?|dexamethasone)\b"),
 ]
-_IMMUNO_EXCLUDE = re.compile(
+_IMMUNO_EXCLUDE = FoldedPattern(
     r"\b(?:completed|finished|prior|previous|adjuvant)\s+(?:\w+\s+)?chemotherapy\b|"
     r"\bchemotherapy\s+(?:in|completed|finished)\b|\binhaled\s+(?:cortico)?steroids?\b|"
     r"\b(?:previously|formerly|no longer)\s+(?:on|took|taking|received)\s+[\w-]+|"
     r"\b(?:awaiting|listed for|waiting for|assessment for|work-?up for|candidate for|referred for|"
     r"being assessed for)"
     r"\s+(?:(?:a|an|the|\w+)\s+){0,2}?transplant\w*|\btransplant\s+(?:assessment|work-?up|evaluation|list|"
-    r"candidate|referral)\b",
-    _I,
+    r"candidate|referral)\b"
 )
 _TB = [
-    re.compile(
-        r"\b(?:TB|tuberculosis|tuberculous|LTBI|mantoux|isoniazid|INH|quanti-?feron|IGRA|"
+    FoldedPattern(
+        r"\b(?:tb|tuberculosis|tuberculous|ltbi|mantoux|isoniazid|inh|quanti-?feron|igra|"
         r"histoplasm\w*|coccidioid\w*|valley fever|blastomyc\w*|spelunking|caves?|caving|bat colon\w*|"
         r"bat guano|bird droppings|chicken coops?|pigeon droppings|"
-        r"(?:Mississippi|Ohio)(?:\s+River)?\s+valley)\b",
-        _I,
+        r"(?:mississippi|ohio)(?:\s+river)?\s+valley)\b"
     ),
-    re.compile(r"\b(?:positive\s+PPD|PPD\s+(?:positive|\+))\b", _I),
-    re.compile(r"\bPPD\b(?=\s*(?:negative|neg))", _I),
+    FoldedPattern(r"\b(?:positive\s+ppd|ppd\s+(?:positive|\+))\b"),
+    FoldedPattern(r"\bppd\b(?=\s*(?:negative|neg))"),
 ]
 _COPD = [
-    re.compile(
-        r"\b(?:COPD|emphysema\w*|chronic obstructive (?:pulmonary|lung|airways?) disease|GOLD\s*[1-4I]+)\b",
-        _I,
+    FoldedPattern(
+        r"\b(?:copd|emphysema\w*|chronic obstructive (?:pulmonary|lung|airways?) disease|gold\s*[1-4i]+)\b"
     ),
 ]
-_COPD_NEG_ONLY = re.compile(r"\b(?:no|without|denies)\s+(?:known\s+)?(?:chronic\s+)?lung disease\b", _I)
+_COPD_NEG_ONLY = FoldedPattern(r"\b(?:no|without|denies)\s+(?:known\s+)?(?:chronic\s+)?lung disease\b")
 
 # --- cancer ----------------------------------------------------------------------------------
 
@@ -225,22 +220,20 @@ _CANCER = re.compile(
     r"leuka?emias?|myelomas?|sarcomas?|neoplasms?|tumou?rs?|NSCLC|SCLC|RCC|HCC|DCIS|CLL|CML|AML|ALL|"
     r"mesotheliomas?)\b"
 )
-_CANCER_CI = re.compile(
+_CANCER_CI = FoldedPattern(
     r"\b(?:cancers?|carcinomas?|adenocarcinomas?|malignan(?:cy|cies|t)|melanomas?|lymphomas?|"
     r"leuka?emias?|myelomas?|\w*sarcomas?|neoplasms?|tumou?rs?|seminomas?|hodgkin'?s(?!\s+lymphoma))\b|"
-    r"\bClark level\b",
-    _I,
+    r"\bclark level\b"
 )
-_CA_ABBREV = re.compile(r"\b(?:ca|Ca|CA|NSCLC|SCLC|RCC|HCC|DCIS|CLL|CML|AML|ALL|CRC|SCC|TCC)\b")
+_CA_ABBREV = NotePattern(r"\b(?:ca|Ca|CA|NSCLC|SCLC|RCC|HCC|DCIS|CLL|CML|AML|ALL|CRC|SCC|TCC)\b")
 #: Basal cell carcinoma is not counted as a cancer history (it practically never spreads to the lung).
-_BASAL_CELL = re.compile(
-    r"\bbasal[- ]cell\b|\bBCCs?\b|\brodent ulcer\b|\bnon-?melanoma(?:tous)? skin\b|\bNMSC\b", _I
+_BASAL_CELL = FoldedPattern(
+    r"\bbasal[- ]cell\b|\bbccs?\b|\brodent ulcer\b|\bnon-?melanoma(?:tous)? skin\b|\bnmsc\b"
 )
-_NOT_A_CANCER = re.compile(
+_NOT_A_CANCER = FoldedPattern(
     r"\b(?:lung )?cancer screening\b|\bscreening for (?:lung )?cancer\b|"
     r"\bcancer (?:risk|centre|center|clinic|pathway)\b|"
-    r"\bbenign (?:tumou?r|neoplasm)\b|\bmesotheliomas?\b|\bCa(?:\s*2\+|\s+\d+\.\d+)|\b2[- ]week wait\b",
-    _I,
+    r"\bbenign (?:tumou?r|neoplasm)\b|\bmesotheliomas?\b|\bca(?:\s*2\+|\s+\d+\.\d+)|\b2[- ]week wait\b"
 )
 
 #: Site words -> normalised cancer site.
@@ -269,108 +262,95 @@ CANCER_SITES: dict[str, str] = {
     r"\w*sarcoma": "sarcoma",
 }
 _SITE_PATTERNS = [(re.compile(rf"\b(?:{k})\b", _I), v) for k, v in CANCER_SITES.items()]
-_LUNG_CANCER = re.compile(
-    r"\blung\s+(?:cancer|ca|carcinoma|adenocarcinoma|malignancy|tumou?r)\b|\bNSCLC\b|\bSCLC\b|"
-    r"\b(?:lung|bronchogenic)\s+(?:adeno)?carcinoma\b|\badenocarcinoma of the lung\b|\bcancer of the lung\b",
-    _I,
+_LUNG_CANCER = FoldedPattern(
+    r"\blung\s+(?:cancer|ca|carcinoma|adenocarcinoma|malignancy|tumou?r)\b|\bnsclc\b|\bsclc\b|"
+    r"\b(?:lung|bronchogenic)\s+(?:adeno)?carcinoma\b|\badenocarcinoma of the lung\b|\bcancer of the lung\b"
 )
-_PERSONAL_NIL = re.compile(
-    r"\b(?:onc(?:ology)?|cancer|malignancy)\s+(?:hx|history)\s*[:\-]?\s*(?:nil|none|negative|no)\b", _I
+_PERSONAL_NIL = FoldedPattern(
+    r"\b(?:onc(?:ology)?|cancer|malignancy)\s+(?:hx|history)\s*[:\-]?\s*(?:nil|none|negative|no)\b"
 )
-_FAMILY_NIL = re.compile(
-    r"\b(?:FHx|FH|family (?:history|hx))\s*[:\-]?\s*(?:nil(?: relevant| of note)?|non-?contributory|"
-    r"unremarkable|negative|none)\b",
-    _I,
+_FAMILY_NIL = FoldedPattern(
+    r"\b(?:fhx|fh|family (?:history|hx))\s*[:\-]?\s*(?:nil(?: relevant| of note)?|non-?contributory|"
+    r"unremarkable|negative|none)\b"
 )
 
 # --- smoking ---------------------------------------------------------------------------------
 
-_SMOKE_WORD = re.compile(r"\b(?:smok\w*|cig\w*|tobacco|pipe|roll-?ups|pack|ppd|PY)\b", _I)
-_NEVER = re.compile(
+_SMOKE_WORD = FoldedPattern(r"\b(?:smok\w*|cig\w*|tobacco|pipe|roll-?ups|pack|ppd|py)\b")
+_NEVER = FoldedPattern(
     r"\b(?:never[-\s]+(?:a\s+)?smok\w*|never\s+(?:has\s+|have\s+)?smoked|has never smoked|never used tobacco|"
     r"lifelong non-?[- ]?smoker|non-?[- ]?smok\w*|nonsmok\w*|no smoking history|no history of smoking|"
     r"no tobacco(?: use)?|denies (?:any )?(?:smoking|tobacco)|"
     r"(?:does not|doesn't) smoke,? and never (?:has|did)|"
     r"(?:smoking|tobacco)(?:\s+status)?\s*:\s*(?:none|never|nil|no)|"
-    r"(?:lifelong\s+)?abstainer from tobacco|never\s+touched\s+(?:a\s+)?cig\w*)\b",
-    _I,
+    r"(?:lifelong\s+)?abstainer from tobacco|never\s+touched\s+(?:a\s+)?cig\w*)\b"
 )
-_FORMER = re.compile(
+_FORMER = FoldedPattern(
     r"\b(?:ex-?[- ]?smoker|former(?:ly)?\s+(?:a\s+)?smok\w*|"
     r"(?:tobacco|smoking)(?: status)?\s*:\s*(?:former|ex)|"
-    r"previous(?:ly)? smok\w*|quit|stopped|gave up|given up|ceased|kicked the habit)\b",
-    _I,
+    r"previous(?:ly)? smok\w*|quit|stopped|gave up|given up|ceased|kicked the habit)\b"
 )
-_CURRENT = re.compile(
+_CURRENT = FoldedPattern(
     r"\b(?:current(?:ly)?(?: every day)?\s+smok\w*|still\s+smok\w*|continues\s+to\s+smoke|smokes|"
     r"active smoker|heavy smoker|smoker|has smoked\b(?=.{0,40}\bsince\b)|"
     r"(?:tobacco|smoking)\s*:\s*(?:current|yes|still))\b|"
     r"\bcurrent\b(?=[,.\s]*$)",
-    _I | re.MULTILINE,
+    re.MULTILINE,
 )
 #: "trying to quit", "advised to stop": intentions, not a former smoker.
-_NOT_QUIT = re.compile(
+_NOT_QUIT = FoldedPattern(
     r"\b(?:trying|tries|try|wants?|wanting|plans?|planning|advised|encouraged|counsell?ed|thinking about|"
-    r"considering|ready|unable|attempting|attempts?|hopes?|intends?)\s+(?:to\s+|on\s+)?$",
-    _I,
+    r"considering|ready|unable|attempting|attempts?|hopes?|intends?)\s+(?:to\s+|on\s+)?$"
 )
 
 #: Current-smoking cues that outrank a "quit" in the same note ("quit cigarettes but still smokes cigars").
-_EXPLICIT_CURRENT = re.compile(
+_EXPLICIT_CURRENT = FoldedPattern(
     r"(?:current(?:ly)?(?: every day)?\s+smok\w*|still\s+smok\w*|continues\s+to\s+smoke|"
-    r"(?:tobacco|smoking)\s*:\s*(?:current|still))",
-    _I,
+    r"(?:tobacco|smoking)\s*:\s*(?:current|still))"
 )
-_UNKNOWN_SMOKING = re.compile(
+_UNKNOWN_SMOKING = FoldedPattern(
     r"\bsmok\w*\s+(?:hx|history|status)\s+(?:is\s+)?(?:unknown|not known|unclear|unobtainable)|"
     r"\b(?:unable\s+to\s+(?:give|obtain)|no)\s+(?:a\s+)?(?:history|hx)\s+(?:re|regarding|of|about)\s+smok\w*|"
-    r"\b(?:not\s+sure|unsure)\s+(?:whether|if)\s+(?:\w+\s+){0,3}(?:ever\s+)?smoked\b",
-    _I,
+    r"\b(?:not\s+sure|unsure)\s+(?:whether|if)\s+(?:\w+\s+){0,3}(?:ever\s+)?smoked\b"
 )
 
 _NUM = r"(\d+(?:\.\d+)?|\d+/\d+|half(?:\s+a)?|a|one|two|three|four|five|six|ten|twenty|thirty|forty|fifty)"
-_PACK_YEARS = re.compile(
+_PACK_YEARS = FoldedPattern(
     r"(?:(less\s+than|under|fewer\s+than|more\s+than|over|<|>)\s*)?(?:approx\.?\s*|about\s+|~\s*|estimated\s+|c\.\s*)?"
     r"(\d+(?:\.\d+)?)\s*(?:-|\s)?(?:pack|pk)s?[- ]?(?:years?|yrs?|yr|y)\b|"
-    r"(?:(less\s+than|under|more\s+than|over|<|>)\s*)?(\d+(?:\.\d+)?)\s*PY\b|"
-    r"\bpack[- ]?years?\s*[:=]\s*(\d+(?:\.\d+)?)",
-    _I,
+    r"(?:(less\s+than|under|more\s+than|over|<|>)\s*)?(\d+(?:\.\d+)?)\s*py\b|"
+    r"\bpack[- ]?years?\s*[:=]\s*(\d+(?:\.\d+)?)"
 )
-_PER_DAY = re.compile(
+_PER_DAY = FoldedPattern(
     rf"{_NUM}\s*(?:ppd\b|packs?\s*(?:/|per|a|each)\s*day\b|packs?\s+daily\b|pack\s+per\s+day\b)|"
-    rf"(\d+)\s*(?:cigarettes|cigs?|cig|roll-?ups)?\s*(?:/|per|a|each)\s*day\b",
-    _I,
+    rf"(\d+)\s*(?:cigarettes|cigs?|cig|roll-?ups)?\s*(?:/|per|a|each)\s*day\b"
 )
 _APPROX = r"(?:about|around|approximately|approx\.?|~|nearly|roughly|some)?\s*"
 #: "x 30 yrs", "for about 45 years", ", 40 years" right after the amount per day ("20/day, 40 years").
-_FOR_YEARS = re.compile(
-    rf"\s*(?:,?\s*(?:x|×|for|over)\s*{_APPROX}|,\s*)(\d+(?:\.\d+)?)\s*(?:years?|yrs?|y)\b(?!\s+(?:ago|old))",
-    _I,
+_FOR_YEARS = FoldedPattern(
+    rf"\s*(?:,?\s*(?:x|×|for|over)\s*{_APPROX}|,\s*)(\d+(?:\.\d+)?)\s*(?:years?|yrs?|y)\b(?!\s+(?:ago|old))"
 )
-_SINCE_AGE = re.compile(r"\bsince\s+(?:age\s+|the age of\s+|(?:he|she) was\s+)(\d{1,2})\b", _I)
-_QUIT_AGO = re.compile(
+_SINCE_AGE = FoldedPattern(r"\bsince\s+(?:age\s+|the age of\s+|(?:he|she) was\s+)(\d{1,2})\b")
+_QUIT_AGO = FoldedPattern(
     rf"\b(?:quit|stopped|gave up|given up|ceased|kicked the habit)(?:\s+smoking)?\s*(?:-\s*)?"
     rf"(?:around|about|approx\.?|~|roughly|some)?\s*"
     rf"{_NUM}\s*(years?|yrs?|y|months?|mos?|weeks?|wks?)(?:\s+ago\b|(?=\s*(?:[.,;)]|$)))",
-    _I | re.MULTILINE,
+    re.MULTILINE,
 )
-_QUIT_AT_AGE = re.compile(
+_QUIT_AT_AGE = FoldedPattern(
     r"\b(?:quit|stopped|gave up)(?:\s+smoking)?\s+at\s+(?:(?:the\s+)?age\s+(?:of\s+)?)?(\d{1,2})\b"
-    r"(?!\s*(?:mm|cm|kg|%|pm|am))",
-    _I,
+    r"(?!\s*(?:mm|cm|kg|%|pm|am))"
 )
-_FROM_UNTIL_AGE = re.compile(
+_FROM_UNTIL_AGE = FoldedPattern(
     r"\bfrom\s+(?:age\s+)?(\d{1,2})\s+(?:until|till|to)\s+(?:(?:he|she)\s+(?:stopped|quit)\s+at\s+)?"
-    r"(?:age\s+)?(\d{1,2})\b",
-    _I,
+    r"(?:age\s+)?(\d{1,2})\b"
 )
-_SMOKED_FROM_UNTIL = re.compile(
-    r"\bsmoked\b[^.;\n]{0,40}?(?=\bfrom\s+(?:age\s+)?\d{1,2}\s+(?:until|till|to)\b)", _I
+_SMOKED_FROM_UNTIL = FoldedPattern(
+    r"\bsmoked\b[^.;\n]{0,40}?(?=\bfrom\s+(?:age\s+)?\d{1,2}\s+(?:until|till|to)\b)"
 )
-_YEARS_BEFORE_PACKS = re.compile(
+_YEARS_BEFORE_PACKS = FoldedPattern(
     rf"\bfor\s+(\d+(?:\.\d+)?)\s*(?:years?|yrs?)\s*,?\s*(?:at\s+)?{_NUM}\s*"
-    rf"(?:packs?\s*(?:/|per|a|each)\s*day|ppd)\b",
-    _I,
+    rf"(?:packs?\s*(?:/|per|a|each)\s*day|ppd)\b"
 )
 
 # --- age and sex -------------------------------------------------------------------------------
@@ -381,66 +361,81 @@ _WORDNUM = {
     "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
 }  # fmt: skip
 #: A patient named by kinship in a note to or from a relative: "Mum, 84, has had a cough".
-_KIN_APPOSITION = re.compile(
+_KIN_APPOSITION = NotePattern(
     r"(?:^|[.\n]\s*)(Mum|Mom|Mam|Mother|Dad|Father)\s*,\s*(\d{2,3})\s*,", re.MULTILINE
 )
-_AGE_PATTERNS: list[tuple[re.Pattern[str], int]] = [
-    (re.compile(r"\b(\d{1,3})\s*-?\s*(?:years?|yrs?|yr)[\s-]*old\b", _I), 1),
-    (re.compile(r"\b(\d{1,3})\s*(?:yo|y/o|y\.o\.?|yrs?|yr)\b", _I), 1),
-    (re.compile(r"\b(\d{1,3})\s*(?:yo|y)?[MF]\b"), 1),
-    (re.compile(r"\b[MF]\s*[,/]\s*(\d{1,3})\b"), 1),
-    (re.compile(r"\b(?:age|aged)\s*:?\s*(\d{1,3})\b", _I), 1),
-    (re.compile(r"\bAge/Sex\s*:\s*(\d{1,3})", _I), 1),
+_AGE_PATTERNS: list[tuple[Pattern, int]] = [
+    (FoldedPattern(r"\b(\d{1,3})\s*-?\s*(?:years?|yrs?|yr)[\s-]*old\b"), 1),
+    (FoldedPattern(r"\b(\d{1,3})\s*(?:yo|y/o|y\.o\.?|yrs?|yr)\b"), 1),
+    (NotePattern(r"\b(\d{1,3})\s*(?:yo|y)?[MF]\b"), 1),
+    (NotePattern(r"\b[MF]\s*[,/]\s*(\d{1,3})\b"), 1),
+    (FoldedPattern(r"\b(?:age|aged)\s*:?\s*(\d{1,3})\b"), 1),
+    (FoldedPattern(r"\bage/sex\s*:\s*(\d{1,3})"), 1),
     (
-        re.compile(
+        NotePattern(
             r"\b(?:Mr|Mrs|Ms|Miss|Mx)\.?\s+(?:[A-Z]\.\s*)?[A-Z][\w'’-]*(?:\s+[A-Z][\w'’-]*)?\s*(?:,\s*|\s+is\s+|\s+\(?aged?\s+)"
             r"(\d{1,3})\b(?!\s*(?:mm|cm|kg|%))"
         ),
         1,
     ),
-    (re.compile(r"\b(?:pt|patient)\s+is\s+(?:a\s+)?(\d{1,3})\b(?!\s*(?:mm|cm|kg|%))", _I), 1),
+    (FoldedPattern(r"\b(?:pt|patient)\s+is\s+(?:a\s+)?(\d{1,3})\b(?!\s*(?:mm|cm|kg|%))"), 1),
     (
-        re.compile(
-            r"\b(?:she|he)\s+is\s+(?:now\s+)?(\d{1,3})\b(?!\s*(?:mm|cm|kg|%|/40|weeks?|wks?|days?|months?|mo|st))",
-            _I,
+        FoldedPattern(
+            r"\b(?:she|he)\s+is\s+(?:now\s+)?(\d{1,3})\b(?!\s*(?:mm|cm|kg|%|/40|weeks?|wks?|days?|months?|mo|st))"
         ),
         1,
     ),
     (_KIN_APPOSITION, 2),
-    (re.compile(r"\b(?:Mr|Mrs|Ms|Miss|Mx)\.?\s+[A-Z][\w'’-]*(?:\s+[A-Z][\w'’-]*)?\s*\((\d{1,3})\)"), 1),
+    (NotePattern(r"\b(?:Mr|Mrs|Ms|Miss|Mx)\.?\s+[A-Z][\w'’-]*(?:\s+[A-Z][\w'’-]*)?\s*\((\d{1,3})\)"), 1),
     (
-        re.compile(
+        FoldedPattern(
             r"\b((?:twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety)"
-            r"(?:[- ](?:one|two|three|four|five|six|seven|eight|nine))?)[- ]years?[- ]old\b",
-            _I,
+            r"(?:[- ](?:one|two|three|four|five|six|seven|eight|nine))?)[- ]years?[- ]old\b"
         ),
         1,
     ),
 ]
-_SEX_PATTERNS: list[tuple[re.Pattern[str], int]] = [
-    (re.compile(r"\b\d{1,3}\s*(?:yo|y/o|y\.o\.?|yrs?|yr|y)?\s*([MF])\b"), 1),
-    (re.compile(r"\b([MF])\s*[,/]\s*\d{1,3}\b"), 1),
-    (re.compile(r"\b(?:Age/Sex\s*:\s*\d{1,3}\s*/\s*|Sex\s*:\s*)([MF]|male|female)\b", _I), 1),
+_SEX_PATTERNS: list[tuple[Pattern, int]] = [
+    (NotePattern(r"\b\d{1,3}\s*(?:yo|y/o|y\.o\.?|yrs?|yr|y)?\s*([MF])\b"), 1),
+    (NotePattern(r"\b([MF])\s*[,/]\s*\d{1,3}\b"), 1),
+    (FoldedPattern(r"\b(?:age/sex\s*:\s*\d{1,3}\s*/\s*|sex\s*:\s*)([mf]|male|female)\b"), 1),
     (
-        re.compile(
-            r"\b(male|female|man|woman|gentleman|lady|boy|girl)\b(?!\s+(?:nurse|doctor|partner|friend|relative))",
-            _I,
+        FoldedPattern(
+            r"\b(male|female|man|woman|gentleman|lady|boy|girl)\b(?!\s+(?:nurse|doctor|partner|friend|relative))"
         ),
         1,
     ),
-    (re.compile(r"\b(Mr|Mrs|Ms|Miss)\b\.?"), 1),
+    (NotePattern(r"\b(Mr|Mrs|Ms|Miss)\b\.?"), 1),
 ]
+_HE = FoldedPattern(r"\b(?:he|him|his)\b")
+_SHE = FoldedPattern(r"\b(?:she|her|hers)\b")
 _MALE_WORDS = {"m", "male", "man", "gentleman", "boy", "mr"}
 
 
-_INFORMANT_BEFORE = re.compile(
-    r"\b(?:per|from|by|according\s+to|via)\s+(?:the\s+|his\s+|her\s+|pt'?s\s+)?$", _I
+_INFORMANT_BEFORE = FoldedPattern(
+    r"\b(?:per|from|by|according\s+to|via)\s+(?:the\s+|his\s+|her\s+|pt'?s\s+)?$"
 )
-_INFORMANT_AFTER = re.compile(
+_INFORMANT_AFTER = FoldedPattern(
     r"\s+(?:reports|reported|says|said|states|stated|tells|informs|gives|interpreting|interprets|translating|"
-    r"asking|asks|asked|called|calls|rang|phoned|mentioned|mentions)\b",
-    _I,
+    r"asking|asks|asked|called|calls|rang|phoned|mentioned|mentions)\b"
 )
+
+
+# --- small patterns used near each mention (compiled once) ------------------------------------
+
+_COMMA = re.compile(r",")
+_THE_PATIENT = re.compile(r"\b(?:he|she|pt|patient)\b", _I)
+_COMMA_THE_PATIENT = re.compile(r",\s*(?:and\s+)?(?:he|she|pt|patient)\b", _I)
+_BENIGN_BEFORE = re.compile(r"\bbenign\s*$")
+_PERSONAL = FoldedPattern(r"\bpersonal\b")
+_MELANOMA = re.compile(r"melanoma", _I)
+_PASSIVE = re.compile(r"passive", _I)
+#: "since 40", "at 65": a number after these is not the patient's age (the text before is in lower case).
+_NOT_AN_AGE_AFTER = re.compile(r"\b(?:since|at|from|until|till|by|in (?:his|her))\s*$")
+#: Review-of-systems markers just before a mention: ", - fever" negates, "+ cough" affirms.
+_ROS_MINUS = re.compile(r"(?:^|[,:(]\s?)[-–]\s?$")
+_ROS_MINUS_AFTER_COMMA = re.compile(r"[,:]\s*[-–]\s?$")
+_ROS_PLUS = re.compile(r"\+\s?$")
 
 
 @lru_cache(maxsize=8)
@@ -464,33 +459,30 @@ def _relatives(text: str, start: int = 0, end: int | None = None) -> list[re.Mat
 
 
 @lru_cache(maxsize=64)
-def _family_header_spans(text: str) -> tuple[tuple[int, int], ...]:
-    return tuple(m.span() for m in _FAMILY_HEADER.finditer(text))
+def _family_header_spans(text: str) -> SpanSet:
+    return SpanSet(m.span() for m in _FAMILY_HEADER.finditer(text))
 
 
-def _spans_of(pattern: re.Pattern[str], text: str) -> list[tuple[int, int]]:
+def _spans_of(pattern: Pattern, text: str) -> list[tuple[int, int]]:
     return [m.span() for m in pattern.finditer(text)]
 
 
-def _family_clause(text: str, pos: int) -> bool:
-    """Whether the clause around ``pos`` speaks of a relative or of the family."""
-    s, e = _relative_bounds(text, pos)
-    clause = text[s:e]
-    if _relatives(text, s, e) or _FAMILY_WORD.search(clause):
+def _family_clause(text: str, pos: int, s: int, e: int) -> bool:
+    """Whether the clause ``text[s:e]`` around ``pos`` (:func:`_relative_bounds`) speaks of a relative or
+    of the family."""
+    if _relatives(text, s, e) or _FAMILY_WORD.search(text[s:e]):
         return True
-    return any(hs <= pos < he for hs, he in _family_header_spans(text))
+    return _family_header_spans(text).covers(pos)
 
 
 def _relative_bounds(text: str, pos: int) -> tuple[int, int]:
     s, e = clause_bounds(text, pos, CUES)
     # a comma also separates two people: "Dad had lung ca, mum had bowel cancer"
-    for m in re.finditer(r",", text[s:pos]):
+    for m in _COMMA.finditer(text[s:pos]):
         s_candidate = s + m.end()
-        if _RELATIVE.search(text[s_candidate:pos]) is None and re.search(
-            r"\b(?:he|she|pt|patient)\b", text[s_candidate:pos], _I
-        ):
+        if _RELATIVE.search(text[s_candidate:pos]) is None and _THE_PATIENT.search(text[s_candidate:pos]):
             s = s_candidate
-    nxt = re.search(r",\s*(?:and\s+)?(?:he|she|pt|patient)\b", text[pos:e], _I)
+    nxt = _COMMA_THE_PATIENT.search(text[pos:e])
     if nxt:
         e = pos + nxt.start()
     return s, e
@@ -526,11 +518,19 @@ def _informant_own(text: str, pos: int) -> re.Match[str] | None:
 
     Returns the informant's relative word, or ``None`` when the sentence is about the patient.
     """
+    if not _may_name_a_reflexive(text):
+        return None
     s, e = sentence_bounds(text, pos, CUES)
     refl = _REFLEXIVE.search(text, s, e)
     if refl is None:
         return None
     return _informant_before(text, refl.start())
+
+
+@lru_cache(maxsize=8)
+def _may_name_a_reflexive(text: str) -> bool:
+    """``False`` when no sentence of the note holds a reflexive (not searched for mention by mention)."""
+    return _REFLEXIVE_START.search(text) is not None
 
 
 def _informant_spans(text: str) -> list[tuple[int, int]]:
@@ -576,6 +576,7 @@ def _word_age(token: str) -> int | None:
 
 
 def _age(text: str, relatives: Sequence[tuple[int, int]]) -> tuple[Fact, tuple[int, int] | None]:
+    """The patient's age: the first stated age outside a relative's clause, else the first stated age."""
     candidates: list[tuple[int, int, int, int]] = []  # in_relative, start, end, value
     for pat, group in _AGE_PATTERNS:
         for m in pat.finditer(text):
@@ -584,9 +585,12 @@ def _age(text: str, relatives: Sequence[tuple[int, int]]) -> tuple[Fact, tuple[i
             if value is None or not 0 < value < 120:
                 continue
             before = text[max(0, m.start() - 12) : m.start()].lower()
-            if re.search(r"\b(?:since|at|from|until|till|by|in (?:his|her))\s*$", before):
+            if _NOT_AN_AGE_AFTER.search(before):
                 continue
-            candidates.append((int(_in(relatives, m.start())), m.start(group), m.end(group), value))
+            in_relative = _in(relatives, m.start())
+            candidates.append((int(in_relative), m.start(group), m.end(group), value))
+            if not in_relative:
+                break  # this pattern's later ages come after this one: none of them can be chosen
     if not candidates:
         return Fact(), None
     candidates.sort()
@@ -603,8 +607,8 @@ def _sex(text: str, relatives: Sequence[tuple[int, int]]) -> Fact:
             sex = "M" if word in _MALE_WORDS else "F"
             return make_fact(text, sex, m.start(group), m.end(group))
     others = SpanSet([*relatives, *_informant_spans(text)])
-    he = [m for m in re.finditer(r"\b(?:he|him|his)\b", text, _I) if not _in(others, m.start())]
-    she = [m for m in re.finditer(r"\b(?:she|her|hers)\b", text, _I) if not _in(others, m.start())]
+    he = [m for m in _HE.finditer(text) if not _in(others, m.start())]
+    she = [m for m in _SHE.finditer(text) if not _in(others, m.start())]
     if he or she:
         best = he[0] if len(he) > len(she) else she[0]
         return make_fact(text, "M" if len(he) > len(she) else "F", best.start(), best.end())
@@ -617,14 +621,12 @@ def _sex(text: str, relatives: Sequence[tuple[int, int]]) -> Fact:
 
 def _smoking(text: str, relatives: Sequence[tuple[int, int]], age: int | None) -> dict[str, Fact]:
     out: dict[str, Fact] = {}
-    smoking_sentences = SpanSet(
-        sentence_bounds(text, m.start(), CUES)
-        for m in _SMOKE_WORD.finditer(text)
-        if not _in(relatives, m.start())
-        and not re.match(r"passive", text[max(0, m.start() - 8) : m.start()].strip(), _I)
-    )
-
     smoke_words = [m.start() for m in _SMOKE_WORD.finditer(text) if not _in(relatives, m.start())]
+    smoking_sentences = SpanSet(
+        sentence_bounds(text, w, CUES)
+        for w in smoke_words
+        if not _PASSIVE.match(text[max(0, w - 8) : w].strip())
+    )
 
     def in_smoking_sentence(pos: int) -> bool:
         # same sentence, or a smoking word shortly before on the same line ("smoker - 30 pk yrs; stopped")
@@ -654,6 +656,8 @@ def _smoking(text: str, relatives: Sequence[tuple[int, int]], age: int | None) -
                 continue
             taken.add(s, e)
             hits.setdefault(status, (s, e))
+            if status == "current":
+                break  # the last kind: its later hits would only be marked taken, which nothing reads now
     current_hit = hits.get("current")
     explicit_current = current_hit is not None and _EXPLICIT_CURRENT.fullmatch(text, *current_hit) is not None
     order = ("current", "former", "never") if explicit_current else ("former", "current", "never")
@@ -764,7 +768,7 @@ def _cancer(text: str) -> dict[str, Fact]:
             continue
         seen.add(s, e)
         before = text[max(0, s - 25) : s].lower()
-        if re.search(r"\bbenign\s*$", before) or _basal_cell(text, s, e):
+        if _BENIGN_BEFORE.search(before) or _basal_cell(text, s, e):
             continue
         status = status_of(text, s, e, CUES)
         when = temporality_of(text, s, CUES)
@@ -777,13 +781,13 @@ def _cancer(text: str) -> dict[str, Fact]:
                 continue
             family.append(Mention("family_history_lung_cancer", s, e, status, experiencer=FAMILY))
             continue
-        is_family = _family_clause(text, s)
+        is_family = _family_clause(text, s, c_start, c_end)
         if is_family and _spouse_only(text, c_start, c_end):
             continue  # a spouse's or partner's cancer: neither the patient's nor a blood relative's
-        is_personal = not is_family or re.search(r"\bpersonal\b", clause, _I) is not None
+        is_personal = not is_family or _PERSONAL.search(clause) is not None
         if is_family:
             lung = _LUNG_CANCER.search(clause)
-            generic = not _CANCER_CI.search(clause[: s - c_start]) and lung is None
+            generic = lung is None and not _CANCER_CI.search(clause[: s - c_start])
             lung_here = lung is not None and lung.start() <= s - c_start + 4 <= lung.end() + 4
             if lung_here or (status is Status.NEGATED and (generic or lung is None)):
                 family.append(Mention("family_history_lung_cancer", s, e, status, experiencer=FAMILY))
@@ -834,15 +838,15 @@ def _basal_cell(text: str, s: int, e: int) -> bool:
     left = max(text.rfind(",", lo, s), text.rfind(";", lo, s), text.rfind("\n", lo, s))
     right = [i for i in (text.find(",", e, hi), text.find(";", e, hi), text.find("\n", e, hi)) if i >= 0]
     phrase = text[left + 1 if left >= 0 else lo : min(right) if right else hi]
-    return _BASAL_CELL.search(phrase) is not None and re.search(r"melanoma", phrase, _I) is None
+    return _BASAL_CELL.search(phrase) is not None and _MELANOMA.search(phrase) is None
 
 
 def _spouse_only(text: str, start: int, end: int) -> bool:
     """Whether every relative named in ``text[start:end]`` is a spouse or partner (not a blood relative)."""
     rels = _relatives(text, start, end)
-    if not rels or _FAMILY_WORD.search(text, start, end):
+    if not rels or not all(_SPOUSE.fullmatch(m.group(0)) for m in rels):
         return False
-    return all(_SPOUSE.fullmatch(m.group(0)) for m in rels)
+    return _FAMILY_WORD.search(text, start, end) is None
 
 
 def _site_near(text: str, s: int, e: int, c_start: int, c_end: int) -> tuple[str, int, int] | None:
@@ -867,19 +871,14 @@ def _bool_fact(text: str, mentions: list[Mention]) -> Fact | None:
     return make_fact(text, value, mention.start, mention.end, mention=mention)
 
 
-def _ros_markers(text: str, mentions: list[Mention]) -> list[Mention]:
-    """Apply review-of-systems markers: ``, - fever`` negates and ``+ cough`` affirms."""
-    out: list[Mention] = []
-    for m in mentions:
-        before = text[max(0, m.start - 4) : m.start]
-        if re.search(r"(?:^|[,:(]\s?)[-–]\s?$", before) or re.search(
-            r"[,:]\s*[-–]\s?$", text[max(0, m.start - 5) : m.start]
-        ):
-            m = Mention(m.fact, m.start, m.end, Status.NEGATED, m.value, m.experiencer, m.temporality)
-        elif re.search(r"\+\s?$", before):
-            m = Mention(m.fact, m.start, m.end, Status.AFFIRMED, m.value, m.experiencer, m.temporality)
-        out.append(m)
-    return out
+def _ros_marked(text: str, m: Mention) -> Mention:
+    """Apply a review-of-systems marker: ``, - fever`` negates and ``+ cough`` affirms."""
+    before = text[max(0, m.start - 4) : m.start]
+    if _ROS_MINUS.search(before) or _ROS_MINUS_AFTER_COMMA.search(text[max(0, m.start - 5) : m.start]):
+        return Mention(m.fact, m.start, m.end, Status.NEGATED, m.value, m.experiencer, m.temporality)
+    if _ROS_PLUS.search(before):
+        return Mention(m.fact, m.start, m.end, Status.AFFIRMED, m.value, m.experiencer, m.temporality)
+    return m
 
 
 def extract(text: str) -> dict[str, Fact]:
@@ -904,7 +903,7 @@ def extract(text: str) -> dict[str, Fact]:
     out.update(_smoking(text, relatives, age))
     out.update(_cancer(text))
 
-    simple: list[tuple[str, list[re.Pattern[str]], list[re.Pattern[str]], re.Pattern[str] | None]] = [
+    simple: list[tuple[str, Sequence[Pattern], Sequence[Pattern], Pattern | None]] = [
         ("fever", _FEVER, _FEVER_NEG, _FEVER_EXCLUDE),
         ("cough", _COUGH, [], None),
         ("hemoptysis", _HEMOPTYSIS, _HEMOPTYSIS_NEG, None),
@@ -915,9 +914,10 @@ def extract(text: str) -> dict[str, Fact]:
     ]
     informant_own = _informant_spans(text)
     for name, pats, negs, exclude in simple:
-        mentions = find_mentions(text, name, pats, CUES, negs, exclude, skip=informant_own)
-        if name in ("fever", "cough", "hemoptysis", "weight_loss"):
-            mentions = _ros_markers(text, mentions)
+        ros = partial(_ros_marked, text) if name in ("fever", "cough", "hemoptysis", "weight_loss") else None
+        mentions = find_mentions(
+            text, name, pats, CUES, negs, exclude, skip=informant_own, adjust=ros, until_affirmed=True
+        )
         fact = _bool_fact(text, mentions)
         if fact is not None:
             out[name] = fact

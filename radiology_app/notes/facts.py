@@ -62,8 +62,8 @@ FACT_NAMES: tuple[str, ...] = (
 
 FactValue = bool | int | float | str | None
 
-_CJK = re.compile(r"[\u4e00-\u9fff]")
-_LATIN = re.compile(r"[A-Za-z]")
+_CJK_RUN = re.compile(r"[\u4e00-\u9fff]+")
+_LATIN_RUN = re.compile(r"[A-Za-z]+")
 
 
 @dataclass(frozen=True)
@@ -141,8 +141,8 @@ class ExtractedFacts:
 
 def detect_language(text: str) -> str:
     """``"zh"`` when Chinese characters make up at least a fifth of the letters, else ``"en"``."""
-    cjk = len(_CJK.findall(text))
-    latin = len(_LATIN.findall(text))
+    cjk = sum(map(len, _CJK_RUN.findall(text)))  # counted by runs: far fewer strings than characters
+    latin = sum(map(len, _LATIN_RUN.findall(text)))
     return "zh" if cjk and cjk * 5 >= cjk + latin else "en"
 
 
