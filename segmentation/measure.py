@@ -440,7 +440,7 @@ def measure_nodule(
         solid_mm = round_half_up((cl + cs) / 2.0, 1)
     else:
         solid_mm = 0.0
-    if solid_frac >= 0.7:
+    if solid_frac >= 0.7 or (solid_frac > 0.05 and solid_mm >= 1.5 and _thin_solid(smooth, m, sp)):
         composition = "solid"
         solid_mm = mean_d
     elif solid_frac <= 0.05 or solid_mm < 1.5:
@@ -448,9 +448,6 @@ def measure_nodule(
         solid_mm = 0.0
     else:
         composition = "part_solid"
-    if composition == "part_solid" and _thin_solid(smooth, m, sp):
-        composition = "solid"
-        solid_mm = mean_d
     calc = m & (smooth >= calcium_hu)
     calcified = int(calc.sum()) >= 2 and float(img[calc].max(initial=-1e9)) >= calcium_hu
     pattern = _calcification_pattern(calc, m, sp) if calcified else None

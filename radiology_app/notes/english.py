@@ -215,11 +215,6 @@ _COPD_NEG_ONLY = FoldedPattern(r"\b(?:no|without|denies)\s+(?:known\s+)?(?:chron
 
 # --- cancer ----------------------------------------------------------------------------------
 
-_CANCER = re.compile(
-    r"\b(?:cancers?|ca|carcinomas?|adenocarcinomas?|malignan(?:cy|cies|t)|melanomas?|lymphomas?|"
-    r"leuka?emias?|myelomas?|sarcomas?|neoplasms?|tumou?rs?|NSCLC|SCLC|RCC|HCC|DCIS|CLL|CML|AML|ALL|"
-    r"mesotheliomas?)\b"
-)
 _CANCER_CI = FoldedPattern(
     r"\b(?:cancers?|carcinomas?|adenocarcinomas?|malignan(?:cy|cies|t)|melanomas?|lymphomas?|"
     r"leuka?emias?|myelomas?|\w*sarcomas?|neoplasms?|tumou?rs?|seminomas?|hodgkin'?s(?!\s+lymphoma))\b|"
