@@ -40,8 +40,15 @@ FAT_NOISE_MARGIN_HU = 30.0
 THIN_DISC_SD_MM = 1.0
 #: Air inside a nodule (cavity) is below this (HU).
 AIR_HU = -850.0
-#: A strand attached to a nodule that runs on past this distance (mm) is a vessel, not a spicule.
-_STRAND_MAX_MM = 10.0
+#: Spicules are looked for within this distance (mm) of the outline; a strand that reaches its edge
+#: runs on (a vessel).
+_STRAND_SHELL_MM = 9.0
+#: A spicule reaches at least this far beyond the outline (mm; the partial-volume rim stays within
+#: about 1 mm) and ends by the second distance (mm).
+_STRAND_REACH_MM = 2.0
+_STRAND_END_MM = 6.0
+#: Smallest spicule (mm3) beyond the first millimetre.
+_STRAND_MIN_MM3 = 2.0
 #: Perifissural pattern (Lung-RADS v2022): mean diameter below this (mm), margin score below
 #: :data:`SMOOTH_MARGIN_BELOW`, and lentiform: thickness (smallest / middle principal extent) at most
 #: :data:`FLAT_RATIO_MAX`, with the middle extent at least :data:`DISC_RATIO_MIN` of the largest (a
@@ -260,18 +267,20 @@ def _spiculation(
     lung: NDArray[np.bool_] | None,
     exclude: NDArray[np.bool_] | None = None,
 ) -> float:
-    """Margin irregularity in [0, 1] from the short radial strands that leave the nodule.
+    """Margin irregularity in [0, 1] from the short strands that leave the nodule and end in the lung.
 
     A strand is tissue denser than the surrounding parenchyma (a quarter of the way from the lung's
-    HU to the nodule's, and 3.5 robust SDs above the lung's texture and noise), inside the lung,
-    attached to the nodule, reaching 1 mm or more beyond its outline, pointing away from the
-    nodule's centre and ending within 10 mm (spicules taper out; vessels run on and are not counted).
-    The halo that thick slices leave above and below a nodule is ignored. Each strand adds 0.27: one
-    gives an "irregular" score (>= 0.25), two or more a "spiculated" one (>= 0.5). Voxels in ``exclude``
-    (a fissure the nodule lies on) are not strands.
+    HU to the nodule's, and 3.5 robust SDs above the lung's texture and noise), inside the lung and
+    attached to the nodule. Within :data:`_STRAND_SHELL_MM` of the outline, a piece of such tissue that
+    reaches :data:`_STRAND_REACH_MM` beyond it, ends by :data:`_STRAND_END_MM` and holds
+    :data:`_STRAND_MIN_MM3` is a spicule: spicules taper out, while vessels run on to the shell's edge
+    and the partial-volume rim stays within a millimetre of the outline. The halo that thick slices
+    leave above and below a nodule is ignored. Each strand adds 0.27: one gives an "irregular" score
+    (>= 0.25), two or more a "spiculated" one (>= 0.5). Voxels in ``exclude`` (a fissure the nodule
+    lies on) are not strands.
     """
     spa = np.asarray(sp, dtype=np.float64)
-    smooth = ndimage.gaussian_filter(hu, [0.5 / s for s in sp])
+    smooth = ndimage.gaussian_filter(hu, [0.35 / s for s in sp])
     dist_out = ndimage.distance_transform_edt(~mask, sampling=spa)
     shell = (dist_out >= 6.0) & (dist_out <= 10.0) & (smooth < -500.0)
     lung_vals = smooth[shell] if shell.sum() > 20 else np.array([-850.0], dtype=np.float32)
@@ -283,32 +292,29 @@ def _spiculation(
     z_only = np.zeros((3, 1, 1), dtype=bool)
     z_only[:, 0, 0] = True
     dense = (smooth > threshold) & ~ndimage.binary_dilation(mask, structure=z_only)
+    cube = np.ones((3, 3, 3), dtype=bool)
+    # a strand cut off by the lung's edge (a vessel leaving for the hilum) or by the crop has not ended
+    outside = np.ones_like(mask)
+    outside[1:-1, 1:-1, 1:-1] = False
     if lung is not None:
         dense &= lung
+        outside |= ~lung
+    outside = ndimage.binary_dilation(outside, structure=cube)
     if exclude is not None:
         dense &= ~exclude
-    radius = (3.0 * float(mask.sum()) * float(np.prod(spa)) / (4.0 * math.pi)) ** (1.0 / 3.0)
-    r_out = 1.0 + max(3.0, 0.6 * radius)
-    cube = np.ones((3, 3, 3), dtype=bool)
-    lab, _ = ndimage.label((dense & (dist_out < _STRAND_MAX_MM + 4.0)) | mask, structure=cube)
+    lab, _ = ndimage.label((dense & (dist_out < _STRAND_SHELL_MM + 5.0)) | mask, structure=cube)
     ids = np.unique(lab[mask])
     attached = np.isin(lab, ids[ids > 0]) & ~mask
-    strands, _ = ndimage.label(attached & (dist_out >= 1.0) & (dist_out <= r_out), structure=cube)
-    beyond = ndimage.binary_dilation(attached & (dist_out > _STRAND_MAX_MM), structure=cube, iterations=2)
-    centre = np.argwhere(mask).mean(axis=0) * spa
-    min_vox = max(2, round(1.0 / float(np.prod(spa))))
+    pieces, _ = ndimage.label(attached & (dist_out >= 1.0) & (dist_out <= _STRAND_SHELL_MM), structure=cube)
+    voxel_mm3 = float(np.prod(spa))
     count = 0
-    for k, box in enumerate(ndimage.find_objects(strands), start=1):
+    for k, box in enumerate(ndimage.find_objects(pieces), start=1):
         if box is None:
             continue
-        strand = strands[box] == k
-        if int(strand.sum()) < min_vox or (strand & beyond[box]).any():
-            continue
-        pts = (np.argwhere(strand) + np.array([b.start for b in box])) * spa
-        _, vecs = np.linalg.eigh(np.cov((pts - pts.mean(axis=0)).T) + np.eye(3) * 0.01)
-        radial = pts.mean(axis=0) - centre
-        radial /= float(np.linalg.norm(radial)) or 1.0
-        if abs(float(vecs[:, -1] @ radial)) >= 0.85:
+        piece = pieces[box] == k
+        reach = float(dist_out[box][piece].max())
+        ends = _STRAND_REACH_MM <= reach <= _STRAND_END_MM and not (piece & outside[box]).any()
+        if ends and float(piece.sum()) * voxel_mm3 >= _STRAND_MIN_MM3:
             count += 1
     return float(min(0.27 * count, 1.0))
 
@@ -411,7 +417,7 @@ def measure_nodule(
     if len(idx) == 0:
         raise InvalidVolumeError("the nodule mask is empty")
     lo_m, hi_m = idx.min(axis=0), idx.max(axis=0)
-    pad = np.ceil((_STRAND_MAX_MM + 5.0) / np.asarray(sp)).astype(int)
+    pad = np.ceil((_STRAND_SHELL_MM + 6.0) / np.asarray(sp)).astype(int)
     lo = np.maximum(lo_m - pad, 0)
     hi = np.minimum(hi_m + pad + 1, np.array(hu.shape))
     sl = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))

@@ -22,8 +22,11 @@ reason for the clinician:
    share, the classes solid by nature (squamous, small cell, carcinoid, granuloma, hamartoma, lymph node)
    keep at most 1 % each, adenocarcinoma and infection take the rest. A spiculated nodule is a primary
    lung cancer or inflammatory: the classes the table gives smooth margins (lymph node, hamartoma,
-   granuloma, carcinoid) keep at most 1 % each; an irregular one, or one over 12 mm, is not an
-   intrapulmonary lymph node (sharp, smooth margin; usually <= 10-12 mm). Small cell carcinoma, a
+   granuloma, carcinoid) keep at most 1 % each, and with an irregular margin at most
+   :data:`IRREGULAR_SMOOTH_SHARE` each; an irregular nodule, or one over 12 mm, is not an
+   intrapulmonary lymph node (sharp, smooth margin; usually <= 10-12 mm); without the perifissural
+   pattern (a round nodule off the fissures) a lymph node keeps at most
+   :data:`OFF_FISSURE_LYMPH_NODE_SHARE` of the benign share, so it does not lead. Small cell carcinoma, a
    central mass with adenopathy that is rarely a solitary peripheral nodule, keeps at most 1 % of the
    malignant share of a solid nodule up to 30 mm. For a subsolid nodule the AI readings, which learnt
    malignancy from mostly solid nodules, may raise Brock but not lower it.
@@ -63,6 +66,9 @@ KNOWN_PRIMARY_LR = 5.0
 BENIGN_SIGN_MALIGNANCY = 0.03
 #: Malignancy with the perifissural pattern.
 PERIFISSURAL_MALIGNANCY = 0.05
+#: With an irregular margin, each class the table gives smooth margins keeps at most this share of its
+#: group (possible, not leading).
+IRREGULAR_SMOOTH_SHARE = 0.2
 #: Share of its group's probability a class that must lead gets at least.
 LEADER_SHARE = 0.7
 #: Weight of each AI reading's log-odds shift (the fused model's; the LIDC branch's), and the largest
@@ -106,6 +112,10 @@ GROUP_PRIOR: dict[str, float] = {
 GROUP_PRIOR_WEIGHT = 0.05
 #: Intrapulmonary lymph nodes are "usually <= 10-12 mm" (section 7).
 LYMPH_NODE_MAX_MM = 12.0
+#: Without the perifissural pattern (lentiform, on a fissure or the pleura) a lymph node keeps at most
+#: this share of the benign probability: "round shape" counts against it (section 7), but the pattern
+#: can be missed, so it is not ruled out.
+OFF_FISSURE_LYMPH_NODE_SHARE = 0.2
 #: A nodule is at most 30 mm across; beyond it is a mass (small cell carcinoma is a central mass with
 #: adenopathy, rarely a solitary peripheral nodule: section 7).
 NODULE_MAX_MM = 30.0
@@ -248,10 +258,14 @@ def _lead(q: Mapping[str, float], leader: str) -> dict[str, float]:
 
 
 def _restrict(
-    q: Mapping[str, float], implausible: Sequence[str], *, to_leader: bool = True
+    q: Mapping[str, float],
+    implausible: Sequence[str],
+    *,
+    to_leader: bool = True,
+    share: float = IMPLAUSIBLE_SHARE,
 ) -> dict[str, float]:
     """Within the malignant and the benign group (totals kept), each ``implausible`` class keeps at most
-    :data:`IMPLAUSIBLE_SHARE` of its group; the group's leader (:data:`_LEADERS`) takes what they give up
+    ``share`` of its group; the group's leader (:data:`_LEADERS`) takes what they give up
     (with ``to_leader`` false, or if the leader is implausible itself, the group's other classes do, in
     the model's proportions)."""
     out = dict(q)
@@ -261,7 +275,7 @@ def _restrict(
         freed = 0.0
         for c in group:
             if c in implausible:
-                out[c] = min(q[c], IMPLAUSIBLE_SHARE * total)
+                out[c] = min(q[c], share * total)
                 freed += q[c] - out[c]
         leader = _LEADERS[malignant]
         if to_leader and leader not in implausible:
@@ -370,12 +384,24 @@ def reconcile(
             "spiculated margin: a primary lung cancer or an inflammatory lesion, not a lymph node, "
             "hamartoma, granuloma or carcinoid"
         )
-    elif signs.irregular and signs.benign_sign is None:
+    elif signs.irregular and signs.benign_sign is None and not signs.perifissural:
         q = _restrict(q, ("intrapulmonary_lymph_node",), to_leader=False)
-        reasons.append("irregular margin: not an intrapulmonary lymph node (sharp and smooth)")
+        q = _restrict(q, _SMOOTH_BY_NATURE, share=IRREGULAR_SMOOTH_SHARE)
+        reasons.append(
+            "irregular margin: not an intrapulmonary lymph node (sharp and smooth); a primary lung cancer or "
+            "an inflammatory lesion is more likely than a granuloma, hamartoma or carcinoid"
+        )
     elif (signs.mean_diameter_mm or 0.0) > LYMPH_NODE_MAX_MM and signs.benign_sign is None:
         q = _restrict(q, ("intrapulmonary_lymph_node",), to_leader=False)
         reasons.append(f"over {LYMPH_NODE_MAX_MM:g} mm: not an intrapulmonary lymph node")
+    elif not signs.perifissural and signs.benign_sign is None:
+        node = "intrapulmonary_lymph_node"
+        group = sum(v for c, v in q.items() if c not in MALIGNANT_CLASSES)
+        if q[node] > OFF_FISSURE_LYMPH_NODE_SHARE * group and q[node] >= MENTION_AT:
+            reasons.append(
+                "no perifissural pattern (round, off the fissure): an intrapulmonary lymph node is possible, not likely"
+            )
+        q = _restrict(q, (node,), to_leader=False, share=OFF_FISSURE_LYMPH_NODE_SHARE)
     if not subsolid and (signs.mean_diameter_mm or 0.0) <= NODULE_MAX_MM:
         if q["small_cell_carcinoma"] >= MENTION_AT:
             reasons.append("a nodule, not a central mass: small cell carcinoma is rarely a solitary nodule")
