@@ -399,7 +399,7 @@ def reconcile(
         group = sum(v for c, v in q.items() if c not in MALIGNANT_CLASSES)
         if q[node] > OFF_FISSURE_LYMPH_NODE_SHARE * group and q[node] >= MENTION_AT:
             reasons.append(
-                "no perifissural pattern (round, off the fissure): an intrapulmonary lymph node is possible, not likely"
+                "no perifissural pattern: an intrapulmonary lymph node is possible, not the likeliest"
             )
         q = _restrict(q, (node,), to_leader=False, share=OFF_FISSURE_LYMPH_NODE_SHARE)
     if not subsolid and (signs.mean_diameter_mm or 0.0) <= NODULE_MAX_MM:
