@@ -293,15 +293,17 @@ def _spiculation(
     z_only[:, 0, 0] = True
     dense = (smooth > threshold) & ~ndimage.binary_dilation(mask, structure=z_only)
     cube = np.ones((3, 3, 3), dtype=bool)
-    # a strand cut off by the lung's edge (a vessel leaving for the hilum) or by the crop has not ended
+    # a strand cut off by the lung's edge (a vessel leaving for the hilum), by the crop or by the excluded
+    # fissure has not ended
     outside = np.ones_like(mask)
     outside[1:-1, 1:-1, 1:-1] = False
     if lung is not None:
         dense &= lung
         outside |= ~lung
-    outside = ndimage.binary_dilation(outside, structure=cube)
     if exclude is not None:
         dense &= ~exclude
+        outside |= exclude & ~mask
+    outside = ndimage.binary_dilation(outside, structure=cube)
     lab, _ = ndimage.label((dense & (dist_out < _STRAND_SHELL_MM + 5.0)) | mask, structure=cube)
     ids = np.unique(lab[mask])
     attached = np.isin(lab, ids[ids > 0]) & ~mask

@@ -10,7 +10,7 @@ from numpy.typing import NDArray
 from scipy import ndimage
 
 from segmentation.errors import InvalidVolumeError
-from segmentation.measure import lung_extents, measure_nodule, round_half_up
+from segmentation.measure import _spiculation, lung_extents, measure_nodule, round_half_up
 from segmentation.phantom.nodules import NoduleSpec, render_nodule_crop
 
 
@@ -190,6 +190,11 @@ def test_a_spicule_ends_in_the_lung_a_vessel_runs_on() -> None:
     # cut off by the lung's edge 3 mm out (a vessel leaving for the hilum): not seen to end
     lung[:, :, round(32.0 / sp[2]) :] = False
     assert measure_nodule(hu, mask, sp, lung_mask=lung | mask).spiculation_score == 0.0
+    # nor by a fissure excluded from the margin (a 6 mm strand crossing it 4-5 mm out)
+    hu, mask, sp = _strand_scene(6.0)
+    fissure = np.zeros_like(mask)
+    fissure[:, :, round(33.0 / sp[2]) : round(34.0 / sp[2])] = True
+    assert _spiculation(hu, mask, sp, np.ones_like(mask), exclude=fissure) == 0.0
     # a strand that runs 12 mm on is a vessel; one 1 mm out is the partial-volume rim
     for length in (12.0, 1.0):
         hu, mask, sp = _strand_scene(length)
