@@ -274,7 +274,8 @@ def _spiculation(
     attached to the nodule. Within :data:`_STRAND_SHELL_MM` of the outline, a piece of such tissue that
     reaches :data:`_STRAND_REACH_MM` beyond it, ends by :data:`_STRAND_END_MM` and holds
     :data:`_STRAND_MIN_MM3` is a spicule: spicules taper out, while vessels run on to the shell's edge
-    and the partial-volume rim stays within a millimetre of the outline. The halo that thick slices
+    and the partial-volume rim stays within a millimetre of the outline. A piece cut off by the lung's
+    edge, the crop or ``exclude`` has not been seen to end and is not counted. The halo that thick slices
     leave above and below a nodule is ignored. Each strand adds 0.27: one gives an "irregular" score
     (>= 0.25), two or more a "spiculated" one (>= 0.5). Voxels in ``exclude`` (a fissure the nodule
     lies on) are not strands.
