@@ -38,6 +38,10 @@ FAT_NOISE_MARGIN_HU = 30.0
 #: under about 3.5 mm thick); its composition is judged by the densest tenth of its voxels, which must
 #: reach :data:`SOLID_HU` for it to be solid.
 THIN_DISC_SD_MM = 1.0
+#: Tissue outside the lung that a nodule touches is the pleura (chest wall, mediastinum, diaphragm) when
+#: it reaches this far (mm) from the lung within 10 mm of the nodule; a vessel up to 10 mm across that
+#: the lung mask leaves out does not.
+PLEURA_MIN_DEPTH_MM = 5.0
 #: Air inside a nodule (cavity) is below this (HU).
 AIR_HU = -850.0
 #: Spicules are looked for within this distance (mm) of the outline; a strand that reaches its edge
@@ -99,7 +103,8 @@ class NoduleMeasurement:
         Approximate lobe (``"RUL"``, ``"RML"``, ``"RLL"``, ``"LUL"``, ``"LLL"``) from the height and
         depth within the lung (:func:`_lobe`): an estimate, not a fissure-based segmentation.
     juxtapleural
-        Whether the nodule abuts the pleura (chest wall) within 1.5 mm.
+        Whether the nodule abuts the pleura (chest wall, mediastinum or diaphragm, not a vessel the lung
+        mask leaves out) within 1.5 mm.
     spiculation_score
         Margin irregularity in [0, 1]: 0 smooth, 1 strongly spiculated.
     centroid_zyx
@@ -322,6 +327,22 @@ def _spiculation(
     return float(min(0.27 * count, 1.0))
 
 
+def _is_pleura(
+    contact: NDArray[np.bool_], outside_lung: NDArray[np.bool_], mask: NDArray[np.bool_], sp: Sequence[float]
+) -> bool:
+    """Whether the tissue outside the lung that a nodule touches (``contact``) is the pleura: the chest
+    wall, mediastinum or diaphragm reach :data:`PLEURA_MIN_DEPTH_MM` from the lung within 10 mm of the
+    nodule, while a vessel the lung mask leaves out is a thinner tube."""
+    tissue = outside_lung & ~mask
+    lab, _ = ndimage.label(tissue, structure=np.ones((3, 3, 3), dtype=bool))
+    ids = np.unique(lab[contact])
+    near = np.isin(lab, ids[ids > 0]) & (ndimage.distance_transform_edt(~mask, sampling=sp) <= 10.0)
+    if not near.any():
+        return False
+    depth = ndimage.distance_transform_edt(tissue, sampling=sp)
+    return float(depth[near].max()) >= PLEURA_MIN_DEPTH_MM
+
+
 #: Per lung label (1 right, 2 left): ``((z min, z max), (y min, y max))`` voxel indices.
 LungExtents = dict[int, tuple[tuple[int, int], tuple[int, int]]]
 
@@ -510,7 +531,9 @@ def measure_nodule(
         rim = ndimage.binary_dilation(m, structure=np.ones((3, 3, 3)), iterations=n_it)
         shell = rim & ~m
         wall = shell & (lung == 0) & (img > -500.0)
-        juxta = float(wall.sum()) >= max(3.0, 0.04 * float(shell.sum()))
+        juxta = float(wall.sum()) >= max(3.0, 0.04 * float(shell.sum())) and _is_pleura(
+            wall, lung == 0, m, sp
+        )
     else:
         rel = centroid[0] / max(shape_full[0] - 1, 1)
         zone = "lower" if rel < 1 / 3 else ("middle" if rel < 2 / 3 else "upper")

@@ -234,6 +234,16 @@ def test_side_zone_and_juxtapleural_from_lung_mask() -> None:
     hu2[mask2] = 30.0
     m2 = measure_nodule(hu2, mask2, sp, lung_mask=lung)
     assert m2.juxtapleural and m2.side == "left"
+    # touching a 6 mm vessel that the lung mask leaves out is not touching the pleura
+    z, y, x = np.meshgrid(*(np.arange(n) * s for n, s in zip(shape, sp, strict=True)), indexing="ij")
+    vessel = ((z - 30.0) ** 2 + (x - 42.0) ** 2 <= 9.0) & (lung == 2)
+    hu3 = np.where(lung > 0, -850.0, 40.0).astype(np.float32)
+    hu3[vessel] = 40.0
+    mask3 = _ellipsoid(shape, sp, (30.0, 30.0, 36.5), (2.5, 2.5, 2.5))
+    hu3[mask3] = 30.0
+    lung3 = np.where(vessel, 0, lung).astype(np.uint8)
+    m3 = measure_nodule(hu3, mask3, sp, lung_mask=lung3)
+    assert not m3.juxtapleural
     assert m2.bbox_zyx[0][2] <= round(51.0) <= m2.bbox_zyx[1][2]
 
 
