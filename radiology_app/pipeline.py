@@ -298,6 +298,7 @@ def nodule_from_measurement(
         lobe=getattr(m, "lobe", None),
         juxtapleural=getattr(m, "juxtapleural", None),
         perifissural=getattr(m, "perifissural", None),
+        on_fissure_or_pleura=getattr(m, "on_fissure_or_pleura", None),
         spiculation_score=opt("spiculation_score"),
     )
 
@@ -505,6 +506,7 @@ def reconciled(n: NoduleFinding, patient: PatientContext) -> NoduleFinding:
             spiculated=n.spiculation_score is not None and n.spiculation_score >= SPICULATED_FROM,
             irregular=n.spiculation_score is not None and n.spiculation_score >= IRREGULAR_FROM,
             mean_diameter_mm=n.mean_diameter_mm,
+            on_fissure_or_pleura=n.on_fissure_or_pleura,
         ),
         personal_cancer_history=patient.known_cancer,
         brock_probability=n.brock_probability,

@@ -53,6 +53,9 @@ _STRAND_REACH_MM = 2.0
 _STRAND_END_MM = 6.0
 #: Smallest spicule (mm3) beyond the first millimetre.
 _STRAND_MIN_MM3 = 2.0
+#: Solid nodules up to this mean diameter (mm; intrapulmonary lymph nodes are "usually <= 10-12 mm")
+#: are looked at for a fissure running into them.
+NODE_PLACE_MAX_MM = 12.0
 #: Perifissural pattern (Lung-RADS v2022): mean diameter below this (mm), margin score below
 #: :data:`SMOOTH_MARGIN_BELOW`, and lentiform: thickness (smallest / middle principal extent) at most
 #: :data:`FLAT_RATIO_MAX`, with the middle extent at least :data:`DISC_RATIO_MIN` of the largest (a
@@ -83,6 +86,9 @@ class NoduleMeasurement:
     perifissural
         The perifissural pattern (:func:`is_perifissural`): small, solid, smooth, flat, on a fissure or
         the pleura; typical of an intrapulmonary lymph node.
+    on_fissure_or_pleura
+        Touches the pleura, or (a solid nodule up to :data:`NODE_PLACE_MAX_MM` without calcium or fat) a
+        fissure runs into it: where an intrapulmonary lymph node lies, whatever its shape.
     composition
         ``"solid"``, ``"part_solid"`` or ``"ground_glass"``.
     solid_component_mm
@@ -134,6 +140,7 @@ class NoduleMeasurement:
     bbox_zyx: tuple[tuple[int, int, int], tuple[int, int, int]]
     core_median_hu: float = 0.0
     perifissural: bool = False
+    on_fissure_or_pleura: bool = False
 
 
 def round_half_up(value: float, places: int = 1) -> float:
@@ -564,15 +571,18 @@ def measure_nodule(
         bbox_zyx=((bb_lo[0], bb_lo[1], bb_lo[2]), (bb_hi[0], bb_hi[1], bb_hi[2])),
         core_median_hu=round(float(np.median(img[inner])), 1),
     )
-    if perifissural_shape(meas, m, sp, margin=False, solid_part=solid_all):
-        lung_b = (lung > 0) if lung is not None else None
+    plane = None
+    lung_b = (lung > 0) if lung is not None else None
+    if composition == "solid" and not calcified and not fat and mean_d <= NODE_PLACE_MAX_MM:
         plane = fissure_plane(img, m, sp, lung_b)
+    meas = dataclasses.replace(meas, on_fissure_or_pleura=bool(juxta or plane is not None))
+    if perifissural_shape(meas, m, sp, margin=False, solid_part=solid_all):
         if plane is not None:
             # strands that are the fissure itself are not spicules
             fissure = plane_slab(img.shape, sp, plane)
             spic = _spiculation(img, m, sp, lung_b | m if lung_b is not None else None, exclude=fissure)
             meas = dataclasses.replace(meas, spiculation_score=round(spic, 3))
-        if (juxta or plane is not None) and meas.spiculation_score < SMOOTH_MARGIN_BELOW:
+        if meas.on_fissure_or_pleura and meas.spiculation_score < SMOOTH_MARGIN_BELOW:
             meas = dataclasses.replace(meas, perifissural=True)
     return meas
 

@@ -143,6 +143,9 @@ class NoduleFinding:
         Touches the pleura.
     perifissural
         Perifissural pattern: small, solid, smooth, flat, on a fissure or the pleura.
+    on_fissure_or_pleura
+        Touches the pleura, or a fissure runs into it (looked for in solid nodules up to 12 mm without
+        calcium or fat): where an intrapulmonary lymph node lies, whatever its shape.
     spiculation_score
         Margin irregularity in ``[0, 1]``.
     lung_rads, fleischner
@@ -194,6 +197,7 @@ class NoduleFinding:
     lobe: str | None = None
     juxtapleural: bool | None = None
     perifissural: bool | None = None
+    on_fissure_or_pleura: bool | None = None
     spiculation_score: float | None = None
     lung_rads: LungRadsAssessment = field(default_factory=LungRadsAssessment)
     fleischner: FleischnerAssessment = field(default_factory=FleischnerAssessment)
@@ -244,6 +248,7 @@ class NoduleFinding:
             "lobe": self.lobe,
             "juxtapleural": self.juxtapleural,
             "perifissural": self.perifissural,
+            "on_fissure_or_pleura": self.on_fissure_or_pleura,
             "spiculation_score": _num(self.spiculation_score),
             "lung_rads": dataclasses.asdict(self.lung_rads),
             "fleischner": dataclasses.asdict(self.fleischner),
@@ -312,6 +317,7 @@ class NoduleFinding:
                 lobe=data.get("lobe"),
                 juxtapleural=data.get("juxtapleural"),
                 perifissural=data.get("perifissural"),
+                on_fissure_or_pleura=data.get("on_fissure_or_pleura"),
                 spiculation_score=_opt_float(data.get("spiculation_score")),
                 lung_rads=LungRadsAssessment(lr.get("category"), lr.get("management"), lr.get("reason")),
                 fleischner=FleischnerAssessment(

@@ -24,9 +24,9 @@ reason for the clinician:
    lung cancer or inflammatory: the classes the table gives smooth margins (lymph node, hamartoma,
    granuloma, carcinoid) keep at most 1 % each, and with an irregular margin at most
    :data:`IRREGULAR_SMOOTH_SHARE` each; an irregular nodule, or one over 12 mm, is not an
-   intrapulmonary lymph node (sharp, smooth margin; usually <= 10-12 mm); without the perifissural
-   pattern (a round nodule off the fissures) a lymph node keeps at most
-   :data:`OFF_FISSURE_LYMPH_NODE_SHARE` of the benign share, so it does not lead. Small cell carcinoma, a
+   intrapulmonary lymph node (sharp, smooth margin; usually <= 10-12 mm); away from the fissures and
+   the pleura a lymph node keeps at most :data:`OFF_FISSURE_LYMPH_NODE_SHARE` of the benign share, so
+   it does not lead. Small cell carcinoma, a
    central mass with adenopathy that is rarely a solitary peripheral nodule, keeps at most 1 % of the
    malignant share of a solid nodule up to 30 mm. For a subsolid nodule the AI readings, which learnt
    malignancy from mostly solid nodules, may raise Brock but not lower it.
@@ -112,8 +112,8 @@ GROUP_PRIOR: dict[str, float] = {
 GROUP_PRIOR_WEIGHT = 0.05
 #: Intrapulmonary lymph nodes are "usually <= 10-12 mm" (section 7).
 LYMPH_NODE_MAX_MM = 12.0
-#: Without the perifissural pattern (lentiform, on a fissure or the pleura) a lymph node keeps at most
-#: this share of the benign probability: "round shape" counts against it (section 7), but the pattern
+#: Away from the fissures and the pleura a lymph node keeps at most this share of the benign
+#: probability: it lies "attached to or within ~15 mm of a fissure or pleura" (section 7), but a fissure
 #: can be missed, so it is not ruled out.
 OFF_FISSURE_LYMPH_NODE_SHARE = 0.2
 #: A nodule is at most 30 mm across; beyond it is a mass (small cell carcinoma is a central mass with
@@ -146,6 +146,8 @@ class ImageSigns:
         Irregular (but not spiculated) margin.
     mean_diameter_mm
         Mean diameter, mm.
+    on_fissure_or_pleura
+        Touches the pleura or a fissure runs into it (``None``: not looked at).
     """
 
     composition: str | None = None
@@ -155,6 +157,7 @@ class ImageSigns:
     spiculated: bool = False
     irregular: bool = False
     mean_diameter_mm: float | None = None
+    on_fissure_or_pleura: bool | None = None
 
     @property
     def benign_sign(self) -> str | None:
@@ -394,13 +397,11 @@ def reconcile(
     elif (signs.mean_diameter_mm or 0.0) > LYMPH_NODE_MAX_MM and signs.benign_sign is None:
         q = _restrict(q, ("intrapulmonary_lymph_node",), to_leader=False)
         reasons.append(f"over {LYMPH_NODE_MAX_MM:g} mm: not an intrapulmonary lymph node")
-    elif not signs.perifissural and signs.benign_sign is None:
+    elif signs.on_fissure_or_pleura is False and not signs.perifissural and signs.benign_sign is None:
         node = "intrapulmonary_lymph_node"
         group = sum(v for c, v in q.items() if c not in MALIGNANT_CLASSES)
         if q[node] > OFF_FISSURE_LYMPH_NODE_SHARE * group and q[node] >= MENTION_AT:
-            reasons.append(
-                "no perifissural pattern: an intrapulmonary lymph node is possible, not the likeliest"
-            )
+            reasons.append("off the fissures and the pleura: a lymph node is possible, not the likeliest")
         q = _restrict(q, (node,), to_leader=False, share=OFF_FISSURE_LYMPH_NODE_SHARE)
     if not subsolid and (signs.mean_diameter_mm or 0.0) <= NODULE_MAX_MM:
         if q["small_cell_carcinoma"] >= MENTION_AT:

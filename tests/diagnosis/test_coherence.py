@@ -12,6 +12,7 @@ from radiology_app.diagnosis.coherence import (
     MAX_AI_ODDS_RATIO,
     METASTASIS_PRIOR,
     ImageSigns,
+    Reconciled,
     reconcile,
 )
 
@@ -168,19 +169,22 @@ def test_an_irregular_nodule_is_not_a_lymph_node_and_favours_cancer_or_inflammat
     assert any("irregular margin" in x for x in r.reasons)
 
 
-def test_a_lymph_node_leads_only_small_and_on_a_fissure() -> None:
+def test_a_lymph_node_leads_only_small_and_on_a_fissure_or_the_pleura() -> None:
     model = _model(intrapulmonary_lymph_node=0.7, granuloma=0.1)
-    big = reconcile(model, ImageSigns("solid", mean_diameter_mm=15.0), personal_cancer_history=None)
-    round_small = reconcile(model, ImageSigns("solid", mean_diameter_mm=8.0), personal_cancer_history=None)
-    on_fissure = reconcile(
-        model, ImageSigns("solid", perifissural=True, mean_diameter_mm=8.0), personal_cancer_history=None
-    )
-    assert big.ranked[0][0] != "intrapulmonary_lymph_node"
-    # a round nodule off the fissures may still be a lymph node, but it does not lead
-    assert round_small.ranked[0][0] != "intrapulmonary_lymph_node"
-    assert 0.05 < _p(round_small.ranked, "intrapulmonary_lymph_node") < _p(round_small.ranked, "granuloma")
-    assert any("no perifissural pattern" in x for x in round_small.reasons)
-    assert on_fissure.ranked[0][0] == "intrapulmonary_lymph_node"
+
+    def read(**signs: object) -> Reconciled:
+        return reconcile(model, ImageSigns("solid", **signs), personal_cancer_history=None)  # type: ignore[arg-type]
+
+    assert read(mean_diameter_mm=15.0, on_fissure_or_pleura=True).ranked[0][0] != "intrapulmonary_lymph_node"
+    # away from the fissures and the pleura it may still be a lymph node, but it does not lead
+    off = read(mean_diameter_mm=8.0, on_fissure_or_pleura=False)
+    assert off.ranked[0][0] != "intrapulmonary_lymph_node"
+    assert 0.05 < _p(off.ranked, "intrapulmonary_lymph_node") < _p(off.ranked, "granuloma")
+    assert any("off the fissures and the pleura" in x for x in off.reasons)
+    # on a fissure but not lentiform (or over the pattern's 10 mm), or not looked at: the model's reading
+    assert read(mean_diameter_mm=11.0, on_fissure_or_pleura=True).ranked[0][0] == "intrapulmonary_lymph_node"
+    assert read(mean_diameter_mm=8.0).ranked[0][0] == "intrapulmonary_lymph_node"
+    assert read(perifissural=True, on_fissure_or_pleura=True).ranked[0][0] == "intrapulmonary_lymph_node"
 
 
 def test_a_raised_malignant_share_does_not_follow_the_models_noise() -> None:

@@ -19,7 +19,22 @@ def test_a_nodule_on_a_fissure_reads_perifissural(seed: int) -> None:
     spec = random_spec(rng, diameter_range_mm=(4.0, 9.0), kinds=["perifissural"])
     crop = render_nodule_crop(spec, rng=rng, spacing_zyx_mm=SPACING)
     assert on_fissure(crop.hu, crop.mask > 0, SPACING)
-    assert measure_nodule(crop.hu, crop.mask, SPACING).perifissural
+    m = measure_nodule(crop.hu, crop.mask, SPACING)
+    assert m.perifissural and m.on_fissure_or_pleura
+
+
+def test_a_round_nodule_on_a_fissure_is_where_a_lymph_node_lies() -> None:
+    # not lentiform, so not the perifissural pattern, but its place is recorded for the differential
+    z, y, x = np.mgrid[:40, :40, :40].astype(np.float32)
+    hu = np.full((40, 40, 40), -850.0, dtype=np.float32)
+    hu[:, :, 22] = -300.0
+    ball = (z - 20) ** 2 + (y - 20) ** 2 + (x - 22) ** 2 <= 16
+    hu[ball] = 30.0
+    m = measure_nodule(hu, ball, (1.0, 1.0, 1.0))
+    assert m.on_fissure_or_pleura and not m.perifissural
+    hu[:, :, 22] = -850.0
+    hu[ball] = 30.0
+    assert not measure_nodule(hu, ball, (1.0, 1.0, 1.0)).on_fissure_or_pleura
 
 
 @pytest.mark.parametrize("kind", ["solid", "calcified", "ground_glass", "fat"])
@@ -29,7 +44,8 @@ def test_other_nodules_in_the_lung_do_not(kind: str) -> None:
         spec = random_spec(rng, diameter_range_mm=(4.0, 9.0), kinds=[kind])
         spec = NoduleSpec(**{**spec.__dict__, "juxtapleural": False})
         crop = render_nodule_crop(spec, rng=rng, spacing_zyx_mm=SPACING)
-        assert not measure_nodule(crop.hu, crop.mask, SPACING).perifissural
+        m = measure_nodule(crop.hu, crop.mask, SPACING)
+        assert not m.perifissural and not m.on_fissure_or_pleura
 
 
 def test_the_edge_of_a_large_bright_structure_is_not_a_sheet() -> None:

@@ -235,7 +235,7 @@ def test_side_zone_and_juxtapleural_from_lung_mask() -> None:
     m2 = measure_nodule(hu2, mask2, sp, lung_mask=lung)
     assert m2.juxtapleural and m2.side == "left"
     # touching a 6 mm vessel that the lung mask leaves out is not touching the pleura
-    z, y, x = np.meshgrid(*(np.arange(n) * s for n, s in zip(shape, sp, strict=True)), indexing="ij")
+    z, _y, x = np.meshgrid(*(np.arange(n) * s for n, s in zip(shape, sp, strict=True)), indexing="ij")
     vessel = ((z - 30.0) ** 2 + (x - 42.0) ** 2 <= 9.0) & (lung == 2)
     hu3 = np.where(lung > 0, -850.0, 40.0).astype(np.float32)
     hu3[vessel] = 40.0
