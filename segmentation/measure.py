@@ -576,14 +576,17 @@ def measure_nodule(
     if composition == "solid" and not calcified and not fat and mean_d <= NODE_PLACE_MAX_MM:
         plane = fissure_plane(img, m, sp, lung_b)
     meas = dataclasses.replace(meas, on_fissure_or_pleura=bool(juxta or plane is not None))
-    if perifissural_shape(meas, m, sp, margin=False, solid_part=solid_all):
-        if plane is not None:
-            # strands that are the fissure itself are not spicules
-            fissure = plane_slab(img.shape, sp, plane)
-            spic = _spiculation(img, m, sp, lung_b | m if lung_b is not None else None, exclude=fissure)
-            meas = dataclasses.replace(meas, spiculation_score=round(spic, 3))
-        if meas.on_fissure_or_pleura and meas.spiculation_score < SMOOTH_MARGIN_BELOW:
-            meas = dataclasses.replace(meas, perifissural=True)
+    if plane is not None:
+        # strands that are the fissure itself are not spicules
+        fissure = plane_slab(img.shape, sp, plane)
+        spic = _spiculation(img, m, sp, lung_b | m if lung_b is not None else None, exclude=fissure)
+        meas = dataclasses.replace(meas, spiculation_score=round(spic, 3))
+    if (
+        meas.on_fissure_or_pleura
+        and meas.spiculation_score < SMOOTH_MARGIN_BELOW
+        and perifissural_shape(meas, m, sp, margin=False, solid_part=solid_all)
+    ):
+        meas = dataclasses.replace(meas, perifissural=True)
     return meas
 
 
