@@ -370,10 +370,18 @@ def reconcile(
             reasons.append(f"malignancy: Brock {brock_probability:.1%} updated by the AI readings ({p:.1%})")
         q = _with_malignancy(q, p)
     elif lidc:
-        shift = max(-cap, min(cap, _ai_shift(lidc)))
-        q = _with_malignancy(q, _sigmoid(_logit(_malignancy(q)) + shift))
+        raw = _ai_shift(lidc)
+        before = _malignancy(q)
+        q = _with_malignancy(q, _sigmoid(_logit(before) + max(-cap, min(cap, raw))))
         why = "Brock does not apply with a known cancer" if known_primary else "Brock not computable"
         reasons.append(f"malignancy: the fused model's, updated by the real-CT image branch ({why})")
+        if abs(raw) > cap:
+            word = "raise" if raw > 0 else "lower"
+            reasons.append(
+                f"the AI readings disagree: the real-CT image branch ({lidc[0][0]:.0%}) would {word} the "
+                f"fused model's {before:.1%} further than a {MAX_AI_ODDS_RATIO:g}-fold change of its odds "
+                f"({_malignancy(q):.1%}), where it is held"
+            )
 
     if subsolid:
         q = _restrict(q, _SOLID_BY_NATURE)

@@ -137,6 +137,16 @@ def test_the_real_ct_branch_moves_the_malignancy() -> None:
     assert low.malignancy_probability < 0.1 < high.malignancy_probability
 
 
+def test_without_brock_a_capped_disagreement_of_the_ai_readings_is_stated() -> None:
+    # no age or sex: the fused model's 2 % is the pre-test probability; the real-CT branch says 95 %
+    model = _model(granuloma=0.98, adenocarcinoma=0.02)
+    r = reconcile(model, SOLID, personal_cancer_history=None, lidc_malignancy=0.95)
+    assert r.malignancy_probability <= 0.2 + 1e-9
+    assert any(x.startswith("the AI readings disagree") and "raise" in x for x in r.reasons)
+    agree = reconcile(model, SOLID, personal_cancer_history=None, lidc_malignancy=0.6)
+    assert not any("disagree" in x for x in agree.reasons)
+
+
 def test_probabilities_sum_to_one_and_are_ranked() -> None:
     r = reconcile(_model(carcinoid=0.4), SOLID, personal_cancer_history=True, lidc_malignancy=0.3)
     assert sum(p for _, p in r.ranked) == pytest.approx(1.0)
