@@ -53,6 +53,8 @@ _STRAND_REACH_MM = 2.0
 _STRAND_END_MM = 6.0
 #: Smallest spicule (mm3) beyond the first millimetre.
 _STRAND_MIN_MM3 = 2.0
+#: A spicule's long axis is within arccos(0.8), about 37 degrees, of the direction from the nodule's centre.
+_STRAND_RADIAL_COS = 0.8
 #: Solid nodules up to this mean diameter (mm; intrapulmonary lymph nodes are "usually <= 10-12 mm")
 #: are looked at for a fissure running into them.
 NODE_PLACE_MAX_MM = 12.0
@@ -285,12 +287,12 @@ def _spiculation(
     HU to the nodule's, and 3.5 robust SDs above the lung's texture and noise), inside the lung and
     attached to the nodule. Within :data:`_STRAND_SHELL_MM` of the outline, a piece of such tissue that
     reaches :data:`_STRAND_REACH_MM` beyond it, ends by :data:`_STRAND_END_MM` and holds
-    :data:`_STRAND_MIN_MM3` is a spicule: spicules taper out, while vessels run on to the shell's edge
-    and the partial-volume rim stays within a millimetre of the outline. A piece cut off by the lung's
-    edge, the crop or ``exclude`` has not been seen to end and is not counted. The halo that thick slices
-    leave above and below a nodule is ignored. Each strand adds 0.27: one gives an "irregular" score
-    (>= 0.25), two or more a "spiculated" one (>= 0.5). Voxels in ``exclude`` (a fissure the nodule
-    lies on) are not strands.
+    :data:`_STRAND_MIN_MM3` is counted: spicules taper out, while vessels run on to the shell's edge and
+    the partial-volume rim stays within a millimetre of the outline. A piece cut off by the lung's edge,
+    the crop or ``exclude`` (a fissure the nodule lies on) has not been seen to end. The halo that thick
+    slices leave above and below a nodule is ignored. One such strand gives an "irregular" score (0.27);
+    a "spiculated" one (>= 0.5) needs two or more that run away from the centre (:func:`_radial`, 0.27
+    each), since the end of a small vessel passing the nodule can look like one strand.
     """
     spa = np.asarray(sp, dtype=np.float64)
     smooth = ndimage.gaussian_filter(hu, [0.35 / s for s in sp])
@@ -322,7 +324,8 @@ def _spiculation(
     attached = np.isin(lab, ids[ids > 0]) & ~mask
     pieces, _ = ndimage.label(attached & (dist_out >= 1.0) & (dist_out <= _STRAND_SHELL_MM), structure=cube)
     voxel_mm3 = float(np.prod(spa))
-    count = 0
+    centre = np.argwhere(mask).mean(axis=0) * spa
+    strands = radial = 0
     for k, box in enumerate(ndimage.find_objects(pieces), start=1):
         if box is None:
             continue
@@ -330,8 +333,25 @@ def _spiculation(
         reach = float(dist_out[box][piece].max())
         ends = _STRAND_REACH_MM <= reach <= _STRAND_END_MM and not (piece & outside[box]).any()
         if ends and float(piece.sum()) * voxel_mm3 >= _STRAND_MIN_MM3:
-            count += 1
-    return float(min(0.27 * count, 1.0))
+            strands += 1
+            radial += _radial(piece, box, centre, spa)
+    if radial >= 2:
+        return float(min(0.27 * radial, 1.0))
+    return 0.27 if strands else 0.0
+
+
+def _radial(
+    piece: NDArray[np.bool_], box: tuple[slice, ...], centre: NDArray[np.float64], spa: NDArray[np.float64]
+) -> bool:
+    """Whether a strand runs away from the nodule's centre (its long axis within about 37 degrees of the
+    radial direction), as a spicule does, rather than past it, as a vessel does."""
+    pts = (np.argwhere(piece) + np.array([b.start for b in box])) * spa
+    if len(pts) < 3:
+        return False  # no direction to speak of
+    _, vecs = np.linalg.eigh(np.cov((pts - pts.mean(axis=0)).T) + np.eye(3) * 0.01)
+    radial = pts.mean(axis=0) - centre
+    radial /= float(np.linalg.norm(radial)) or 1.0
+    return abs(float(vecs[:, -1] @ radial)) >= _STRAND_RADIAL_COS
 
 
 def _is_pleura(

@@ -183,6 +183,37 @@ def _strand_scene(
     return hu, mask, sp
 
 
+def test_spiculated_needs_two_strands_running_away_from_the_centre() -> None:
+    sp = (0.5, 0.5, 0.5)
+    shape = (60, 60, 60)
+    z, y, x = np.meshgrid(*(np.arange(n) * s for n, s in zip(shape, sp, strict=True)), indexing="ij")
+    mask = (z - 15.0) ** 2 + (y - 15.0) ** 2 + (x - 15.0) ** 2 <= 16.0
+
+    def score(strands: list[tuple[str, float, float]]) -> float:
+        """Each strand: the axis it runs along, and where it crosses the other in-plane axis (mm)."""
+        hu = np.full(shape, -850.0, dtype=np.float32)
+        for axis, at, sign in strands:
+            if axis == "x":  # radial: from the centre out along x
+                tube = (
+                    ((z - 15.0) ** 2 + (y - at) ** 2 <= 0.36)
+                    & (sign * (x - 15.0) >= 0)
+                    & (abs(x - 15.0) <= 8.0)
+                )
+            else:  # tangential: along y, grazing the surface at x = at
+                tube = (
+                    ((z - 15.0) ** 2 + (x - at) ** 2 <= 0.36)
+                    & (sign * (y - 15.0) >= 0)
+                    & (abs(y - 15.0) <= 5.0)
+                )
+            hu[tube] = -100.0
+        hu[mask] = 30.0
+        return measure_nodule(hu, mask, sp, lung_mask=np.ones(shape, dtype=np.uint8)).spiculation_score
+
+    assert score([("x", 15.0, 1.0), ("x", 15.0, -1.0)]) == pytest.approx(0.54)
+    # the ends of two small vessels grazing the nodule: irregular, not spiculated
+    assert score([("y", 19.0, 1.0), ("y", 11.0, -1.0)]) == pytest.approx(0.27)
+
+
 def test_a_spicule_ends_in_the_lung_a_vessel_runs_on() -> None:
     hu, mask, sp = _strand_scene(4.0)
     lung = np.ones_like(mask)
