@@ -566,7 +566,13 @@ def measure_nodule(
         zone = "lower" if rel < 1 / 3 else ("middle" if rel < 2 / 3 else "upper")
     if lobe is None:
         lobe = _lobe(side, {"lower": 1 / 6, "middle": 0.5, "upper": 5 / 6}[zone], rel_y)
-    spic = _spiculation(img, m, sp, (lung > 0) | m if lung is not None else None)
+    lung_b = (lung > 0) if lung is not None else None
+    plane = None
+    if composition == "solid" and not calcified and not fat and mean_d <= NODE_PLACE_MAX_MM:
+        plane = fissure_plane(img, m, sp, lung_b)
+    # strands that are the fissure itself are not spicules
+    fissure = plane_slab(img.shape, sp, plane) if plane is not None else None
+    spic = _spiculation(img, m, sp, lung_b | m if lung_b is not None else None, exclude=fissure)
     bb_lo = tuple(int(v) for v in (lo_m + off))
     bb_hi = tuple(int(v) for v in (hi_m + off))
     meas = NoduleMeasurement(
@@ -590,17 +596,8 @@ def measure_nodule(
         centroid_zyx=centroid,
         bbox_zyx=((bb_lo[0], bb_lo[1], bb_lo[2]), (bb_hi[0], bb_hi[1], bb_hi[2])),
         core_median_hu=round(float(np.median(img[inner])), 1),
+        on_fissure_or_pleura=bool(juxta or plane is not None),
     )
-    plane = None
-    lung_b = (lung > 0) if lung is not None else None
-    if composition == "solid" and not calcified and not fat and mean_d <= NODE_PLACE_MAX_MM:
-        plane = fissure_plane(img, m, sp, lung_b)
-    meas = dataclasses.replace(meas, on_fissure_or_pleura=bool(juxta or plane is not None))
-    if plane is not None:
-        # strands that are the fissure itself are not spicules
-        fissure = plane_slab(img.shape, sp, plane)
-        spic = _spiculation(img, m, sp, lung_b | m if lung_b is not None else None, exclude=fissure)
-        meas = dataclasses.replace(meas, spiculation_score=round(spic, 3))
     if (
         meas.on_fissure_or_pleura
         and meas.spiculation_score < SMOOTH_MARGIN_BELOW

@@ -26,10 +26,10 @@ reason for the clinician:
    :data:`IRREGULAR_SMOOTH_SHARE` each; an irregular nodule, or one over 12 mm, is not an
    intrapulmonary lymph node (sharp, smooth margin; usually <= 10-12 mm); away from the fissures and
    the pleura a lymph node keeps at most :data:`OFF_FISSURE_LYMPH_NODE_SHARE` of the benign share, so
-   it does not lead. Small cell carcinoma, a
-   central mass with adenopathy that is rarely a solitary peripheral nodule, keeps at most 1 % of the
-   malignant share of a solid nodule up to 30 mm. For a subsolid nodule the AI readings, which learnt
-   malignancy from mostly solid nodules, may raise Brock but not lower it.
+   it does not lead. Small cell carcinoma, a central mass with adenopathy that is rarely a solitary
+   peripheral nodule, keeps at most 1 % of the malignant share of a solid nodule up to 30 mm. For a
+   subsolid nodule the AI readings, which learnt malignancy from mostly solid nodules, may raise Brock
+   but not lower it.
 4. **Definitive benign signs** (last, so nothing undoes them): a benign calcification pattern or
    macroscopic fat makes a benign class lead (hamartoma for fat or popcorn calcification, granuloma
    otherwise) and holds malignancy at :data:`BENIGN_SIGN_MALIGNANCY` whatever the note says; the
@@ -407,10 +407,10 @@ def reconcile(
         reasons.append(f"over {LYMPH_NODE_MAX_MM:g} mm: not an intrapulmonary lymph node")
     elif signs.on_fissure_or_pleura is False and not signs.perifissural and signs.benign_sign is None:
         node = "intrapulmonary_lymph_node"
-        group = sum(v for c, v in q.items() if c not in MALIGNANT_CLASSES)
-        if q[node] > OFF_FISSURE_LYMPH_NODE_SHARE * group and q[node] >= MENTION_AT:
+        held_down = _restrict(q, (node,), to_leader=False, share=OFF_FISSURE_LYMPH_NODE_SHARE)
+        if held_down[node] < q[node] and q[node] >= MENTION_AT:
             reasons.append("off the fissures and the pleura: a lymph node is possible, not the likeliest")
-        q = _restrict(q, (node,), to_leader=False, share=OFF_FISSURE_LYMPH_NODE_SHARE)
+        q = held_down
     if not subsolid and (signs.mean_diameter_mm or 0.0) <= NODULE_MAX_MM:
         if q["small_cell_carcinoma"] >= MENTION_AT:
             reasons.append("a nodule, not a central mass: small cell carcinoma is rarely a solitary nodule")
