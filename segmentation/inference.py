@@ -98,6 +98,18 @@ TRAINED_MAX_SLICE_MM = 5.0
 #: Voxels more than this many times coarser than the trained ones are not analysed: the network would
 #: see an image unlike any it learnt from (on a 4.2 mm-pixel CT it reports about 100 "nodules").
 REFUSED_COARSENESS = 2.0
+#: How far (mm) the classical re-outline (:func:`_refine`) may reach beyond the network's outline: it
+#: trims the network's blur but must not follow a thick vessel the nodule touches.
+REFINE_REACH_MM = 1.5
+#: Least share of the network's outline the classical re-outline must keep; with less it has lost part
+#: of the nodule (one side of a cavity's wall, the ground glass around a core).
+REFINE_MIN_KEPT = 0.3
+#: Ground glass (HU): a network outline with at least :data:`REFINE_SUBSOLID_SHARE` of its voxels in
+#: this range is subsolid. The classical threshold, drawn from its densest voxel, may then keep only the
+#: solid core, so it must keep at least :data:`REFINE_MIN_KEPT_SUBSOLID` of the outline.
+GROUND_GLASS_HU = (-750.0, -350.0)
+REFINE_SUBSOLID_SHARE = 0.65
+REFINE_MIN_KEPT_SUBSOLID = 0.5
 
 
 def _coarseness(spacing_zyx_mm: Sequence[float]) -> float:
@@ -425,7 +437,8 @@ def _refine(
     prob: NDArray[np.float32],
     mask: NDArray[np.bool_],
 ) -> NDArray[np.bool_]:
-    """The classical outline seeded at the probability peak, if it agrees with the network's mask."""
+    """The classical outline seeded at the probability peak, kept within :data:`REFINE_REACH_MM` of the
+    network's mask, if it agrees with that mask (else the mask itself)."""
     peak = np.unravel_index(int(np.argmax(np.where(mask, prob, -1.0))), prob.shape)
     seed = tuple(int(osl[a].start) + int(peak[a]) for a in range(3))
     extent = max((osl[a].stop - osl[a].start) * sp[a] for a in range(3))
@@ -449,9 +462,16 @@ def _refine(
     full[tuple(dst)] = classical[tuple(src)]
     n_cls = int(classical.sum())
     inside = int((full & mask).sum())
-    if n_cls == 0 or inside / n_cls < 0.6 or inside / max(int(mask.sum()), 1) < 0.2:
+    kept = inside / max(int(mask.sum()), 1)
+    if n_cls == 0 or inside / n_cls < 0.6 or kept < REFINE_MIN_KEPT:
         return mask
-    return full
+    if kept < REFINE_MIN_KEPT_SUBSOLID:
+        inside_hu = ndimage.gaussian_filter(np.asarray(hu[osl], dtype=np.float32), [0.5 / s for s in sp])[mask]
+        ground_glass = (inside_hu > GROUND_GLASS_HU[0]) & (inside_hu < GROUND_GLASS_HU[1])
+        if float(np.mean(ground_glass)) >= REFINE_SUBSOLID_SHARE:
+            return mask
+    refined: NDArray[np.bool_] = full & ndimage.binary_dilation(mask, structure=_ball(REFINE_REACH_MM, sp))
+    return refined
 
 
 def _interp_matrix(n_src: int, coords: NDArray[np.float64]) -> NDArray[np.float32]:
