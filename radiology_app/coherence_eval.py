@@ -246,7 +246,7 @@ def run_coherence(
                     done = diagnose_nodules(model, assessed, volume, labels, note, noise, patient, facts)
                     history = base_history or variant == "personal_history"
                     for j, ((kind, _), n) in enumerate(zip(found, done, strict=True)):
-                        cases.append(_case(f"{p}:{k}:{j}", kind, note_id, variant, history, n))
+                        cases.append(_case(f"{seed}/{p}:{k}:{j}", kind, note_id, variant, history, n))
         report(on_progress, p + 1, phantoms, "phantoms", "coherence")
     return cases
 

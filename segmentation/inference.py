@@ -466,7 +466,8 @@ def _refine(
     if n_cls == 0 or inside / n_cls < 0.6 or kept < REFINE_MIN_KEPT:
         return mask
     if kept < REFINE_MIN_KEPT_SUBSOLID:
-        inside_hu = ndimage.gaussian_filter(np.asarray(hu[osl], dtype=np.float32), [0.5 / s for s in sp])[mask]
+        smooth = ndimage.gaussian_filter(np.asarray(hu[osl], dtype=np.float32), [0.5 / s for s in sp])
+        inside_hu = smooth[mask]
         ground_glass = (inside_hu > GROUND_GLASS_HU[0]) & (inside_hu < GROUND_GLASS_HU[1])
         if float(np.mean(ground_glass)) >= REFINE_SUBSOLID_SHARE:
             return mask

@@ -83,6 +83,13 @@ def register(sub: Any) -> None:
         "nodules through the pipeline, hand-written regression notes and counterfactual edits)",
     )
     p.add_argument("--seed", type=int, default=0, help="phantom and note draw seed")
+    p.add_argument(
+        "--seeds",
+        type=int,
+        default=1,
+        metavar="N",
+        help="pool N consecutive seeds from --seed (each draws other chests and notes)",
+    )
     p.add_argument("--phantoms", type=int, default=12, help="chest phantoms (4 nodules each)")
     p.add_argument("--notes-per-nodule", type=int, default=3, help="regression notes read with each nodule")
     p.add_argument("--corpus", type=Path, help="labelled note folder (default: tests/data/notes/regression)")
@@ -92,14 +99,19 @@ def register(sub: Any) -> None:
 def _cmd_evaluate_coherence(args: argparse.Namespace) -> int:
     from radiology_app.coherence_eval import as_table, run_coherence, summarize
 
-    cases = run_coherence(
-        seed=args.seed,
-        phantoms=args.phantoms,
-        notes_per_nodule=args.notes_per_nodule,
-        corpus=args.corpus,
-        on_progress=terminal_progress("coherence"),
-    )
-    summary = summarize(cases)
+    if args.seeds < 1:
+        raise RadiologyAppError(f"--seeds must be at least 1, not {args.seeds}")
+    seeds = list(range(args.seed, args.seed + args.seeds))
+    cases = []
+    for seed in seeds:
+        cases += run_coherence(
+            seed=seed,
+            phantoms=args.phantoms,
+            notes_per_nodule=args.notes_per_nodule,
+            corpus=args.corpus,
+            on_progress=terminal_progress(f"coherence, seed {seed}"),
+        )
+    summary = {"seeds": seeds, **summarize(cases)}
     if args.cases_csv:
         from radiology_app.coherence_eval import write_cases_csv
 

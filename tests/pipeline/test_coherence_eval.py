@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import pytest
 
+from radiology_app.cli import main
 from radiology_app.coherence_eval import CoherenceCase, fits, note_variants, summarize
 from radiology_app.notes.facts import extract_facts
 
@@ -50,3 +54,22 @@ def test_summary_counts_fits_shifts_and_flips() -> None:
     assert s["benign_sign_malignancy_le_0_1_rate"] == 0.75
     assert s["metastasis_top_rate_without_history"] == 0.0
     assert not fits(_case("x", "fat", "as_written", "granuloma", 0.0, 0.0))
+
+
+def test_seeds_are_pooled_and_their_chests_kept_apart(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seen: list[int] = []
+
+    def run(*, seed: int, **_: Any) -> list[CoherenceCase]:
+        # every seed draws "chest 0, note 0, nodule 0": its group names the seed
+        seen.append(seed)
+        variants = ("as_written", "personal_history", "relative_history", "denied_history")
+        return [_case(f"{seed}/0:0:0", "solid_smooth", v, "granuloma", 0.02, 0.1) for v in variants]
+
+    monkeypatch.setattr("radiology_app.coherence_eval.run_coherence", run)
+    assert main(["evaluate-coherence", "--seed", "3", "--seeds", "2", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert seen == doc["seeds"] == [3, 4]
+    assert doc["nodules"] == 2
+    assert doc["counterfactual"]["pairs"] == 2
