@@ -27,6 +27,9 @@ from segmentation.fissure import fissure_plane, plane_slab
 SOLID_HU = -300.0
 #: HU at or above which a voxel counts as calcified (Siegelman's 164 HU rounded up; configurable).
 CALCIUM_HU = 200.0
+#: A calcification proves benignity only when it covers more than this share of the nodule's cross-section
+#: (clinical reference 6.1); a smaller one reads "punctate", wherever it lies.
+BENIGN_CALCIFICATION_MIN_COVER = 0.10
 #: Macroscopic fat range (HU).
 FAT_HU = (-120.0, -40.0)
 #: A fat cluster must hold at least this share of the nodule's volume (and 8 mm3): a hamartoma's fat can
@@ -222,8 +225,10 @@ def _largest_slice_axes(mask: NDArray[np.bool_], sp: Sequence[float]) -> tuple[f
 
 
 def _calcification_pattern(
-    calc: NDArray[np.bool_], mask: NDArray[np.bool_], sp: Sequence[float]
+    calc: NDArray[np.bool_], mask: NDArray[np.bool_], sp: Sequence[float], cover: float
 ) -> str | None:
+    """The pattern of ``calc`` in the nodule ``mask``; a benign one needs a ``cover`` (share of the
+    nodule's cross-section, see :func:`_calcified_cover`) over :data:`BENIGN_CALCIFICATION_MIN_COVER`."""
     n_calc = int(calc.sum())
     n = int(mask.sum())
     if n_calc == 0:
@@ -243,14 +248,24 @@ def _calcification_pattern(
         return "punctate"
     if k >= 3:
         # several separate foci: concentric shells (laminated) or clusters (popcorn)
-        if r.min() < 0.45 and r.max() > 0.55 and np.std(r) > 0.2 and ccentre < 0.25:
-            return "laminated"
-        return "popcorn"
-    if ccentre < 0.3:
-        if r.max() > 0.7 and np.std(r) > 0.22:
-            return "laminated"
-        return "central"
-    return "eccentric"
+        concentric = r.min() < 0.45 and r.max() > 0.55 and np.std(r) > 0.2 and ccentre < 0.25
+        pattern = "laminated" if concentric else "popcorn"
+    elif ccentre < 0.3:
+        pattern = "laminated" if r.max() > 0.7 and np.std(r) > 0.22 else "central"
+    else:
+        return "eccentric"
+    return pattern if cover > BENIGN_CALCIFICATION_MIN_COVER else "punctate"
+
+
+def _calcified_cover(calc: NDArray[np.bool_], nodule: NDArray[np.bool_]) -> float:
+    """Largest share of the nodule's axial cross-section that calcium covers, over the slices that hold at
+    least half the nodule's largest cross-section (a radiologist judges it on the nodule's main slices)."""
+    area = nodule.sum(axis=(1, 2))
+    if not area.any():
+        return 0.0
+    covered = (calc & nodule).sum(axis=(1, 2))
+    main = area >= 0.5 * area.max()
+    return float((covered[main] / area[main]).max())
 
 
 def _thin_solid(smooth: NDArray[np.float32], mask: NDArray[np.bool_], sp: Sequence[float]) -> bool:
@@ -507,7 +522,12 @@ def measure_nodule(
         composition = "part_solid"
     calc = m & (smooth >= calcium_hu)
     calcified = int(calc.sum()) >= 2 and float(img[calc].max(initial=-1e9)) >= calcium_hu
-    pattern = _calcification_pattern(calc, m, sp) if calcified else None
+    pattern = None
+    if calcified:
+        # the calcification's extent at the plain-CT threshold (a contrast-raised threshold, above the
+        # blood, confirms calcium but shrinks it), over the nodule as a soft-tissue window shows it
+        extent = m & (smooth >= min(calcium_hu, CALCIUM_HU))
+        pattern = _calcification_pattern(calc, m, sp, _calcified_cover(extent, solid_all))
     # Macroscopic fat must lie away from the outline: partial volume between soft tissue and lung at the
     # rim (worst on thick slices and along vessels) also averages to -120..-40 HU. So look one erosion
     # deeper than ``inner`` and require a cluster of at least 8 mm3 and 1.5 % of the nodule's volume.

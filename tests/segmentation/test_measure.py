@@ -98,6 +98,30 @@ def test_calcification_and_fat() -> None:
     assert not s.fat and not s.calcification  # type: ignore[attr-defined]
 
 
+def test_a_central_calcification_proves_benignity_only_over_a_tenth_of_the_cross_section() -> None:
+    # a 14 mm solid nodule with a calcified centre 1.5 mm (4.6 % of its cross-section) or 3 mm (18 %)
+    # in radius (clinical reference 6.1: a benign pattern must cover more than 10 %)
+    sp = (1.0, 0.6, 0.6)
+    shape = (30, 50, 50)
+    z, y, x = np.meshgrid(*(np.arange(n) * s for n, s in zip(shape, sp, strict=True)), indexing="ij")
+    d = np.sqrt((z - 15.0) ** 2 + (y - 15.0) ** 2 + (x - 15.0) ** 2)
+
+    def pattern(radius: float, calcium: float, calcium_hu: float = 200.0) -> str | None:
+        volume = np.full(shape, -850.0)
+        volume[d <= 7.0] = 30.0
+        volume[d <= radius] = calcium
+        hu = ndimage.gaussian_filter(volume, [0.5 / s for s in sp]) + np.random.default_rng(0).normal(0, 15, shape)
+        m = measure_nodule(hu.astype(np.float32), d <= 7.0, sp, calcium_hu=calcium_hu)
+        assert m.calcification
+        return m.calcification_pattern
+
+    assert pattern(1.5, 600.0) == "punctate"
+    assert pattern(3.0, 600.0) == "central"
+    # on a contrast-enhanced scan calcium is confirmed above the blood (here 365 HU), but its extent is
+    # still read at the plain-CT threshold
+    assert pattern(3.0, 400.0, calcium_hu=365.0) == "central"
+
+
 def _scan_crop(
     spec: NoduleSpec, seed: int, *, rim: bool = False
 ) -> tuple[np.ndarray, np.ndarray, tuple[float, float, float]]:
