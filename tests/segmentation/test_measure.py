@@ -110,7 +110,8 @@ def test_a_central_calcification_proves_benignity_only_over_a_tenth_of_the_cross
         volume = np.full(shape, -850.0)
         volume[d <= 7.0] = 30.0
         volume[d <= radius] = calcium
-        hu = ndimage.gaussian_filter(volume, [0.5 / s for s in sp]) + np.random.default_rng(0).normal(0, 15, shape)
+        noise = np.random.default_rng(0).normal(0.0, 15.0, shape)
+        hu = ndimage.gaussian_filter(volume, [0.5 / s for s in sp]) + noise
         m = measure_nodule(hu.astype(np.float32), d <= 7.0, sp, calcium_hu=calcium_hu)
         assert m.calcification
         return m.calcification_pattern
