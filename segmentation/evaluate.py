@@ -20,7 +20,7 @@ import numpy as np
 from segmentation.dataset import TRAIN_SEED_BASE
 from segmentation.errors import ProgressFn, SegmentationError, check_cancel, report
 from segmentation.inference import NoduleSegmenter, load_model, segment_nodules
-from segmentation.measure import measure_nodule
+from segmentation.measure import SPICULATED_FROM, measure_nodule
 from segmentation.phantom.chest import ChestPhantom, make_chest_phantom
 from segmentation.phantom.nodules import NODULE_KINDS
 
@@ -42,8 +42,6 @@ CANDIDATE_THRESHOLD = 0.5
 CANDIDATE_SCORE = 0.1
 #: The training script uses at most this many seeds from TRAIN_SEED_BASE.
 TRAIN_SEED_SPAN = 100_000
-#: Spiculation score from which the application calls a margin spiculated (its Lung-RADS 4X feature).
-SPICULATED_FROM = 0.5
 
 
 @dataclass

@@ -30,6 +30,8 @@ CALCIUM_HU = 200.0
 #: A calcification proves benignity only when it covers more than this share of the nodule's cross-section
 #: (clinical reference 6.1); a smaller one reads "punctate", wherever it lies.
 BENIGN_CALCIFICATION_MIN_COVER = 0.10
+#: Margin score from which a nodule is spiculated (two or more radial strands, see :func:`_spiculation`).
+SPICULATED_FROM = 0.5
 #: Macroscopic fat range (HU).
 FAT_HU = (-120.0, -40.0)
 #: A fat cluster must hold at least this share of the nodule's volume (and 8 mm3): a hamartoma's fat can
@@ -593,6 +595,10 @@ def measure_nodule(
     # strands that are the fissure itself are not spicules
     fissure = plane_slab(img.shape, sp, plane) if plane is not None else None
     spic = _spiculation(img, m, sp, lung_b | m if lung_b is not None else None, exclude=fissure)
+    # A hamartoma is rarely spiculated (clinical reference 7); in a spiculated nodule a low-density focus
+    # is more likely noise or necrosis (or a lipoid process), and calling it fat would make a spiculated
+    # nodule Lung-RADS 1. No fat is called there; the clinician can still mark it.
+    fat = fat and spic < SPICULATED_FROM
     bb_lo = tuple(int(v) for v in (lo_m + off))
     bb_hi = tuple(int(v) for v in (hi_m + off))
     meas = NoduleMeasurement(
