@@ -597,7 +597,7 @@ def measure_nodule(
     spic = _spiculation(img, m, sp, lung_b | m if lung_b is not None else None, exclude=fissure)
     # A hamartoma is rarely spiculated (clinical reference 7); in a spiculated nodule a low-density focus
     # is more likely noise or necrosis (or a lipoid process), and calling it fat would make a spiculated
-    # nodule Lung-RADS 1. No fat is called there; the clinician can still mark it.
+    # nodule Lung-RADS 1. No fat is called there.
     fat = fat and spic < SPICULATED_FROM
     bb_lo = tuple(int(v) for v in (lo_m + off))
     bb_hi = tuple(int(v) for v in (hi_m + off))
