@@ -397,6 +397,7 @@ def reconcile(
         )
     elif signs.irregular and signs.benign_sign is None and not signs.perifissural:
         q = _restrict(q, ("intrapulmonary_lymph_node",), to_leader=False)
+        # (the lymph node stays in the list, already under the share: so it takes none of what they give up)
         q = _restrict(q, _SMOOTH_BY_NATURE, share=IRREGULAR_SMOOTH_SHARE)
         reasons.append(
             "irregular margin: not an intrapulmonary lymph node (sharp and smooth); a primary lung cancer or "
