@@ -23,6 +23,8 @@ ENHANCED_SHARE = 0.25
 CALCIUM_MARGIN_HU = 100.0
 #: Calcium threshold (HU) on an enhanced scan whose blood pool could not be measured.
 CALCIUM_HU_ENHANCED_UNMEASURED = 400.0
+#: Share of the lungs' front-to-back extent, at the spine's end, left out of the blood pool's reading.
+SPINE_END_SHARE = 0.3
 _SOFT_TISSUE_HU = (0.0, 700.0)
 
 
@@ -60,6 +62,12 @@ def measure_blood_pool(
 ) -> BloodPool:
     """Measure the blood pool between the lungs on the middle half of the lungs' height.
 
+    The vertebral body also lies between the lungs, and its marrow (150-300 HU) reads like enhanced
+    blood: on plain scans it was up to a third of that tissue. It lies at one end of the lungs'
+    front-to-back extent (which end depends on how the patient lay), so the tissue is read twice, each
+    time without one end's :data:`SPINE_END_SHARE` of that extent, and the reading with the smaller
+    enhanced share (the one without the spine) is kept. The heart lies in both.
+
     Parameters
     ----------
     hu
@@ -72,15 +80,23 @@ def measure_blood_pool(
     lung_b = np.asarray(lung) > 0
     zs = np.flatnonzero(lung_b.any(axis=(1, 2)))
     margin = max(1, round(5.0 / float(spacing_zyx_mm[2])))
-    values: list[NDArray[np.float32]] = []
+    front: list[NDArray[np.float32]] = []
+    back: list[NDArray[np.float32]] = []
     for z in zs[len(zs) // 4 : max(len(zs) * 3 // 4, len(zs) // 4 + 1)]:
         if lung_b[z].sum() < 20:
             continue
-        v = np.asarray(hu[z], dtype=np.float32)[_mediastinum_2d(lung_b[z], margin)]
-        values.append(v[(v >= _SOFT_TISSUE_HU[0]) & (v <= _SOFT_TISSUE_HU[1])])
-    tissue = np.concatenate(values) if values else np.zeros(0, dtype=np.float32)
-    if tissue.size < 50:
+        region = _mediastinum_2d(lung_b[z], margin)
+        rows = np.flatnonzero(lung_b[z].any(axis=1))
+        cut = round(SPINE_END_SHARE * float(rows[-1] - rows[0]))
+        img = np.asarray(hu[z], dtype=np.float32)
+        for values, kept in ((front, slice(0, rows[-1] - cut + 1)), (back, slice(rows[0] + cut, None))):
+            v = img[kept][region[kept]]
+            values.append(v[(v >= _SOFT_TISSUE_HU[0]) & (v <= _SOFT_TISSUE_HU[1])])
+    readings = [np.concatenate(v) if v else np.zeros(0, dtype=np.float32) for v in (front, back)]
+    readings = [t for t in readings if t.size >= 50]
+    if not readings:
         return BloodPool(None, 0.0, False)
+    tissue = min(readings, key=lambda t: float(np.mean(t >= ENHANCED_HU)))
     share = float(np.mean(tissue >= ENHANCED_HU))
     enhanced = share >= ENHANCED_SHARE
     pool = tissue[tissue >= ENHANCED_HU] if enhanced else tissue

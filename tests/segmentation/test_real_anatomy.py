@@ -59,6 +59,19 @@ def test_blood_pool_tells_enhanced_from_plain_scans() -> None:
     assert calcium_threshold_hu(200.0, True, 40.0) == 200.0
 
 
+@pytest.mark.parametrize("prone", [False, True])
+def test_the_spine_between_the_lungs_is_not_enhanced_blood(prone: bool) -> None:
+    hu, lung = chest(mediastinum_hu=40.0)
+    spine = (slice(None), slice(62, 80), slice(56, 74))  # a vertebral body at the back of the mediastinum
+    hu[spine] = 700.0  # cortex
+    hu[:, 63:79, 57:73] = 260.0  # marrow
+    if prone:  # the spine at the other end of the rows
+        hu, lung = hu[:, ::-1].copy(), lung[:, ::-1].copy()
+    pool = measure_blood_pool(hu, lung, SP)
+    assert not pool.enhanced
+    assert pool.blood_hu is not None and abs(pool.blood_hu - 40.0) <= 10.0
+
+
 def _accepting(tiny: NoduleSegmenter) -> NoduleSegmenter:
     clf: CandidateClassifier = _tiny_classifier()
     clf.threshold = 0.0  # accept every candidate: the anatomy rules alone decide
