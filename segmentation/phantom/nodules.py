@@ -366,9 +366,10 @@ def paint_nodule(
                 shell = np.abs(rho * np.float32(rad) - np.float32(fr * rad)) - np.float32(thick / 2.0)
                 ca = np.maximum(ca, occupancy(shell.astype(np.float32), width))
         elif pattern == "popcorn":
+            # coarse foci: a benign pattern covers > 10 % of the cross-section (clinical reference 6.1)
             for _ in range(int(rng.integers(4, 8))):
                 v = _unit_vectors(rng, 1)[0] * rng.uniform(0.1, 0.6) * rad
-                ca = np.maximum(ca, blob(v[0], v[1], v[2], max(rng.uniform(0.14, 0.22) * rad, 0.7)))
+                ca = np.maximum(ca, blob(v[0], v[1], v[2], max(rng.uniform(0.2, 0.28) * rad, 0.7)))
         elif pattern == "punctate":
             for _ in range(int(rng.integers(2, 5))):
                 v = _unit_vectors(rng, 1)[0] * rng.uniform(0.0, 0.6) * rad

@@ -43,6 +43,23 @@ def test_attenuation_by_kind_follows_the_clinical_reference() -> None:
     assert -900 <= _core_hu("cavitary") <= -100
 
 
+@pytest.mark.parametrize("pattern", ["central", "laminated", "popcorn", "diffuse"])
+def test_benign_calcification_covers_over_a_tenth_of_the_cross_section(pattern: str) -> None:
+    """Clinical reference 6.1: a benign pattern covers > 10 % of the cross-section, so the phantom's
+    benign patterns must (its popcorn foci were once too small in about one nodule in seven)."""
+    from segmentation.measure import _calcified_cover
+
+    sp = (1.25, 0.9, 0.9)
+    for i in range(24):
+        rng = np.random.default_rng(i)
+        vol = np.full((40, 64, 64), -850.0, dtype=np.float32)
+        labels = np.zeros(vol.shape, dtype=np.int16)
+        spec = NoduleSpec("calcified", float(rng.uniform(7.0, 14.0)), calcification=pattern)
+        paint_nodule(vol, labels, 1, spec, (25.0, 28.8, 28.8), sp, rng)
+        m = labels > 0
+        assert _calcified_cover(m & (vol >= 200.0), m & (vol > -300.0)) > 0.10
+
+
 def test_lung_background_is_about_minus_850() -> None:
     crop = render_nodule_crop(NoduleSpec("solid", 5.0), rng=np.random.default_rng(3), with_vessels=False)
     bg = crop.hu[crop.mask == 0]
