@@ -38,6 +38,7 @@ from radiology_app.core.errors import (
     VolumeError,
 )
 from radiology_app.core.findings import (
+    BENIGN_CALCIFICATIONS,
     ContrastReading,
     Findings,
     FleischnerAssessment,
@@ -62,7 +63,7 @@ from radiology_app.store.database import StudyDatabase
 log = logging.getLogger(__name__)
 
 NoduleCallback = Callable[[NoduleFinding], None]
-BENIGN_CALCIFICATION = frozenset({"central", "laminated", "popcorn", "diffuse"})
+BENIGN_CALCIFICATION = frozenset(BENIGN_CALCIFICATIONS)
 THIN_SLICE_MM = 1.5
 #: Nodules per call of the diagnosis model.
 DIAGNOSIS_BATCH = 4

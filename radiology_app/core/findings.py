@@ -31,6 +31,10 @@ Source = Literal["model", "clinician"]
 REVIEW_STATES: tuple[str, ...] = ("pending", "accepted", "rejected", "edited", "added")
 SOURCES: tuple[str, ...] = ("model", "clinician")
 COMPOSITIONS: tuple[str, ...] = ("solid", "part_solid", "ground_glass")
+#: Calcification patterns that settle benignity (clinical reference 6.1), and every pattern a nodule
+#: can carry.
+BENIGN_CALCIFICATIONS: tuple[str, ...] = ("central", "laminated", "popcorn", "diffuse")
+CALCIFICATIONS: tuple[str, ...] = (*BENIGN_CALCIFICATIONS, "punctate", "eccentric", "indeterminate")
 
 Vec3 = tuple[float, float, float]
 
@@ -567,6 +571,12 @@ def edit_nodule(findings: Findings, nodule_id: str, **changes: Any) -> Findings:
         raise FindingsError(f"nodule {nodule_id}: cannot edit field(s) {', '.join(bad)}")
     if "composition" in changes and changes["composition"] not in COMPOSITIONS:
         raise FindingsError(f"nodule {nodule_id}: composition must be one of {', '.join(COMPOSITIONS)}")
+    if changes.get("calcification") not in (None, *CALCIFICATIONS):
+        raise FindingsError(
+            f"nodule {nodule_id}: calcification must be none or one of {', '.join(CALCIFICATIONS)}"
+        )
+    if "fat" in changes and not isinstance(changes["fat"], bool):
+        raise FindingsError(f"nodule {nodule_id}: fat must be true or false")
     review: ReviewState = "added" if n.review == "added" else "edited"
     return _replace_nodule(findings, nodule_id, dataclasses.replace(n, review=review, **changes))
 

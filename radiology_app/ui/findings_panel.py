@@ -1,4 +1,5 @@
-"""The findings table: one row per nodule, review actions (accept, reject, edit composition, add, remove).
+"""The findings table: one row per nodule, review actions (accept, reject, edit composition or the benign
+signs (calcification, fat), add, remove).
 
 Edits are the pure functions of :mod:`radiology_app.core.findings`; the panel emits the new
 :class:`~radiology_app.core.findings.Findings` and the main window stores it.
@@ -30,7 +31,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from radiology_app.core.findings import COMPOSITIONS, Findings, NoduleFinding
+from radiology_app.core.findings import (
+    BENIGN_CALCIFICATIONS,
+    CALCIFICATIONS,
+    COMPOSITIONS,
+    Findings,
+    NoduleFinding,
+)
 from radiology_app.ui import services
 from radiology_app.ui.error_dialog import show_error
 
@@ -46,6 +53,11 @@ COLUMNS = (
     "Top diagnosis",
 )
 _Index = QModelIndex | QPersistentModelIndex
+#: The calcification choices: (label, value); ``None`` is no calcification.
+CALCIFICATION_CHOICES: tuple[tuple[str, str | None], ...] = (
+    ("no calcification", None),
+    *((f"{c} (benign)" if c in BENIGN_CALCIFICATIONS else c, c) for c in CALCIFICATIONS),
+)
 REVIEW_COLORS = {
     "accepted": QColor(110, 200, 120),
     "rejected": QColor(200, 90, 90),
@@ -173,6 +185,17 @@ class FindingsPanelWidget(QWidget):
         for c in COMPOSITIONS:
             self.composition.addItem(c.replace("_", "-"), c)
         self.composition_button = QPushButton("Set composition", self)
+        self.calcification = QComboBox(self)
+        for label, value in CALCIFICATION_CHOICES:
+            self.calcification.addItem(label, value)
+        self.fat = QComboBox(self)
+        self.fat.addItem("no fat", False)
+        self.fat.addItem("macroscopic fat", True)
+        self.signs_button = QPushButton("Set signs", self)
+        self.signs_button.setToolTip(
+            "Set the calcification pattern and macroscopic fat you see; a benign pattern or fat makes the "
+            "nodule Lung-RADS 1 and leads its differential with a benign diagnosis"
+        )
         self.add_button = QPushButton("Add nodule by click", self)
         self.add_button.setCheckable(True)
         self.add_button.toggled.connect(self.add_mode_toggled)
@@ -180,6 +203,7 @@ class FindingsPanelWidget(QWidget):
         self.reject_button.clicked.connect(lambda: self._edit("reject"))
         self.remove_button.clicked.connect(lambda: self._edit("remove"))
         self.composition_button.clicked.connect(lambda: self._edit("composition"))
+        self.signs_button.clicked.connect(lambda: self._edit("signs"))
         self.summary = QLabel(self)
         self.summary.setWordWrap(True)
         #: the analysis's warnings (scan quality, missing note...), shown only when there are some
@@ -195,17 +219,26 @@ class FindingsPanelWidget(QWidget):
             self.remove_button,
             self.composition,
             self.composition_button,
+            self.calcification,
+            self.fat,
+            self.signs_button,
         )
         buttons = QHBoxLayout()
-        for w in self._review_controls:
-            buttons.addWidget(w)
+        for button in (self.accept_button, self.reject_button, self.remove_button):
+            buttons.addWidget(button)
         buttons.addStretch(1)
         buttons.addWidget(self.add_button)
+        corrections = QHBoxLayout()
+        corrections.addWidget(QLabel("Correct:", self))
+        for w in (self.composition, self.composition_button, self.calcification, self.fat, self.signs_button):
+            corrections.addWidget(w)
+        corrections.addStretch(1)
         layout = QVBoxLayout(self)
         layout.addWidget(self.summary)
         layout.addWidget(self.warnings)
         layout.addWidget(self.table, 1)
         layout.addLayout(buttons)
+        layout.addLayout(corrections)
         self.table.installEventFilter(self)
         self.accept_button.setToolTip("Accept the selected nodule (A)")
         self.reject_button.setToolTip("Reject the selected nodule (X); kept in the audit, not reported")
@@ -278,6 +311,8 @@ class FindingsPanelWidget(QWidget):
             n = self.model.nodules[current.row()]
             if n.composition in COMPOSITIONS:
                 self.composition.setCurrentIndex(COMPOSITIONS.index(n.composition))
+            self.calcification.setCurrentIndex(max(0, self.calcification.findData(n.calcification)))
+            self.fat.setCurrentIndex(1 if n.fat else 0)
             self.nodule_selected.emit(n.id)
 
     def _update_buttons(self) -> None:
@@ -294,6 +329,10 @@ class FindingsPanelWidget(QWidget):
         try:
             if action == "composition":
                 new = services.edit_composition(self.findings, nid, str(self.composition.currentData()))
+            elif action == "signs":
+                new = services.edit_signs(
+                    self.findings, nid, self.calcification.currentData(), bool(self.fat.currentData())
+                )
             else:
                 new = services.review(self.findings, nid, action)
         except Exception as exc:
@@ -322,3 +361,9 @@ class FindingsPanelWidget(QWidget):
         """Set the composition of the selected nodule (``solid``, ``part_solid``, ``ground_glass``)."""
         self.composition.setCurrentIndex(COMPOSITIONS.index(composition))
         self._edit("composition")
+
+    def set_selected_signs(self, calcification: str | None, fat: bool) -> None:
+        """Set the calcification pattern (``None``: none) and macroscopic fat of the selected nodule."""
+        self.calcification.setCurrentIndex(self.calcification.findData(calcification))
+        self.fat.setCurrentIndex(1 if fat else 0)
+        self._edit("signs")

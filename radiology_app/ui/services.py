@@ -174,6 +174,12 @@ def edit_composition(findings: Findings, nodule_id: str, composition: str) -> Fi
     return review(findings, nodule_id, "edit", composition=composition)
 
 
+def edit_signs(findings: Findings, nodule_id: str, calcification: str | None, fat: bool) -> Findings:
+    """Set a nodule's calcification pattern (``None``: none) and macroscopic fat, then re-assess it: a
+    benign sign the clinician sees makes Lung-RADS 1 and leads the differential with a benign class."""
+    return review(findings, nodule_id, "edit", calcification=calcification, fat=fat)
+
+
 def write_report(
     db: StudyDatabase,
     findings: Findings,

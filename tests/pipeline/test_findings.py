@@ -188,6 +188,13 @@ def test_a_clinicians_edit_re_reconciles_the_differential() -> None:
     assert calcified.nodules[0].differential[0][0] == "granuloma"
     assert calcified.nodules[0].malignancy_probability is not None
     assert calcified.nodules[0].malignancy_probability <= 0.1
+    fat = edit_and_reassess(f, "N1", fat=True).nodules[0]
+    assert fat.differential[0][0] == "hamartoma" and fat.lung_rads.category == "1"
+    assert fat.malignancy_probability is not None and fat.malignancy_probability <= 0.1
+    with pytest.raises(FindingsError, match="calcification must be none or one of central"):
+        edit_and_reassess(f, "N1", calcification="starry")
+    with pytest.raises(FindingsError, match="fat must be true or false"):
+        edit_and_reassess(f, "N1", fat="yes")
     denied = dataclasses.replace(f, facts={**facts, "personal_cancer_history": {"value": False}})
     nodule = edit_and_reassess(denied, "N1", lobe="RUL").nodules[0]
     assert dict(nodule.differential)["metastasis"] <= 0.02

@@ -73,6 +73,24 @@ def test_select_reject_accept_and_edit_emit_new_findings(panel: FindingsPanelWid
     assert [n.id for n in ed.args[0].nodules] == ["N2"]
 
 
+def test_the_clinician_sets_calcification_and_fat(panel: FindingsPanelWidget, qtbot: QtBot) -> None:
+    panel.select("N1")
+    assert panel.calcification.currentData() is None and panel.fat.currentData() is False
+    with qtbot.waitSignal(panel.findings_edited) as ed:
+        panel.set_selected_signs("popcorn", False)
+    n1 = ed.args[0].nodule("N1")
+    assert (n1.calcification, n1.fat, n1.review) == ("popcorn", False, "edited")
+    assert n1.lung_rads.category == "1"  # benign calcification
+    with qtbot.waitSignal(panel.findings_edited) as ed:
+        panel.set_selected_signs(None, True)
+    n1 = ed.args[0].nodule("N1")
+    assert (n1.calcification, n1.fat) == (None, True)
+    panel.select("N2")
+    assert panel.fat.currentData() is False
+    panel.select("N1")  # the controls show the selected nodule's signs
+    assert panel.calcification.currentText() == "no calcification" and panel.fat.currentData() is True
+
+
 def test_partial_results_append_rows(qtbot: QtBot) -> None:
     w = FindingsPanelWidget()
     qtbot.addWidget(w)
