@@ -91,6 +91,26 @@ def margin_name(spiculation_score: float | None) -> str:
     return "smooth"
 
 
+#: The margins :func:`margin_name` gives, from smooth to spiculated.
+MARGINS: tuple[str, ...] = ("smooth", "lobulated/irregular", "spiculated")
+
+
+def margin_score(margin: str, current: float | None) -> float:
+    """The spiculation score for a margin a clinician sets: ``current`` when it already reads as
+    ``margin``, else the lowest score that does (0, :data:`IRREGULAR_FROM`, :data:`SPICULATED_FROM`).
+
+    Raises
+    ------
+    ValueError
+        If ``margin`` is not one of :data:`MARGINS`.
+    """
+    if margin not in MARGINS:
+        raise ValueError(f"margin must be one of {', '.join(MARGINS)}, not {margin!r}")
+    if current is not None and margin_name(current) == margin:
+        return current
+    return (0.0, IRREGULAR_FROM, SPICULATED_FROM)[MARGINS.index(margin)]
+
+
 def location_name(n: NoduleFinding) -> str:
     """Lobe (or side) plus juxtapleural, e.g. ``"RUL, juxtapleural"``."""
     where = n.lobe or (f"{n.side} lung" if n.side else "-")

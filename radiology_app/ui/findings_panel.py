@@ -1,5 +1,5 @@
-"""The findings table: one row per nodule, review actions (accept, reject, edit composition or the benign
-signs (calcification, fat), add, remove).
+"""The findings table: one row per nodule, review actions (accept, reject, correct the composition, margin,
+calcification or fat, add, remove).
 
 Edits are the pure functions of :mod:`radiology_app.core.findings`; the panel emits the new
 :class:`~radiology_app.core.findings.Findings` and the main window stores it.
@@ -38,6 +38,7 @@ from radiology_app.core.findings import (
     Findings,
     NoduleFinding,
 )
+from radiology_app.reporting.text import MARGINS, margin_name
 from radiology_app.ui import services
 from radiology_app.ui.error_dialog import show_error
 
@@ -185,6 +186,9 @@ class FindingsPanelWidget(QWidget):
         for c in COMPOSITIONS:
             self.composition.addItem(c.replace("_", "-"), c)
         self.composition_button = QPushButton("Set composition", self)
+        self.margin = QComboBox(self)
+        for m in MARGINS:
+            self.margin.addItem(m, m)
         self.calcification = QComboBox(self)
         for label, value in CALCIFICATION_CHOICES:
             self.calcification.addItem(label, value)
@@ -193,8 +197,9 @@ class FindingsPanelWidget(QWidget):
         self.fat.addItem("macroscopic fat", True)
         self.signs_button = QPushButton("Set signs", self)
         self.signs_button.setToolTip(
-            "Set the calcification pattern and macroscopic fat you see; a benign pattern or fat makes the "
-            "nodule Lung-RADS 1 and leads its differential with a benign diagnosis"
+            "Set the margin, calcification pattern and macroscopic fat you see: a spiculated margin makes "
+            "Lung-RADS 4X (from category 3 up) and takes the lead from the benign diagnoses; a benign "
+            "pattern or fat makes Lung-RADS 1 and leads the differential with a benign diagnosis"
         )
         self.add_button = QPushButton("Add nodule by click", self)
         self.add_button.setCheckable(True)
@@ -219,6 +224,7 @@ class FindingsPanelWidget(QWidget):
             self.remove_button,
             self.composition,
             self.composition_button,
+            self.margin,
             self.calcification,
             self.fat,
             self.signs_button,
@@ -230,7 +236,14 @@ class FindingsPanelWidget(QWidget):
         buttons.addWidget(self.add_button)
         corrections = QHBoxLayout()
         corrections.addWidget(QLabel("Correct:", self))
-        for w in (self.composition, self.composition_button, self.calcification, self.fat, self.signs_button):
+        for w in (
+            self.composition,
+            self.composition_button,
+            self.margin,
+            self.calcification,
+            self.fat,
+            self.signs_button,
+        ):
             corrections.addWidget(w)
         corrections.addStretch(1)
         layout = QVBoxLayout(self)
@@ -311,6 +324,9 @@ class FindingsPanelWidget(QWidget):
             n = self.model.nodules[current.row()]
             if n.composition in COMPOSITIONS:
                 self.composition.setCurrentIndex(COMPOSITIONS.index(n.composition))
+            self.margin.setCurrentIndex(
+                self.margin.findData(margin_name(n.spiculation_score))
+            )  # -1: unmeasured
             self.calcification.setCurrentIndex(max(0, self.calcification.findData(n.calcification)))
             self.fat.setCurrentIndex(1 if n.fat else 0)
             self.nodule_selected.emit(n.id)
@@ -331,7 +347,11 @@ class FindingsPanelWidget(QWidget):
                 new = services.edit_composition(self.findings, nid, str(self.composition.currentData()))
             elif action == "signs":
                 new = services.edit_signs(
-                    self.findings, nid, self.calcification.currentData(), bool(self.fat.currentData())
+                    self.findings,
+                    nid,
+                    margin=self.margin.currentData(),
+                    calcification=self.calcification.currentData(),
+                    fat=bool(self.fat.currentData()),
                 )
             else:
                 new = services.review(self.findings, nid, action)
@@ -362,8 +382,10 @@ class FindingsPanelWidget(QWidget):
         self.composition.setCurrentIndex(COMPOSITIONS.index(composition))
         self._edit("composition")
 
-    def set_selected_signs(self, calcification: str | None, fat: bool) -> None:
-        """Set the calcification pattern (``None``: none) and macroscopic fat of the selected nodule."""
+    def set_selected_signs(self, margin: str | None, calcification: str | None, fat: bool) -> None:
+        """Set the margin (one of ``MARGINS``; ``None``: as measured), calcification pattern (``None``: none)
+        and macroscopic fat of the selected nodule."""
+        self.margin.setCurrentIndex(self.margin.findData(margin) if margin is not None else -1)
         self.calcification.setCurrentIndex(self.calcification.findData(calcification))
         self.fat.setCurrentIndex(1 if fat else 0)
         self._edit("signs")

@@ -12,9 +12,10 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from radiology_app.core.findings import Findings, NoduleFinding
+from radiology_app.core.findings import Findings, FindingsError, NoduleFinding
 from radiology_app.core.progress import CancelToken, ProgressCallback, check_cancel, report
 from radiology_app.core.types import ImportResult, Volume
+from radiology_app.reporting.text import margin_score
 from radiology_app.store.database import StudyDatabase
 
 Facts = dict[str, dict[str, Any]]
@@ -174,10 +175,25 @@ def edit_composition(findings: Findings, nodule_id: str, composition: str) -> Fi
     return review(findings, nodule_id, "edit", composition=composition)
 
 
-def edit_signs(findings: Findings, nodule_id: str, calcification: str | None, fat: bool) -> Findings:
-    """Set a nodule's calcification pattern (``None``: none) and macroscopic fat, then re-assess it: a
-    benign sign the clinician sees makes Lung-RADS 1 and leads the differential with a benign class."""
-    return review(findings, nodule_id, "edit", calcification=calcification, fat=fat)
+def edit_signs(
+    findings: Findings, nodule_id: str, *, margin: str | None, calcification: str | None, fat: bool
+) -> Findings:
+    """Set a nodule's margin (``None``: as measured), calcification pattern (``None``: none) and
+    macroscopic fat, then re-assess it. A spiculated margin makes Lung-RADS 4X from category 3 up, and a
+    primary lung cancer or an inflammatory lesion leads the differential; a benign calcification or fat
+    makes Lung-RADS 1, and a benign class leads.
+
+    Raises
+    ------
+    FindingsError
+        If the nodule does not exist or a sign is invalid.
+    """
+    current = findings.nodule(nodule_id).spiculation_score
+    try:
+        score = current if margin is None else margin_score(margin, current)
+    except ValueError as exc:
+        raise FindingsError(f"nodule {nodule_id}: {exc}") from exc
+    return review(findings, nodule_id, "edit", spiculation_score=score, calcification=calcification, fat=fat)
 
 
 def write_report(

@@ -200,3 +200,29 @@ def test_a_clinicians_edit_re_reconciles_the_differential() -> None:
     assert dict(nodule.differential)["metastasis"] <= 0.02
     assert nodule.model_differential == model
     assert NoduleFinding.from_json(nodule.to_json()) == nodule
+
+
+def test_a_spiculated_margin_set_by_the_clinician_takes_the_lead_from_granuloma() -> None:
+    from radiology_app.pipeline import edit_and_reassess
+
+    model = (("granuloma", 0.6), ("hamartoma", 0.2), ("adenocarcinoma", 0.2))
+    n1 = NoduleFinding(
+        id="N1",
+        composition="solid",
+        mean_diameter_mm=9.0,
+        long_axis_mm=10.0,
+        short_axis_mm=8.0,
+        lobe="RUL",
+        spiculation_score=0.0,
+        differential=model,
+        model_differential=model,
+    )
+    facts = {"age": {"value": 66}, "sex": {"value": "M"}, "personal_cancer_history": {"value": False}}
+    f = Findings(study_uid="1.2.3", series_uid="1.2.3.4", facts=facts, nodules=(n1,))
+    assert edit_and_reassess(f, "N1", lobe="RUL").nodules[0].differential[0][0] == "granuloma"
+    spiculated = edit_and_reassess(f, "N1", spiculation_score=0.5).nodules[0]
+    # a primary lung cancer or an inflammatory lesion leads; not granuloma, hamartoma or a lymph node
+    assert spiculated.differential[0][0] in ("adenocarcinoma", "squamous_cell_carcinoma", "infection")
+    probs = dict(spiculated.differential)
+    assert probs["granuloma"] + probs["hamartoma"] <= 0.05
+    assert spiculated.lung_rads.category == "4X"

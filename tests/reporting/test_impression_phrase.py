@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from radiology_app.core.findings import NoduleFinding
-from radiology_app.reporting.text import differential_phrase
+from radiology_app.reporting.text import differential_phrase, margin_name, margin_score
 
 DIFF = (("granuloma", 0.5), ("adenocarcinoma", 0.3), ("infection", 0.2))
 
@@ -50,3 +50,25 @@ def test_a_low_risk_subsolid_nodule_keeps_the_adenocarcinoma_spectrum_in_view(co
     assert differential_phrase(n).startswith(
         "probably infection / inflammation; if it persists, the adenocarcinoma spectrum"
     )
+
+
+@pytest.mark.parametrize(
+    ("margin", "current", "expected"),
+    [
+        ("spiculated", 0.27, 0.5),  # raised to the lowest spiculated score
+        ("spiculated", 0.81, 0.81),  # already spiculated: the measured score is kept
+        ("lobulated/irregular", 0.81, 0.25),
+        ("smooth", 0.27, 0.0),
+        ("smooth", None, 0.0),
+    ],
+)
+def test_a_clinicians_margin_sets_the_score_it_reads_as(
+    margin: str, current: float | None, expected: float
+) -> None:
+    score = margin_score(margin, current)
+    assert score == expected and margin_name(score) == margin
+
+
+def test_an_unknown_margin_is_refused() -> None:
+    with pytest.raises(ValueError, match="margin must be one of smooth"):
+        margin_score("fuzzy", 0.0)

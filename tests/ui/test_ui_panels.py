@@ -73,22 +73,28 @@ def test_select_reject_accept_and_edit_emit_new_findings(panel: FindingsPanelWid
     assert [n.id for n in ed.args[0].nodules] == ["N2"]
 
 
-def test_the_clinician_sets_calcification_and_fat(panel: FindingsPanelWidget, qtbot: QtBot) -> None:
-    panel.select("N1")
+def test_the_clinician_sets_margin_calcification_and_fat(panel: FindingsPanelWidget, qtbot: QtBot) -> None:
+    panel.select("N1")  # 6.1 mm solid, Lung-RADS 3, margin not measured
+    assert panel.margin.currentIndex() == -1
     assert panel.calcification.currentData() is None and panel.fat.currentData() is False
     with qtbot.waitSignal(panel.findings_edited) as ed:
-        panel.set_selected_signs("popcorn", False)
+        panel.set_selected_signs(None, "popcorn", False)
     n1 = ed.args[0].nodule("N1")
-    assert (n1.calcification, n1.fat, n1.review) == ("popcorn", False, "edited")
+    assert (n1.calcification, n1.fat, n1.review, n1.spiculation_score) == ("popcorn", False, "edited", None)
     assert n1.lung_rads.category == "1"  # benign calcification
     with qtbot.waitSignal(panel.findings_edited) as ed:
-        panel.set_selected_signs(None, True)
+        panel.set_selected_signs("spiculated", None, False)
     n1 = ed.args[0].nodule("N1")
-    assert (n1.calcification, n1.fat) == (None, True)
+    assert n1.spiculation_score == 0.5 and n1.lung_rads.category == "4X"
+    with qtbot.waitSignal(panel.findings_edited) as ed:
+        panel.set_selected_signs("smooth", None, True)
+    n1 = ed.args[0].nodule("N1")
+    assert (n1.spiculation_score, n1.calcification, n1.fat) == (0.0, None, True)
     panel.select("N2")
     assert panel.fat.currentData() is False
     panel.select("N1")  # the controls show the selected nodule's signs
-    assert panel.calcification.currentText() == "no calcification" and panel.fat.currentData() is True
+    assert panel.margin.currentText() == "smooth" and panel.calcification.currentText() == "no calcification"
+    assert panel.fat.currentData() is True
 
 
 def test_partial_results_append_rows(qtbot: QtBot) -> None:
