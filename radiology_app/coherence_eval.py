@@ -26,7 +26,7 @@ import numpy as np
 
 from radiology_app.core.config import Settings
 from radiology_app.core.errors import ModelError
-from radiology_app.core.findings import NoduleFinding
+from radiology_app.core.findings import BENIGN_CALCIFICATIONS, NoduleFinding
 from radiology_app.core.progress import CancelToken, ProgressCallback, check_cancel, report
 from radiology_app.core.types import Volume
 from radiology_app.pipeline import (
@@ -38,6 +38,7 @@ from radiology_app.pipeline import (
     fact_values,
     nodule_from_measurement,
 )
+from radiology_app.reporting.text import IRREGULAR_FROM, SPICULATED_FROM
 
 #: Appearance kinds drawn, with the segmentation phantom's spec for each.
 KINDS: tuple[str, ...] = (
@@ -101,6 +102,7 @@ class CoherenceCase:
     model_metastasis: float = 0.0
     model_malignancy: float = 0.0
     signs: str = ""
+    sign_measured: bool | None = None
 
     def model_only(self) -> CoherenceCase:
         """The same case read from the fused model's own differential (before reconciliation)."""
@@ -273,7 +275,25 @@ def _case(
             f"{n.mean_diameter_mm} mm {n.composition} spic={n.spiculation_score} calc={n.calcification} "
             f"fat={n.fat} perif={n.perifissural}"
         ),
+        sign_measured=sign_measured(kind, n),
     )
+
+
+def sign_measured(kind: str, n: NoduleFinding) -> bool | None:
+    """Whether the measurement found the sign that defines ``kind`` (``None``: the findings record no
+    such sign, as for a cavity): fat, a benign calcification pattern, a spiculated margin, the
+    perifissural pattern, the subsolid composition, or a smooth solid nodule."""
+    score = n.spiculation_score if n.spiculation_score is not None else 0.0
+    measured = {
+        "fat": bool(n.fat),
+        "calcified": n.calcification in BENIGN_CALCIFICATIONS,
+        "solid_spiculated": score >= SPICULATED_FROM,
+        "perifissural": bool(n.perifissural),
+        "part_solid": n.composition == "part_solid",
+        "ground_glass": n.composition == "ground_glass",
+        "solid_smooth": n.composition == "solid" and score < IRREGULAR_FROM,
+    }
+    return measured.get(kind)
 
 
 def write_cases_csv(cases: Sequence[CoherenceCase], path: Path) -> None:
@@ -333,6 +353,17 @@ def _summary(cases: Sequence[CoherenceCase]) -> dict[str, Any]:
         "nodules": len({c.group.rsplit(":", 2)[0] + ":" + c.group.rsplit(":", 1)[1] for c in cases}),
         "coherent_top_rate": _rate([fits(c) for c in cases]),
         "coherent_top_rate_by_kind": {k: _rate(by_kind[k]) for k in KINDS if by_kind[k]},
+        # measurement against reasoning: how often the kind's sign was measured, and the fit when it was
+        "sign_measured_rate_by_kind": {
+            k: _rate([c.sign_measured is True for c in cases if c.kind == k])
+            for k in KINDS
+            if any(c.kind == k and c.sign_measured is not None for c in cases)
+        },
+        "coherent_top_rate_by_kind_sign_measured": {
+            k: _rate([fits(c) for c in cases if c.kind == k and c.sign_measured])
+            for k in KINDS
+            if any(c.kind == k and c.sign_measured for c in cases)
+        },
         "metastasis_top_rate_without_history": _rate([c.top == "metastasis" for c in without]),
         "benign_sign_malignancy_le_0_1_rate": _rate([c.malignancy <= 0.10 for c in benign]),
         "counterfactual": {
@@ -359,8 +390,13 @@ def as_table(summary: dict[str, Any]) -> str:
         "brock_disagreement_rate",
     ):
         lines.append(f"{key:40s} {summary[key]}")
+    measured = summary.get("sign_measured_rate_by_kind", {})
+    when = summary.get("coherent_top_rate_by_kind_sign_measured", {})
     for kind, rate in summary["coherent_top_rate_by_kind"].items():
-        lines.append(f"  top fits appearance: {kind:20s} {rate}")
+        sign = (
+            f"  (sign measured {measured[kind]}, top fits then {when.get(kind)})" if kind in measured else ""
+        )
+        lines.append(f"  top fits appearance: {kind:20s} {rate}{sign}")
     for key, value in summary["counterfactual"].items():
         lines.append(f"  counterfactual {key:34s} {value}")
     own = summary.get("model_only")
@@ -385,5 +421,6 @@ __all__ = [
     "fits",
     "note_variants",
     "run_coherence",
+    "sign_measured",
     "summarize",
 ]

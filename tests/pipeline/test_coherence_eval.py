@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
 import pytest
 
 from radiology_app.cli import main
-from radiology_app.coherence_eval import CoherenceCase, fits, note_variants, summarize
+from radiology_app.coherence_eval import (
+    CoherenceCase,
+    as_table,
+    fits,
+    note_variants,
+    sign_measured,
+    summarize,
+)
+from radiology_app.core.findings import NoduleFinding
 from radiology_app.notes.facts import extract_facts
 
 
@@ -54,6 +63,24 @@ def test_summary_counts_fits_shifts_and_flips() -> None:
     assert s["benign_sign_malignancy_le_0_1_rate"] == 0.75
     assert s["metastasis_top_rate_without_history"] == 0.0
     assert not fits(_case("x", "fat", "as_written", "granuloma", 0.0, 0.0))
+
+
+def test_the_summary_tells_a_missed_sign_from_a_wrong_reading() -> None:
+    found = NoduleFinding(id="N1", composition="solid", fat=True, spiculation_score=0.0)
+    missed = dataclasses.replace(found, fat=False)
+    assert sign_measured("fat", found) is True and sign_measured("fat", missed) is False
+    assert sign_measured("cavitary", found) is None  # the findings record no cavity
+    cases = [
+        dataclasses.replace(_case("0:0:0", "fat", "as_written", "hamartoma", 0.0, 0.03), sign_measured=True),
+        dataclasses.replace(_case("0:0:1", "fat", "as_written", "hamartoma", 0.0, 0.03), sign_measured=True),
+        dataclasses.replace(_case("0:0:2", "fat", "as_written", "metastasis", 0.9, 0.9), sign_measured=False),
+        _case("0:0:3", "cavitary", "as_written", "infection", 0.0, 0.3),
+    ]
+    s = summarize(cases)
+    assert s["coherent_top_rate_by_kind"]["fat"] == pytest.approx(2 / 3, abs=1e-4)
+    assert s["sign_measured_rate_by_kind"] == {"fat": pytest.approx(2 / 3, abs=1e-4)}
+    assert s["coherent_top_rate_by_kind_sign_measured"] == {"fat": 1.0}
+    assert "sign measured 0.6667, top fits then 1.0" in as_table(s)
 
 
 def test_seeds_are_pooled_and_their_chests_kept_apart(
