@@ -125,7 +125,7 @@ def _spec(kind: str, rng: np.random.Generator) -> Any:
     if kind == "ground_glass":
         return NoduleSpec("ground_glass", d + 2.0)
     if kind == "calcified":
-        pattern = str(rng.choice(["central", "laminated", "popcorn", "diffuse"]))
+        pattern = str(rng.choice(list(BENIGN_CALCIFICATIONS)))
         return NoduleSpec("calcified", d, calcification=pattern)
     if kind == "fat":
         return NoduleSpec("fat", d + 3.0, fat=True)

@@ -63,7 +63,6 @@ from radiology_app.store.database import StudyDatabase
 log = logging.getLogger(__name__)
 
 NoduleCallback = Callable[[NoduleFinding], None]
-BENIGN_CALCIFICATION = frozenset(BENIGN_CALCIFICATIONS)
 THIN_SLICE_MM = 1.5
 #: Nodules per call of the diagnosis model.
 DIAGNOSIS_BATCH = 4
@@ -392,7 +391,7 @@ def _lung_rads_for(n: NoduleFinding) -> LungRadsAssessment:
                 long_axis_mm=n.long_axis_mm,
                 short_axis_mm=n.short_axis_mm,
                 solid_component_mm=_solid_part(n),
-                benign_calcification=n.calcification in BENIGN_CALCIFICATION,
+                benign_calcification=n.calcification in BENIGN_CALCIFICATIONS,
                 fat=bool(n.fat),
                 juxtapleural=bool(n.juxtapleural or n.perifissural),
                 benign_juxtapleural_morphology=bool(n.perifissural) or _benign_juxtapleural_shape(n),
@@ -414,7 +413,7 @@ def _fleischner_inputs(nodules: Sequence[NoduleFinding]) -> list[Any]:
             long_axis_mm=n.long_axis_mm,
             short_axis_mm=n.short_axis_mm,
             solid_component_mm=_solid_part(n),
-            benign_calcification=n.calcification in BENIGN_CALCIFICATION,
+            benign_calcification=n.calcification in BENIGN_CALCIFICATIONS,
             perifissural=bool(n.perifissural),
         )
         for n in nodules

@@ -46,6 +46,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from radiology_app.core.findings import BENIGN_CALCIFICATIONS
 from radiology_app.diagnosis.classes import CLASS_NAMES, MALIGNANT_CLASSES
 
 __all__ = [
@@ -56,7 +57,7 @@ __all__ = [
 ]
 
 #: Calcification patterns that prove benignity.
-BENIGN_CALCIFICATION_PATTERNS = frozenset({"central", "laminated", "popcorn", "diffuse"})
+BENIGN_CALCIFICATION_PATTERNS = frozenset(BENIGN_CALCIFICATIONS)
 #: Metastasis probability without an affirmed personal cancer history (finally: its share of the
 #: malignant probability).
 METASTASIS_PRIOR = 0.02

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from radiology_app.core.findings import Findings, NoduleFinding
+from radiology_app.core.findings import BENIGN_CALCIFICATIONS, Findings, NoduleFinding
 
 #: Spiculation score (0..1) from which a margin is called spiculated (and Brock's spiculation is "yes").
 SPICULATED_FROM = 0.5
@@ -217,7 +217,7 @@ def differential_phrase(n: NoduleFinding) -> str:
     first_m = diagnosis_name(malignant[0][0]).lower() if malignant else "malignancy"
     first_b = diagnosis_name(benign[0][0]).lower() if benign else "a benign lesion"
     risk = f"AI malignancy estimate {fmt_risk(mal)}, Brock {fmt_pct(n.brock_probability, 1)}"
-    benign_calcification = n.calcification in ("central", "laminated", "popcorn", "diffuse")
+    benign_calcification = n.calcification in BENIGN_CALCIFICATIONS
     if n.fat or benign_calcification:
         sign = "macroscopic fat" if n.fat else f"benign ({n.calcification}) calcification"
         return f"{sign}: benign, most likely {first_b} ({risk})."

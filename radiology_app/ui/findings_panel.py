@@ -217,11 +217,8 @@ class FindingsPanelWidget(QWidget):
         self.warnings.setWordWrap(True)
         self.warnings.setTextFormat(Qt.TextFormat.PlainText)
         self.warnings.hide()
-        #: the controls that act on the selected nodule
-        self._review_controls = (
-            self.accept_button,
-            self.reject_button,
-            self.remove_button,
+        reviews: tuple[QWidget, ...] = (self.accept_button, self.reject_button, self.remove_button)
+        fixes: tuple[QWidget, ...] = (
             self.composition,
             self.composition_button,
             self.margin,
@@ -229,21 +226,16 @@ class FindingsPanelWidget(QWidget):
             self.fat,
             self.signs_button,
         )
+        #: the controls that act on the selected nodule
+        self._review_controls = (*reviews, *fixes)
         buttons = QHBoxLayout()
-        for button in (self.accept_button, self.reject_button, self.remove_button):
-            buttons.addWidget(button)
+        for w in reviews:
+            buttons.addWidget(w)
         buttons.addStretch(1)
         buttons.addWidget(self.add_button)
         corrections = QHBoxLayout()
         corrections.addWidget(QLabel("Correct:", self))
-        for w in (
-            self.composition,
-            self.composition_button,
-            self.margin,
-            self.calcification,
-            self.fat,
-            self.signs_button,
-        ):
+        for w in fixes:
             corrections.addWidget(w)
         corrections.addStretch(1)
         layout = QVBoxLayout(self)

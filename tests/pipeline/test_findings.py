@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from typing import Any
 
 import pytest
 
@@ -160,28 +161,35 @@ def test_sign_accepts_pending_and_edit_clears_signature() -> None:
         sign_findings(f, "  ")
 
 
+def _one_nodule(
+    model: tuple[tuple[str, float], ...], *, mm: float, spiculation: float, facts: dict[str, Any]
+) -> Findings:
+    """A study with one solid RUL nodule of ``mm`` mean diameter whose differential is ``model``'s."""
+    n1 = NoduleFinding(
+        id="N1",
+        composition="solid",
+        mean_diameter_mm=mm,
+        long_axis_mm=mm + 1.0,
+        short_axis_mm=mm - 1.0,
+        lobe="RUL",
+        spiculation_score=spiculation,
+        differential=model,
+        model_differential=model,
+    )
+    return Findings(study_uid="1.2.3", series_uid="1.2.3.4", facts=facts, nodules=(n1,))
+
+
 def test_a_clinicians_edit_re_reconciles_the_differential() -> None:
     """The model's own differential is kept, so a corrected sign or history re-weighs the product's."""
     from radiology_app.pipeline import edit_and_reassess
 
     model = (("metastasis", 0.6), ("adenocarcinoma", 0.3), ("granuloma", 0.1))
-    n1 = NoduleFinding(
-        id="N1",
-        composition="solid",
-        mean_diameter_mm=8.0,
-        long_axis_mm=9.0,
-        short_axis_mm=7.0,
-        lobe="RUL",
-        spiculation_score=0.1,
-        differential=model,
-        model_differential=model,
-    )
-    facts = {
+    facts: dict[str, Any] = {
         "age": {"value": 64},
         "sex": {"value": "F"},
         "personal_cancer_history": {"value": True},
     }
-    f = Findings(study_uid="1.2.3", series_uid="1.2.3.4", facts=facts, nodules=(n1,))
+    f = _one_nodule(model, mm=8.0, spiculation=0.1, facts=facts)
     known = edit_and_reassess(f, "N1", lobe="RUL")
     assert known.nodules[0].differential[0][0] == "metastasis"
     calcified = edit_and_reassess(f, "N1", calcification="central")
@@ -206,19 +214,8 @@ def test_a_spiculated_margin_set_by_the_clinician_takes_the_lead_from_granuloma(
     from radiology_app.pipeline import edit_and_reassess
 
     model = (("granuloma", 0.6), ("hamartoma", 0.2), ("adenocarcinoma", 0.2))
-    n1 = NoduleFinding(
-        id="N1",
-        composition="solid",
-        mean_diameter_mm=9.0,
-        long_axis_mm=10.0,
-        short_axis_mm=8.0,
-        lobe="RUL",
-        spiculation_score=0.0,
-        differential=model,
-        model_differential=model,
-    )
     facts = {"age": {"value": 66}, "sex": {"value": "M"}, "personal_cancer_history": {"value": False}}
-    f = Findings(study_uid="1.2.3", series_uid="1.2.3.4", facts=facts, nodules=(n1,))
+    f = _one_nodule(model, mm=9.0, spiculation=0.0, facts=facts)
     assert edit_and_reassess(f, "N1", lobe="RUL").nodules[0].differential[0][0] == "granuloma"
     spiculated = edit_and_reassess(f, "N1", spiculation_score=0.5).nodules[0]
     # a primary lung cancer or an inflammatory lesion leads; not granuloma, hamartoma or a lymph node
