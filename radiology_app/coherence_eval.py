@@ -282,13 +282,14 @@ def _case(
 def sign_measured(kind: str, n: NoduleFinding) -> bool | None:
     """Whether the measurement found the sign that defines ``kind`` (``None``: the findings record no
     such sign, as for a cavity): fat, a benign calcification pattern, a spiculated margin, the
-    perifissural pattern, the subsolid composition, or a smooth solid nodule."""
+    perifissural pattern (or a lymph node's shape and place up to 12 mm), the subsolid composition, or a
+    smooth solid nodule."""
     score = n.spiculation_score if n.spiculation_score is not None else 0.0
     measured = {
         "fat": bool(n.fat),
         "calcified": n.calcification in BENIGN_CALCIFICATIONS,
         "solid_spiculated": score >= SPICULATED_FROM,
-        "perifissural": bool(n.perifissural),
+        "perifissural": bool(n.perifissural or n.lymph_node_morphology),
         "part_solid": n.composition == "part_solid",
         "ground_glass": n.composition == "ground_glass",
         "solid_smooth": n.composition == "solid" and score < IRREGULAR_FROM,

@@ -299,6 +299,7 @@ def nodule_from_measurement(
         juxtapleural=getattr(m, "juxtapleural", None),
         perifissural=getattr(m, "perifissural", None),
         on_fissure_or_pleura=getattr(m, "on_fissure_or_pleura", None),
+        lymph_node_morphology=getattr(m, "lymph_node_morphology", None),
         spiculation_score=opt("spiculation_score"),
     )
 
@@ -507,6 +508,7 @@ def reconciled(n: NoduleFinding, patient: PatientContext) -> NoduleFinding:
             irregular=n.spiculation_score is not None and n.spiculation_score >= IRREGULAR_FROM,
             mean_diameter_mm=n.mean_diameter_mm,
             on_fissure_or_pleura=n.on_fissure_or_pleura,
+            lymph_node_morphology=bool(n.lymph_node_morphology),
         ),
         personal_cancer_history=patient.known_cancer,
         brock_probability=n.brock_probability,
@@ -933,12 +935,25 @@ def review_nodule(findings: Findings, nodule_id: str, action: str, **changes: An
     elif action == "reject":
         out = reject_nodule(findings, nodule_id)
     elif action == "edit":
-        out = edit_nodule(findings, nodule_id, **changes)
+        out = edit_nodule(findings, nodule_id, **_with_node_shape_cleared(changes))
     elif action == "remove":
         out = remove_nodule(findings, nodule_id)
     else:
         raise ValueError(f"unknown review action {action!r}")
     return reassess(out)
+
+
+def _with_node_shape_cleared(changes: Mapping[str, Any]) -> dict[str, Any]:
+    """``changes``, plus no perifissural pattern or lymph-node shape where they give the nodule a
+    spiculated margin, a calcification or fat: the pattern is a smooth nodule without either."""
+    score = changes.get("spiculation_score")
+    if (
+        (score is not None and score >= SPICULATED_FROM)
+        or changes.get("calcification") is not None
+        or changes.get("fat") is True
+    ):
+        return {**changes, "perifissural": False, "lymph_node_morphology": False}
+    return dict(changes)
 
 
 def edit_and_reassess(findings: Findings, nodule_id: str, **changes: Any) -> Findings:

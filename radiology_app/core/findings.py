@@ -146,7 +146,10 @@ class NoduleFinding:
     juxtapleural
         Touches the pleura.
     perifissural
-        Perifissural pattern: small, solid, smooth, flat, on a fissure or the pleura.
+        Perifissural pattern: under 10 mm, solid, smooth, flat, on a fissure or the pleura.
+    lymph_node_morphology
+        The same shape and place up to 12 mm (an intrapulmonary lymph node's size): it leads the
+        differential, while Lung-RADS keeps its size category from 10 mm.
     on_fissure_or_pleura
         Touches the pleura, or a fissure runs into it (looked for in solid nodules up to 12 mm without
         calcium or fat): where an intrapulmonary lymph node lies, whatever its shape.
@@ -202,6 +205,7 @@ class NoduleFinding:
     juxtapleural: bool | None = None
     perifissural: bool | None = None
     on_fissure_or_pleura: bool | None = None
+    lymph_node_morphology: bool | None = None
     spiculation_score: float | None = None
     lung_rads: LungRadsAssessment = field(default_factory=LungRadsAssessment)
     fleischner: FleischnerAssessment = field(default_factory=FleischnerAssessment)
@@ -253,6 +257,7 @@ class NoduleFinding:
             "juxtapleural": self.juxtapleural,
             "perifissural": self.perifissural,
             "on_fissure_or_pleura": self.on_fissure_or_pleura,
+            "lymph_node_morphology": self.lymph_node_morphology,
             "spiculation_score": _num(self.spiculation_score),
             "lung_rads": dataclasses.asdict(self.lung_rads),
             "fleischner": dataclasses.asdict(self.fleischner),
@@ -322,6 +327,7 @@ class NoduleFinding:
                 juxtapleural=data.get("juxtapleural"),
                 perifissural=data.get("perifissural"),
                 on_fissure_or_pleura=data.get("on_fissure_or_pleura"),
+                lymph_node_morphology=data.get("lymph_node_morphology"),
                 spiculation_score=_opt_float(data.get("spiculation_score")),
                 lung_rads=LungRadsAssessment(lr.get("category"), lr.get("management"), lr.get("reason")),
                 fleischner=FleischnerAssessment(

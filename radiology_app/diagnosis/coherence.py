@@ -23,8 +23,9 @@ reason for the clinician:
    keep at most 1 % each, adenocarcinoma and infection take the rest. A spiculated nodule is a primary
    lung cancer or inflammatory: the classes the table gives smooth margins (lymph node, hamartoma,
    granuloma, carcinoid) keep at most 1 % each, and with an irregular margin at most
-   :data:`IRREGULAR_SMOOTH_SHARE` each; an irregular nodule, or one over 12 mm, is not an
-   intrapulmonary lymph node (sharp, smooth margin; usually <= 10-12 mm); away from the fissures and
+   :data:`IRREGULAR_SMOOTH_SHARE` each; an irregular nodule (one strand on a lymph node's shape and place is
+   its septal line), or one over 12 mm, is not an intrapulmonary lymph node (sharp, smooth margin;
+   usually <= 10-12 mm); away from the fissures and
    the pleura a lymph node keeps at most :data:`OFF_FISSURE_LYMPH_NODE_SHARE` of the benign share, so
    it does not lead. Small cell carcinoma, a central mass with adenopathy that is rarely a solitary
    peripheral nodule, keeps at most 1 % of the malignant share of a solid nodule up to 30 mm. For a
@@ -35,7 +36,8 @@ reason for the clinician:
    otherwise) and holds malignancy at :data:`BENIGN_SIGN_MALIGNANCY` whatever the note says; the
    perifissural pattern makes intrapulmonary lymph node lead with malignancy held at
    :data:`PERIFISSURAL_MALIGNANCY` (not when the patient has a known primary: "caution with known
-   extrapulmonary cancer").
+   extrapulmonary cancer"); the same shape and place at 10-12 mm, over Lung-RADS's limit but within a
+   lymph node's size, makes the lymph node lead the benign causes without holding malignancy down.
 
 Pure functions of plain values; no model is loaded here.
 """
@@ -140,7 +142,9 @@ class ImageSigns:
     fat
         Macroscopic fat.
     perifissural
-        Small, solid, smooth, flat nodule on a fissure or the pleura.
+        Solid, smooth, flat nodule under 10 mm on a fissure or the pleura (Lung-RADS's pattern).
+    lymph_node_morphology
+        The same shape and place up to 12 mm, an intrapulmonary lymph node's size.
     spiculated
         Spiculated margin.
     irregular
@@ -159,6 +163,7 @@ class ImageSigns:
     irregular: bool = False
     mean_diameter_mm: float | None = None
     on_fissure_or_pleura: bool | None = None
+    lymph_node_morphology: bool = False
 
     @property
     def benign_sign(self) -> str | None:
@@ -396,7 +401,11 @@ def reconcile(
             "spiculated margin: a primary lung cancer or an inflammatory lesion, not a lymph node, "
             "hamartoma, granuloma or carcinoid"
         )
-    elif signs.irregular and signs.benign_sign is None and not signs.perifissural:
+    elif (
+        signs.irregular
+        and signs.benign_sign is None
+        and not (signs.perifissural or signs.lymph_node_morphology)
+    ):
         q = _restrict(q, ("intrapulmonary_lymph_node",), to_leader=False)
         # (the lymph node stays in the list, already under the share: so it takes none of what they give up)
         q = _restrict(q, _SMOOTH_BY_NATURE, share=IRREGULAR_SMOOTH_SHARE)
@@ -429,6 +438,13 @@ def reconcile(
             q = _with_malignancy(q, min(_malignancy(q), PERIFISSURAL_MALIGNANCY))
             q = _lead(q, "intrapulmonary_lymph_node")
             reasons.append("perifissural pattern: intrapulmonary lymph node")
+    elif signs.lymph_node_morphology and signs.composition == "solid" and not known_primary:
+        # over Lung-RADS's 10 mm the shape and place still favour a lymph node among the benign causes,
+        # but its malignancy is not held down
+        q = _lead(q, "intrapulmonary_lymph_node")
+        reasons.append(
+            "a lymph node's shape and place, over 10 mm: intrapulmonary lymph node leads the benign causes"
+        )
 
     held = METASTASIS_PRIOR * _malignancy(q)
     if not known_primary and q["metastasis"] > held:

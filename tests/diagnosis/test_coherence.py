@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -177,6 +178,25 @@ def test_an_irregular_nodule_is_not_a_lymph_node_and_favours_cancer_or_inflammat
     benign = sum(v for c, v in r.ranked if c not in MALIGNANT_CLASSES)
     assert 0.1 * benign < _p(r.ranked, "granuloma") <= 0.2 * benign + 1e-9
     assert any("irregular margin" in x for x in r.reasons)
+
+
+def test_a_lymph_node_shape_over_10_mm_leads_the_benign_causes_without_holding_malignancy() -> None:
+    # one strand (irregular) on a lymph node's shape and place is its septal line
+    signs = ImageSigns("solid", irregular=True, mean_diameter_mm=11.0, on_fissure_or_pleura=True)
+    model = _model(infection=0.5, granuloma=0.2, intrapulmonary_lymph_node=0.1, adenocarcinoma=0.2)
+    plain = reconcile(model, signs, personal_cancer_history=False)
+    assert plain.ranked[0][0] != "intrapulmonary_lymph_node"
+    node = reconcile(
+        model, dataclasses.replace(signs, lymph_node_morphology=True), personal_cancer_history=False
+    )
+    assert node.ranked[0][0] == "intrapulmonary_lymph_node"
+    assert node.malignancy_probability == pytest.approx(plain.malignancy_probability, abs=0.02)
+    assert any("lymph node's shape and place" in why for why in node.reasons)
+    # with a known primary it is not called a lymph node
+    known = reconcile(
+        model, dataclasses.replace(signs, lymph_node_morphology=True), personal_cancer_history=True
+    )
+    assert known.ranked[0][0] != "intrapulmonary_lymph_node"
 
 
 def test_a_lymph_node_leads_only_small_and_on_a_fissure_or_the_pleura() -> None:

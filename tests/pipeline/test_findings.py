@@ -223,3 +223,20 @@ def test_a_spiculated_margin_set_by_the_clinician_takes_the_lead_from_granuloma(
     probs = dict(spiculated.differential)
     assert probs["granuloma"] + probs["hamartoma"] <= 0.05
     assert spiculated.lung_rads.category == "4X"
+
+
+def test_a_sign_set_on_a_perifissural_nodule_ends_the_lymph_node_pattern() -> None:
+    from radiology_app.pipeline import edit_and_reassess
+
+    model = (("intrapulmonary_lymph_node", 0.6), ("granuloma", 0.2), ("adenocarcinoma", 0.2))
+    facts = {"age": {"value": 66}, "sex": {"value": "M"}, "personal_cancer_history": {"value": False}}
+    f = _one_nodule(model, mm=8.0, spiculation=0.0, facts=facts)
+    node = dataclasses.replace(f.nodules[0], juxtapleural=True, perifissural=True, lymph_node_morphology=True)
+    f = dataclasses.replace(f, nodules=(node,))
+    assert edit_and_reassess(f, "N1", lobe="RUL").nodules[0].lung_rads.category == "2"
+    spiculated = edit_and_reassess(f, "N1", spiculation_score=0.5).nodules[0]
+    assert not spiculated.perifissural and not spiculated.lymph_node_morphology
+    assert spiculated.lung_rads.category == "4X"
+    assert spiculated.differential[0][0] != "intrapulmonary_lymph_node"
+    calcified = edit_and_reassess(f, "N1", calcification="central").nodules[0]
+    assert not calcified.perifissural and calcified.differential[0][0] == "granuloma"

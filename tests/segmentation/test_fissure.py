@@ -23,6 +23,18 @@ def test_a_nodule_on_a_fissure_reads_perifissural(seed: int) -> None:
     assert m.perifissural and m.on_fissure_or_pleura
 
 
+def test_a_lymph_node_shape_over_10_mm_is_recorded_but_not_the_lung_rads_pattern() -> None:
+    # a lentiform nodule on a fissure: the perifissural pattern under 10 mm (mean axial diameter); a lymph
+    # node's shape and place up to 12 mm (usually <= 10-12 mm); neither over 12 mm
+    for spec_mm, measured_mm, node in ((7.0, 5.5, True), (13.0, 10.7, True), (17.0, 14.0, False)):
+        spec = NoduleSpec("perifissural", spec_mm, elongation=1.3)
+        crop = render_nodule_crop(spec, rng=np.random.default_rng(3), spacing_zyx_mm=SPACING)
+        m = measure_nodule(crop.hu, crop.mask, SPACING)
+        assert m.mean_diameter_mm == pytest.approx(measured_mm, abs=0.3)
+        assert m.lymph_node_morphology is node
+        assert m.perifissural is (measured_mm < 10.0)
+
+
 def test_a_round_nodule_on_a_fissure_is_where_a_lymph_node_lies() -> None:
     # not lentiform, so not the perifissural pattern, but its place is recorded for the differential
     z, y, x = np.mgrid[:40, :40, :40].astype(np.float32)

@@ -239,30 +239,31 @@ def test_spiculated_needs_two_strands_running_away_from_the_centre() -> None:
     assert score([("y", 19.0, 1.0), ("y", 11.0, -1.0)]) == pytest.approx(0.27)
 
 
-def test_no_fat_is_called_in_a_spiculated_nodule() -> None:
-    # a 12 mm nodule with a 6 mm fat focus: a hamartoma when smooth; with spicules the focus is not
-    # called fat (it would make a spiculated nodule Lung-RADS 1)
+def test_a_spiculated_nodule_needs_a_large_fat_cluster() -> None:
+    # a 12 mm nodule with a 3 mm fat focus: a hamartoma when smooth; with spicules so small a focus is
+    # not called fat (noise or necrosis would make a spiculated nodule Lung-RADS 1), a 6 mm one is
     sp = (0.5, 0.5, 0.5)
     shape = (64, 64, 64)
     z, y, x = np.meshgrid(*(np.arange(n) * s for n, s in zip(shape, sp, strict=True)), indexing="ij")
     d = np.sqrt((z - 16.0) ** 2 + (y - 16.0) ** 2 + (x - 16.0) ** 2)
     mask = d <= 6.0
 
-    def measured(spicules: bool) -> tuple[bool, float]:
+    def measured(spicules: bool, focus_mm: float) -> tuple[bool, float]:
         hu = np.full(shape, -850.0, dtype=np.float32)
         if spicules:
             for axis in (x, y):
                 others = (z - 16.0) ** 2 + ((y if axis is x else x) - 16.0) ** 2 <= 0.36
                 hu[others & (np.abs(axis - 16.0) <= 10.0)] = -100.0
         hu[mask] = 30.0
-        hu[d <= 3.0] = -90.0
+        hu[d <= focus_mm / 2.0] = -90.0
         m = measure_nodule(hu, mask, sp, lung_mask=np.ones(shape, dtype=np.uint8))
         return m.fat, m.spiculation_score
 
-    assert measured(spicules=False) == (True, 0.0)
-    fat, score = measured(spicules=True)
+    assert measured(spicules=False, focus_mm=3.0) == (True, 0.0)
+    fat, score = measured(spicules=True, focus_mm=3.0)
     assert score >= 0.5
     assert not fat
+    assert measured(spicules=True, focus_mm=6.0)[0]
 
 
 def test_a_spicule_ends_in_the_lung_a_vessel_runs_on() -> None:
