@@ -13,6 +13,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -24,9 +25,18 @@ from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
 
 from radiology_app.pacs.nodes import PacsNode
 
+
+def dcmtk_tool(name: str) -> str:
+    """The path of DCMTK's ``name`` ("" if not installed). pynetdicom puts scripts of the same names
+    (findscu, storescp...) in the virtualenv's bin, which comes first on PATH once it is activated."""
+    venv_bin = (Path(sys.prefix) / "bin").resolve()
+    path = [p for p in os.environ.get("PATH", "").split(os.pathsep) if p and Path(p).resolve() != venv_bin]
+    return shutil.which(name, path=os.pathsep.join(path)) or ""
+
+
 ORTHANC_BIN = shutil.which("Orthanc") or ""
 DICOMWEB_PLUGIN = Path("/usr/share/orthanc/plugins/libOrthancDicomWeb.so")
-STORESCP_BIN = shutil.which("storescp") or ""
+STORESCP_BIN = dcmtk_tool("storescp")
 
 
 def free_port() -> int:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
 import pydicom
 import pytest
 from conftest import LOCAL_AE, ArchiveFixture
-from pacs_servers import StoreSCPServer, make_ct_study, make_result_objects
+from pacs_servers import StoreSCPServer, dcmtk_tool, make_ct_study, make_result_objects
 
 from radiology_app.pacs import dimse
 
@@ -19,8 +18,8 @@ DCMTK_ENV = {**os.environ, "TCP_NODELAY": "1"}
 
 
 def _tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
+    path = dcmtk_tool(name)
+    if not path:
         pytest.skip(f"{name} not installed (Debian package dcmtk)")
     return path
 
