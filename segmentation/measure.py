@@ -42,7 +42,7 @@ FAT_NOISE_MARGIN_HU = 30.0
 #: In a nodule read as spiculated, fat needs a cluster this many times the minimum size: a small
 #: low-density focus there is more likely noise or necrosis, while a large one is fat whatever the margin
 #: (in the coherence chests of seeds 0-12 the largest fat-range cluster of a nodule without fat was 1.4
-#: times the minimum, in 570 nodules; see docs/models/nodule_unet.md).
+#: times the minimum, in 570 nodules; see resources/models/fused_dx.md).
 FAT_IN_SPICULATED_FACTOR = 3.0
 #: A nodule whose smallest principal extent (SD, mm) is at most this is a thin disc (a uniform disc
 #: under about 3.5 mm thick); its composition is judged by the densest tenth of its voxels, which must

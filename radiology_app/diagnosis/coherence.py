@@ -23,12 +23,12 @@ reason for the clinician:
    keep at most 1 % each, adenocarcinoma and infection take the rest. A spiculated nodule is a primary
    lung cancer or inflammatory: the classes the table gives smooth margins (lymph node, hamartoma,
    granuloma, carcinoid) keep at most 1 % each, and with an irregular margin at most
-   :data:`IRREGULAR_SMOOTH_SHARE` each; an irregular nodule (one strand on a lymph node's shape and place is
-   its septal line), or one over 12 mm, is not an intrapulmonary lymph node (sharp, smooth margin;
-   usually <= 10-12 mm); away from the fissures and
-   the pleura a lymph node keeps at most :data:`OFF_FISSURE_LYMPH_NODE_SHARE` of the benign share, so
-   it does not lead. Small cell carcinoma, a central mass with adenopathy that is rarely a solitary
-   peripheral nodule, keeps at most 1 % of the malignant share of a solid nodule up to 30 mm. For a
+   :data:`IRREGULAR_SMOOTH_SHARE` each; an irregular nodule (but one strand on a lymph node's shape and
+   place is its septal line), or one over 12 mm, is not an intrapulmonary lymph node (sharp, smooth
+   margin; usually <= 10-12 mm); away from the fissures and the pleura a lymph node keeps at most
+   :data:`OFF_FISSURE_LYMPH_NODE_SHARE` of the benign share, so it does not lead. Small cell
+   carcinoma, a central mass with adenopathy that is rarely a solitary peripheral nodule, keeps at most
+   1 % of the malignant share of a solid nodule up to 30 mm. For a
    subsolid nodule the AI readings, which learnt malignancy from mostly solid nodules, may raise Brock
    but not lower it.
 4. **Definitive benign signs** (last, so nothing undoes them): a benign calcification pattern or
