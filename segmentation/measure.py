@@ -639,12 +639,11 @@ def measure_nodule(
         core_median_hu=round(float(np.median(img[inner])), 1),
         on_fissure_or_pleura=bool(juxta or plane is not None),
     )
-    # (mean diameters are in tenths of a millimetre: up to and including NODE_PLACE_MAX_MM)
-    node_below_mm = NODE_PLACE_MAX_MM + 0.05
     if (
         meas.on_fissure_or_pleura
         and meas.spiculation_score < SMOOTH_MARGIN_BELOW
-        and perifissural_shape(meas, m, sp, margin=False, solid_part=solid_all, below_mm=node_below_mm)
+        and meas.mean_diameter_mm <= NODE_PLACE_MAX_MM
+        and perifissural_shape(meas, m, sp, margin=False, solid_part=solid_all, below_mm=math.inf)
     ):
         meas = dataclasses.replace(
             meas, lymph_node_morphology=True, perifissural=meas.mean_diameter_mm < PERIFISSURAL_BELOW_MM

@@ -52,14 +52,11 @@ from radiology_app.core.findings import BENIGN_CALCIFICATIONS
 from radiology_app.diagnosis.classes import CLASS_NAMES, MALIGNANT_CLASSES
 
 __all__ = [
-    "BENIGN_CALCIFICATION_PATTERNS",
     "ImageSigns",
     "Reconciled",
     "reconcile",
 ]
 
-#: Calcification patterns that prove benignity.
-BENIGN_CALCIFICATION_PATTERNS = frozenset(BENIGN_CALCIFICATIONS)
 #: Metastasis probability without an affirmed personal cancer history (finally: its share of the
 #: malignant probability).
 METASTASIS_PRIOR = 0.02
@@ -170,7 +167,7 @@ class ImageSigns:
         """The definitive benign sign, in words, or ``None``."""
         if self.fat:
             return "macroscopic fat"
-        if self.calcification in BENIGN_CALCIFICATION_PATTERNS:
+        if self.calcification in BENIGN_CALCIFICATIONS:
             return f"benign ({self.calcification}) calcification"
         return None
 
