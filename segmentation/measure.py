@@ -238,16 +238,26 @@ def _largest_slice_axes(mask: NDArray[np.bool_], sp: Sequence[float]) -> tuple[f
 
 
 def _calcification_pattern(
-    calc: NDArray[np.bool_], mask: NDArray[np.bool_], sp: Sequence[float], cover: float
+    calc: NDArray[np.bool_],
+    mask: NDArray[np.bool_],
+    sp: Sequence[float],
+    cover: float,
+    body: NDArray[np.bool_] | None = None,
 ) -> str | None:
     """The pattern of ``calc`` in the nodule ``mask``; a benign one needs a ``cover`` (share of the
-    nodule's cross-section, see :func:`_calcified_cover`) over :data:`BENIGN_CALCIFICATION_MIN_COVER`."""
+    nodule's cross-section, see :func:`_calcified_cover`) over :data:`BENIGN_CALCIFICATION_MIN_COVER`.
+
+    Complete ("diffuse") calcification is calcium over half the nodule, or over half its ``body`` (the
+    solid nodule's part denser than :data:`SOLID_HU`, when given): an outline drawn to the lung-window
+    edge, as LIDC readers and the detector draw it, wraps a small calcified granuloma in a rim of partial
+    volume that can outnumber its calcium, and put its centre off the calcium's."""
     n_calc = int(calc.sum())
     n = int(mask.sum())
     if n_calc == 0:
         return None
     frac = n_calc / max(n, 1)
-    if frac >= 0.5:
+    n_body = int((mask & body).sum()) if body is not None else 0
+    if frac >= 0.5 or (n_body and n_calc / n_body >= 0.5):
         return "diffuse"
     spa = np.asarray(sp)
     coords = np.argwhere(mask) * spa
@@ -540,7 +550,8 @@ def measure_nodule(
         # the calcification's extent at the plain-CT threshold (a contrast-raised threshold, above the
         # blood, confirms calcium but shrinks it), over the nodule as a soft-tissue window shows it
         extent = m & (smooth >= min(calcium_hu, CALCIUM_HU))
-        pattern = _calcification_pattern(calc, m, sp, _calcified_cover(extent, solid_all))
+        body = solid_all if composition == "solid" else None
+        pattern = _calcification_pattern(calc, m, sp, _calcified_cover(extent, solid_all), body)
     # Macroscopic fat must lie away from the outline: partial volume between soft tissue and lung at the
     # rim (worst on thick slices and along vessels) also averages to -120..-40 HU. So look one erosion
     # deeper than ``inner`` and require a cluster of at least 8 mm3 and 1.5 % of the nodule's volume.

