@@ -29,10 +29,11 @@ from radiology_app.core.errors import ModelError
 from radiology_app.core.findings import BENIGN_CALCIFICATIONS
 from radiology_app.core.progress import CancelToken, ProgressCallback, check_cancel, report
 from radiology_app.core.resources import resources_root
+from radiology_app.diagnosis.lidc import read_crop
 
 #: The committed labels (readers' ratings and outlines of the LIDC crops).
 DEFAULT_LABELS = resources_root() / "evaluation" / "lidc_crop_signs.csv"
-#: LIDC calcification ratings.
+#: The LIDC calcification rating "absent".
 ABSENT = 6
 #: Ratings of a benign pattern (popcorn, laminated, solid, central); 4 (non-central) is indeterminate.
 BENIGN_RATINGS = frozenset({1, 2, 3, 5})
@@ -56,7 +57,7 @@ class CropSigns:
 
     @property
     def readers_benign(self) -> bool:
-        """Most readers rated a benign pattern (ties go to the lower rating, as ``Counter`` orders)."""
+        """Most readers rated a benign pattern (a tie goes to the rating listed first)."""
         return Counter(self.calcification_ratings).most_common(1)[0][0] in BENIGN_RATINGS
 
 
@@ -204,8 +205,6 @@ def evaluate_signs(
     ModelError
         If a crop cannot be read.
     """
-    import pydicom
-
     from segmentation.measure import measure_nodule
 
     counts: dict[str, Counter[str]] = {
@@ -213,18 +212,13 @@ def evaluate_signs(
     }
     for i, crop in enumerate(labels):
         check_cancel(cancel)
-        path = crops_dir / crop.file
-        try:
-            ds = pydicom.dcmread(path)
-            hu = ds.pixel_array.astype(np.float32) * float(getattr(ds, "RescaleSlope", 1)) + float(
-                getattr(ds, "RescaleIntercept", 0)
-            )
-            spacing = (float(getattr(ds, "SliceThickness", 0) or 2.5), *(float(v) for v in ds.PixelSpacing))
-        except Exception as exc:  # pydicom raises many types for broken files
-            raise ModelError(f"{path}: cannot read crop ({exc})") from exc
-        mask = outline_mask(crop.outline, hu.shape)
-        if hu.ndim != 2 or mask.sum() < 4:
+        hu, (row_mm, col_mm), thickness = read_crop(crops_dir / crop.file)
+        if hu.ndim != 2:
             continue
+        mask = outline_mask(crop.outline, (hu.shape[0], hu.shape[1]))
+        if mask.sum() < 4:
+            continue
+        spacing = (thickness or 2.5, row_mm, col_mm)  # (the thickness is in every LIDC crop seen)
         # a margin of the crop's own edge pixels, so that the measurement's erosion and smoothing behave
         # as inside a scan
         meas = measure_nodule(np.pad(hu, 3, mode="edge")[None], np.pad(mask, 3)[None], spacing)

@@ -69,8 +69,6 @@ def load_crops(
     ModelError
         If the label file lacks the needed columns or names a file that cannot be read.
     """
-    import pydicom
-
     if not labels_csv.is_file():
         raise ModelError(f"{labels_csv}: label file missing")
     with open(labels_csv, newline="", encoding="utf-8") as fh:
@@ -87,19 +85,33 @@ def load_crops(
             lab = None
         if lab is None:
             continue
-        path = crops_dir / row["file"]
-        try:
-            ds = pydicom.dcmread(path)
-            hu = ds.pixel_array.astype(np.float32) * float(getattr(ds, "RescaleSlope", 1)) + float(
-                getattr(ds, "RescaleIntercept", 0)
-            )
-            sp = tuple(float(v) for v in ds.PixelSpacing)
-        except Exception as exc:  # pydicom raises many types for broken files
-            raise ModelError(f"{path}: cannot read crop ({exc})") from exc
-        out.append(LidcCrop(row["file"], hu, (sp[0], sp[1]), row["patient_id"], lab))
+        hu, sp, _ = read_crop(crops_dir / row["file"])
+        out.append(LidcCrop(row["file"], hu, sp, row["patient_id"], lab))
         if i % 200 == 0:
             report(on_progress, i, len(rows), "crops", "reading crops")
     return out
+
+
+def read_crop(path: Path) -> tuple[npt.NDArray[np.float32], tuple[float, float], float | None]:
+    """One crop's HU, pixel spacing (row, column; mm) and slice thickness (mm; ``None`` if unrecorded).
+
+    Raises
+    ------
+    ModelError
+        If the file cannot be read as a CT image.
+    """
+    import pydicom
+
+    try:
+        ds = pydicom.dcmread(path)
+        hu = ds.pixel_array.astype(np.float32) * float(getattr(ds, "RescaleSlope", 1)) + float(
+            getattr(ds, "RescaleIntercept", 0)
+        )
+        row_mm, col_mm = (float(v) for v in ds.PixelSpacing)
+        thickness = float(ds.SliceThickness) if getattr(ds, "SliceThickness", None) else None
+    except Exception as exc:  # pydicom raises many types for broken files
+        raise ModelError(f"{path}: cannot read crop ({exc})") from exc
+    return hu, (row_mm, col_mm), thickness
 
 
 def to_canvas(hu: npt.NDArray[np.floating], spacing_mm: tuple[float, float]) -> npt.NDArray[np.float32]:
